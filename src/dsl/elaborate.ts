@@ -1,0 +1,232 @@
+// Elaboration: runs a model line's family with its arguments, unrolling loops and blocks into
+// an IR graph whose shapes follow from the input size. Weight names are built from the scope
+// paths, so they come out as the official checkpoints spell them.
+import type { Arg, DefinitionDecl, Path, Stmt } from './ast.js';
+import { matchArgs } from './arguments.js';
+import { checkProgram, definitionParameters, opParameters } from './check.js';
+import { where, type Program } from './load.js';
+import { Env, evaluate, expectBool, show, typeName, type Value } from './values.js';
+import { DuplicateWeightError, GraphBuilder } from '../ir/builder.js';
+import { ShapeError, type AttrSpec } from '../ir/op.js';
+import { opRegistry } from '../ir/registry.js';
+import type { AttrValue, Graph, ValueId, WeightAlias } from '../ir/types.js';
+import { verifyGraph } from '../ir/verify.js';
+import { UserError, userError, type SourceLoc } from '../util/diagnostics.js';
+
+export interface InputSize {
+  readonly batch: number;
+  readonly height: number;
+  readonly width: number;
+}
+
+export const defaultInputSize: InputSize = { batch: 1, height: 224, width: 224 };
+
+/** Picks the model to build: the one named, or the only one the entry file defines. */
+export function selectModel(program: Program, name: string | undefined, file: string): string {
+  if (name !== undefined) {
+    if (!program.models.has(name)) {
+      const known = [...program.models.keys()];
+      throw userError(`no model '${name}' in ${file}${known.length ? `; models: ${known.join(', ')}` : ''}`);
+    }
+    return name;
+  }
+  const candidates = program.entryModels.length > 0 ? program.entryModels : [...program.models.keys()];
+  if (candidates.length === 0) throw userError(`${file} defines no model; add a line such as \`model my-net = ConvNeXtV2(depths=[2,2,6,2], dims=[40,80,160,320])\``);
+  if (candidates.length > 1) throw userError(`${file} defines several models (${candidates.join(', ')}); choose one with --model NAME`);
+  return candidates[0];
+}
+
+interface Frame {
+  readonly description: string;
+  readonly loc: SourceLoc;
+}
+
+class Elaborator {
+  private readonly builder: GraphBuilder;
+  private readonly aliases: WeightAlias[] = [];
+  private readonly frames: Frame[] = [];
+  private current: ValueId | undefined;
+
+  constructor(
+    private readonly program: Program,
+    private readonly modelName: string,
+    private readonly size: InputSize,
+  ) {
+    this.builder = new GraphBuilder(modelName);
+  }
+
+  /** A located error with the chain of block calls that led to it. */
+  private fail(message: string, loc: SourceLoc | undefined, notes: string[] = []): never {
+    const stack = [...this.frames].reverse().map((f) => `${f.description}, at ${where(f.loc)}`);
+    throw userError(message, loc, [...notes, ...stack]);
+  }
+
+  /** Re-throws evaluation errors with the call stack attached. */
+  private guard<T>(run: () => T): T {
+    try {
+      return run();
+    } catch (error) {
+      if (error instanceof UserError && this.frames.length > 0 && error.diagnostics.length === 1) {
+        const d = error.diagnostics[0];
+        this.fail(d.message, d.loc, [...(d.notes ?? [])]);
+      }
+      throw error;
+    }
+  }
+
+  build(): Graph {
+    const model = this.program.models.get(this.modelName)!;
+    const family = this.program.definitions.get(model.family)!;
+    this.frames.push({ description: `in model '${model.name}'`, loc: model.nameLoc });
+    const env = this.bindArguments(family, model.args, new Env(), model.familyLoc);
+    this.runBody(family.body, env, []);
+    if (this.current === undefined) this.fail(`family '${family.name}' computes nothing; it must start with \`input(channels)\``, family.nameLoc);
+    this.frames.pop();
+    const graph = this.builder.build(this.current, this.aliases);
+    verifyGraph(graph);
+    return graph;
+  }
+
+  private bindArguments(def: DefinitionDecl, args: readonly Arg[], callerEnv: Env, callLoc: SourceLoc): Env {
+    const { bound } = matchArgs(args, definitionParameters(def), def.name, callLoc);
+    const env = new Env();
+    for (const param of def.params) {
+      const expr = bound.get(param.name);
+      const value = this.guard(() => (expr ? evaluate(expr, callerEnv) : evaluate(param.default!, env)));
+      env.set(param.name, value);
+    }
+    return env;
+  }
+
+  private runBody(body: readonly Stmt[], env: Env, prefix: readonly string[]): void {
+    for (const stmt of body) this.run(stmt, env, prefix);
+  }
+
+  private run(stmt: Stmt, env: Env, prefix: readonly string[]): void {
+    switch (stmt.kind) {
+      case 'let':
+        env.set(stmt.name, this.guard(() => evaluate(stmt.value, env)));
+        return;
+      case 'assert': {
+        const ok = this.guard(() => expectBool(evaluate(stmt.condition, env), stmt.condition.loc, 'assert'));
+        if (!ok) this.fail(stmt.message ?? 'assertion failed', stmt.loc);
+        return;
+      }
+      case 'alias':
+        this.aliases.push({ from: stmt.from, to: stmt.to, loc: stmt.loc });
+        return;
+      case 'if': {
+        const taken = this.guard(() => expectBool(evaluate(stmt.condition, env), stmt.condition.loc, "'if'"));
+        const branch = taken ? stmt.then : stmt.otherwise;
+        if (branch) this.runBody(branch, env.child(), prefix);
+        return;
+      }
+      case 'for': {
+        const from = this.guard(() => evaluate(stmt.from, env));
+        const to = this.guard(() => evaluate(stmt.to, env));
+        if (from.t !== 'int') this.fail(`a loop range needs integers, but its start is ${typeName(from)} (${show(from)})`, stmt.from.loc);
+        if (to.t !== 'int') this.fail(`a loop range needs integers, but its end is ${typeName(to)} (${show(to)})`, stmt.to.loc);
+        for (let i = from.v; i < to.v; i++) {
+          const inner = env.child();
+          inner.set(stmt.variable, { t: 'int', v: i });
+          this.runBody(stmt.body, inner, prefix);
+        }
+        return;
+      }
+      case 'scope':
+        this.runBody(stmt.body, env.child(), [...prefix, ...this.pathSegments(stmt.path, env)]);
+        return;
+      case 'residual': {
+        const shortcut = this.requireInput(stmt.loc);
+        this.runBody(stmt.body, env.child(), prefix);
+        this.addNode('add', [shortcut, this.current!], {}, '', stmt.loc);
+        return;
+      }
+      case 'call':
+        this.call(stmt, env, prefix);
+        return;
+    }
+  }
+
+  private pathSegments(path: Path, env: Env): string[] {
+    return path.segments.map((segment) => {
+      if (segment.kind === 'text') return segment.text;
+      const value = this.guard(() => evaluate(segment.expr, env));
+      if (value.t === 'int' || value.t === 'string') return String(value.v);
+      return this.fail(`a name segment must be an integer or a string, but this is ${typeName(value)} (${show(value)})`, segment.loc);
+    });
+  }
+
+  private requireInput(loc: SourceLoc): ValueId {
+    if (this.current === undefined) this.fail('there is no input yet: a family must start with `input(channels)`', loc);
+    return this.current;
+  }
+
+  private call(stmt: Extract<Stmt, { kind: 'call' }>, env: Env, prefix: readonly string[]): void {
+    const path = stmt.path ? this.pathSegments(stmt.path, env) : [];
+    const op = opRegistry.get(stmt.callee);
+    if (op) {
+      const { bound } = matchArgs(stmt.args, opParameters(op.name), op.name, stmt.calleeLoc);
+      const attrs: Record<string, AttrValue> = {};
+      for (const spec of op.attrs) {
+        const expr = bound.get(spec.name);
+        attrs[spec.name] = expr ? this.toAttr(this.guard(() => evaluate(expr, env)), spec, op.name, expr.loc) : spec.default!;
+      }
+      const name = [...prefix, ...path].join('.');
+      if (op.name === 'input') {
+        if (this.current !== undefined) this.fail('the model already has an input; `input(...)` may appear once', stmt.calleeLoc);
+        attrs.shape = [this.size.batch, attrs.channels as number, this.size.height, this.size.width];
+        this.addNode(op.name, [], attrs, name, stmt.loc);
+        return;
+      }
+      if (op.params(attrs).length > 0 && path.length === 0) {
+        this.fail(`${op.name} has weights, so it needs a name for them: write \`name: ${op.name}(...)\``, stmt.calleeLoc);
+      }
+      this.addNode(op.name, [this.requireInput(stmt.calleeLoc)], attrs, name, stmt.loc);
+      return;
+    }
+    const block = this.program.definitions.get(stmt.callee)!;
+    const blockEnv = this.bindArguments(block, stmt.args, env, stmt.calleeLoc);
+    this.frames.push({ description: `in block '${block.name}' called`, loc: stmt.calleeLoc });
+    this.runBody(block.body, blockEnv, [...prefix, ...path]);
+    this.frames.pop();
+  }
+
+  private toAttr(value: Value, spec: AttrSpec, opName: string, loc: SourceLoc): AttrValue {
+    const what = `${opName}'s '${spec.name}'`;
+    const bad = (expected: string): never => this.fail(`${what} needs ${expected}, but this is ${typeName(value)} (${show(value)})`, loc);
+    switch (spec.type) {
+      case 'int':
+        return value.t === 'int' ? value.v : bad('an integer');
+      case 'float':
+        return value.t === 'int' || value.t === 'float' ? value.v : bad('a number');
+      case 'bool':
+        return value.t === 'bool' ? value.v : bad('true or false');
+      case 'int-pair':
+        if (value.t === 'int') return [value.v, value.v];
+        if (value.t === 'list' && value.items.length === 2 && value.items.every((i) => i.t === 'int')) {
+          return value.items.map((i) => i.v as number);
+        }
+        return bad('an integer or a list of two integers');
+    }
+  }
+
+  private addNode(op: string, inputs: ValueId[], attrs: Record<string, AttrValue>, name: string, loc: SourceLoc): void {
+    try {
+      this.current = this.builder.add({ op, inputs, attrs, name, loc });
+    } catch (error) {
+      if (error instanceof ShapeError) this.fail(error.message, loc);
+      if (error instanceof DuplicateWeightError) {
+        this.fail(`weight '${error.key}' is defined twice; give this call another name`, loc, error.firstLoc ? [`first defined at ${where(error.firstLoc)}`] : []);
+      }
+      throw error;
+    }
+  }
+}
+
+/** Checks the whole program, then builds the named model's graph for one input size. */
+export function elaborate(program: Program, modelName: string, size: InputSize = defaultInputSize): Graph {
+  const problems = checkProgram(program);
+  if (problems.length > 0) throw new UserError(problems);
+  return new Elaborator(program, modelName, size).build();
+}

@@ -1,0 +1,491 @@
+// The .cnx grammar (chevrotain, embedded actions). Error recovery is on, so one run reports
+// every syntax error it can rather than only the first.
+//
+//   file     := (import | block | family | model)*
+//   import   := 'import' STRING
+//   block    := 'block' NAME '(' params? ')' body          family likewise
+//   model    := 'model' MODELNAME '=' NAME '(' args? ')'   MODELNAME: names joined by '-'
+//   body     := '{' stmt* '}'
+//   stmt     := for | if | let | assert | residual | alias | path (':' call | body | '(' args? ')')
+//   path     := (NAME | INT) ('.' (NAME | INT | '{' expr '}'))*
+import { EmbeddedActionsParser, type IToken, type TokenType } from 'chevrotain';
+import type { Arg, BinaryOp, Decl, Expr, Param, Path, Segment, Stmt } from './ast.js';
+import * as T from './lexer.js';
+import type { Diagnostic, SourceLoc } from '../util/diagnostics.js';
+
+function describe(token: IToken): string {
+  return token.tokenType.name === 'EOF' ? 'the end of the file' : `'${token.image}'`;
+}
+
+function oneOf(items: readonly string[]): string {
+  return items.length <= 1 ? (items[0] ?? 'something else') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)}`;
+}
+
+function label(type: TokenType): string {
+  return type.LABEL ?? type.name;
+}
+
+/** Messages in the user's terms, not the grammar's. */
+const errorMessageProvider = {
+  buildMismatchTokenMessage({ expected, actual }: { expected: TokenType; actual: IToken }): string {
+    return `expected ${label(expected)} but found ${describe(actual)}`;
+  },
+  buildNotAllInputParsedMessage({ firstRedundant }: { firstRedundant: IToken }): string {
+    return `unexpected ${describe(firstRedundant)}; expected 'import', 'block', 'family' or 'model'`;
+  },
+  buildNoViableAltMessage({ expectedPathsPerAlt, actual, ruleName }: { expectedPathsPerAlt: TokenType[][][]; actual: IToken[]; ruleName: string }): string {
+    const firsts = new Set<string>();
+    for (const alt of expectedPathsPerAlt) for (const path of alt) if (path[0]) firsts.add(label(path[0]));
+    const what =
+      ruleName === 'statement'
+        ? 'a statement'
+        : ruleName === 'declaration'
+          ? "'import', 'block', 'family' or 'model'"
+          : ['primary', 'unary', 'postfix'].includes(ruleName)
+            ? 'an expression'
+            : oneOf([...firsts]);
+    return `expected ${what} but found ${describe(actual[0])}`;
+  },
+  buildEarlyExitMessage({ actual }: { actual: IToken[] }): string {
+    return `unexpected ${describe(actual[0])}`;
+  },
+};
+
+export class CnxParser extends EmbeddedActionsParser {
+  file = '';
+  /** Errors the grammar cannot express, found while building the tree. */
+  semanticErrors: Diagnostic[] = [];
+
+  constructor() {
+    super([...T.allTokens], { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider });
+    this.performSelfAnalysis();
+  }
+
+  loc(token: IToken, end?: IToken): SourceLoc {
+    // During chevrotain's grammar recording, tokens are placeholders without text.
+    if (token.image === undefined) return { file: this.file, line: 0, col: 0, length: 1 };
+    const length =
+      end && end.endOffset !== undefined && end.startLine === token.startLine && !Number.isNaN(end.endOffset)
+        ? end.endOffset - token.startOffset + 1
+        : token.image.length;
+    return { file: this.file, line: token.startLine ?? 0, col: token.startColumn ?? 0, length: Math.max(1, length) };
+  }
+
+  private errorExpr = (): Expr => ({ kind: 'error', loc: { file: this.file, line: 0, col: 0, length: 1 } });
+
+  public sourceFile = this.RULE('sourceFile', (): Decl[] => {
+    const decls: Decl[] = [];
+    this.MANY(() => {
+      const decl = this.SUBRULE(this.declaration);
+      if (decl) decls.push(decl);
+    });
+    return decls;
+  });
+
+  private declaration = this.RULE(
+    'declaration',
+    (): Decl | undefined =>
+      this.OR([
+        { ALT: () => this.SUBRULE(this.importDecl) },
+        { ALT: () => this.SUBRULE(this.definition) },
+        { ALT: () => this.SUBRULE(this.modelDecl) },
+      ]),
+    { recoveryValueFunc: () => undefined },
+  );
+
+  private importDecl = this.RULE('importDecl', (): Decl => {
+    const kw = this.CONSUME(T.Import);
+    const path = this.CONSUME(T.StringLiteral);
+    return { kind: 'import', path: unquote(path.image), loc: this.loc(path) ?? this.loc(kw) };
+  });
+
+  private definition = this.RULE('definition', (): Decl => {
+    const kw = this.OR([{ ALT: () => this.CONSUME(T.Block) }, { ALT: () => this.CONSUME(T.Family) }]);
+    const name = this.CONSUME(T.Identifier);
+    this.CONSUME(T.LParen);
+    const params: Param[] = [];
+    this.MANY_SEP({
+      SEP: T.Comma,
+      DEF: () => {
+        const p = this.CONSUME1(T.Identifier);
+        let def: Expr | undefined;
+        this.OPTION(() => {
+          this.CONSUME(T.Equals);
+          def = this.SUBRULE(this.expression);
+        });
+        params.push({ name: p.image, loc: this.loc(p), default: def });
+      },
+    });
+    this.CONSUME(T.RParen);
+    const body = this.SUBRULE(this.body);
+    return { kind: kw.image === 'block' ? 'block' : 'family', name: name.image, nameLoc: this.loc(name), params, body, loc: this.loc(kw) };
+  });
+
+  private modelDecl = this.RULE('modelDecl', (): Decl => {
+    const kw = this.CONSUME(T.Model);
+    const first = this.CONSUME(T.Identifier);
+    let name = first.image;
+    let last = first;
+    // Model names read like file names (convnextv2-base): parts joined by '-' with no spaces.
+    this.MANY({
+      GATE: () => this.LA(1).startOffset === last.endOffset! + 1,
+      DEF: () => {
+        const part = this.OR1([
+          { ALT: () => this.CONSUME(T.Minus) },
+          { ALT: () => this.CONSUME(T.Word) },
+          { ALT: () => this.CONSUME(T.IntLiteral) },
+        ]);
+        name += part.image;
+        last = part;
+      },
+    });
+    this.CONSUME(T.Equals);
+    const family = this.CONSUME3(T.Identifier);
+    const args = this.SUBRULE(this.argumentList);
+    return { kind: 'model', name, nameLoc: this.loc(first, last), family: family.image, familyLoc: this.loc(family), args, loc: this.loc(kw) };
+  });
+
+  private argumentList = this.RULE('argumentList', (): Arg[] => {
+    const args: Arg[] = [];
+    this.CONSUME(T.LParen);
+    this.MANY_SEP({ SEP: T.Comma, DEF: () => args.push(this.SUBRULE(this.argument)) });
+    this.CONSUME(T.RParen);
+    return args;
+  });
+
+  private argument = this.RULE('argument', (): Arg =>
+    this.OR([
+      {
+        GATE: () => this.LA(2).tokenType === T.Equals,
+        ALT: () => {
+          const name = this.CONSUME(T.Identifier);
+          this.CONSUME(T.Equals);
+          return { name: name.image, nameLoc: this.loc(name), value: this.SUBRULE(this.expression) };
+        },
+      },
+      { ALT: () => ({ value: this.SUBRULE1(this.expression) }) },
+    ]),
+  );
+
+  private body = this.RULE('body', (): Stmt[] => {
+    const stmts: Stmt[] = [];
+    this.CONSUME(T.LBrace);
+    this.MANY(() => {
+      const s = this.SUBRULE(this.statement);
+      if (s) stmts.push(s);
+    });
+    this.CONSUME(T.RBrace);
+    return stmts;
+  });
+
+  private statement = this.RULE(
+    'statement',
+    (): Stmt | undefined =>
+      this.OR([
+        { ALT: () => this.SUBRULE(this.forStmt) },
+        { ALT: () => this.SUBRULE(this.ifStmt) },
+        { ALT: () => this.SUBRULE(this.letStmt) },
+        { ALT: () => this.SUBRULE(this.assertStmt) },
+        { ALT: () => this.SUBRULE(this.residualStmt) },
+        { ALT: () => this.SUBRULE(this.aliasStmt) },
+        { ALT: () => this.SUBRULE(this.pathStmt) },
+      ]),
+    { recoveryValueFunc: () => undefined },
+  );
+
+  private forStmt = this.RULE('forStmt', (): Stmt => {
+    const kw = this.CONSUME(T.For);
+    const variable = this.CONSUME(T.Identifier);
+    this.CONSUME(T.In);
+    const from = this.SUBRULE(this.additive);
+    this.CONSUME(T.DotDot);
+    const to = this.SUBRULE1(this.additive);
+    const body = this.SUBRULE(this.body);
+    return { kind: 'for', variable: variable.image, variableLoc: this.loc(variable), from, to, body, loc: this.loc(kw) };
+  });
+
+  private ifStmt = this.RULE('ifStmt', (): Stmt => {
+    const kw = this.CONSUME(T.If);
+    const condition = this.SUBRULE(this.expression);
+    const then = this.SUBRULE(this.body);
+    let otherwise: Stmt[] | undefined;
+    this.OPTION(() => {
+      this.CONSUME(T.Else);
+      otherwise = this.OR([
+        { ALT: () => [this.SUBRULE(this.ifStmt)] },
+        { ALT: () => this.SUBRULE1(this.body) },
+      ]);
+    });
+    return { kind: 'if', condition, then, otherwise, loc: this.loc(kw) };
+  });
+
+  private letStmt = this.RULE('letStmt', (): Stmt => {
+    const kw = this.CONSUME(T.Let);
+    const name = this.CONSUME(T.Identifier);
+    this.CONSUME(T.Equals);
+    const value = this.SUBRULE(this.expression);
+    return { kind: 'let', name: name.image, nameLoc: this.loc(name), value, loc: this.loc(kw) };
+  });
+
+  private assertStmt = this.RULE('assertStmt', (): Stmt => {
+    const kw = this.CONSUME(T.Assert);
+    const condition = this.SUBRULE(this.expression);
+    let message: string | undefined;
+    this.OPTION(() => {
+      this.CONSUME(T.Comma);
+      message = unquote(this.CONSUME(T.StringLiteral).image);
+    });
+    return { kind: 'assert', condition, message, loc: this.loc(kw) };
+  });
+
+  private residualStmt = this.RULE('residualStmt', (): Stmt => {
+    const kw = this.CONSUME(T.Residual);
+    const body = this.SUBRULE(this.body);
+    return { kind: 'residual', body, loc: this.loc(kw) };
+  });
+
+  private aliasStmt = this.RULE('aliasStmt', (): Stmt => {
+    const kw = this.CONSUME(T.Alias);
+    const from = this.CONSUME(T.StringLiteral);
+    this.CONSUME(T.Equals);
+    const to = this.CONSUME1(T.StringLiteral);
+    return { kind: 'alias', from: unquote(from.image), to: unquote(to.image), loc: this.loc(from, to) };
+  });
+
+  private pathStmt = this.RULE('pathStmt', (): Stmt => {
+    const path = this.SUBRULE(this.path);
+    return this.OR([
+      {
+        ALT: (): Stmt => {
+          this.CONSUME(T.Colon);
+          const callee = this.CONSUME(T.Identifier);
+          const args = this.SUBRULE(this.argumentList);
+          return { kind: 'call', path, callee: callee.image, calleeLoc: this.loc(callee), args, loc: this.loc(callee) };
+        },
+      },
+      {
+        ALT: (): Stmt => ({ kind: 'scope', path, body: this.SUBRULE(this.body), loc: path.loc }),
+      },
+      {
+        // `gelu()`: an unnamed call; the "path" was the callee's name.
+        ALT: (): Stmt => {
+          const args = this.SUBRULE1(this.argumentList);
+          const callee = this.ACTION(() => {
+            const first = path.segments[0];
+            if (path.segments.length !== 1 || first.kind !== 'text' || /^\d/.test(first.text)) {
+              this.semanticErrors.push({
+                message: `a call needs an op or block name here; to name the call's weights write \`name: op(...)\``,
+                loc: path.loc,
+              });
+              return '';
+            }
+            return first.text;
+          });
+          return { kind: 'call', path: undefined, callee: callee ?? '', calleeLoc: path.loc, args, loc: path.loc };
+        },
+      },
+    ]);
+  });
+
+  private path = this.RULE('path', (): Path => {
+    const segments: Segment[] = [];
+    const firstToken = this.LA(1);
+    const first = this.OR([
+      { ALT: () => this.CONSUME(T.Identifier) },
+      { ALT: () => this.CONSUME(T.PathKeyword) },
+      { ALT: () => this.CONSUME(T.IntLiteral) },
+    ]);
+    segments.push({ kind: 'text', text: first.image, loc: this.loc(first) });
+    let last: IToken = first;
+    this.MANY(() => {
+      this.CONSUME(T.Dot);
+      this.OR1([
+        {
+          ALT: () => {
+            const t = this.CONSUME(T.Word);
+            segments.push({ kind: 'text', text: t.image, loc: this.loc(t) });
+            last = t;
+          },
+        },
+        {
+          ALT: () => {
+            const t = this.CONSUME1(T.IntLiteral);
+            segments.push({ kind: 'text', text: t.image, loc: this.loc(t) });
+            last = t;
+          },
+        },
+        {
+          ALT: () => {
+            const open = this.CONSUME(T.LBrace);
+            const expr = this.SUBRULE(this.expression);
+            const close = this.CONSUME(T.RBrace);
+            segments.push({ kind: 'expr', expr, loc: this.loc(open, close) });
+            last = close;
+          },
+        },
+      ]);
+    });
+    return { segments, loc: this.loc(firstToken, last) };
+  });
+
+  // Expressions, loosest binding first.
+  public expression = this.RULE('expression', (): Expr => this.SUBRULE(this.orExpr), { recoveryValueFunc: this.errorExpr });
+
+  private orExpr = this.RULE('orExpr', (): Expr => {
+    let left = this.SUBRULE(this.andExpr);
+    this.MANY(() => {
+      const op = this.CONSUME(T.Or);
+      const right = this.SUBRULE1(this.andExpr);
+      left = { kind: 'binary', op: 'or', left, right, loc: this.loc(op) };
+    });
+    return left;
+  });
+
+  private andExpr = this.RULE('andExpr', (): Expr => {
+    let left = this.SUBRULE(this.comparison);
+    this.MANY(() => {
+      const op = this.CONSUME(T.And);
+      const right = this.SUBRULE1(this.comparison);
+      left = { kind: 'binary', op: 'and', left, right, loc: this.loc(op) };
+    });
+    return left;
+  });
+
+  private comparison = this.RULE('comparison', (): Expr => {
+    let left = this.SUBRULE(this.additive);
+    this.OPTION(() => {
+      const op = this.OR([
+        { ALT: () => this.CONSUME(T.EqEq) },
+        { ALT: () => this.CONSUME(T.NotEq) },
+        { ALT: () => this.CONSUME(T.LessEq) },
+        { ALT: () => this.CONSUME(T.GreaterEq) },
+        { ALT: () => this.CONSUME(T.Less) },
+        { ALT: () => this.CONSUME(T.Greater) },
+      ]);
+      const right = this.SUBRULE1(this.additive);
+      left = { kind: 'binary', op: op.image as BinaryOp, left, right, loc: this.loc(op) };
+    });
+    return left;
+  });
+
+  private additive = this.RULE('additive', (): Expr => {
+    let left = this.SUBRULE(this.multiplicative);
+    this.MANY(() => {
+      const op = this.OR([{ ALT: () => this.CONSUME(T.Plus) }, { ALT: () => this.CONSUME(T.Minus) }]);
+      const right = this.SUBRULE1(this.multiplicative);
+      left = { kind: 'binary', op: op.image as BinaryOp, left, right, loc: this.loc(op) };
+    });
+    return left;
+  });
+
+  private multiplicative = this.RULE('multiplicative', (): Expr => {
+    let left = this.SUBRULE(this.unary);
+    this.MANY(() => {
+      const op = this.OR([
+        { ALT: () => this.CONSUME(T.Star) },
+        { ALT: () => this.CONSUME(T.SlashSlash) },
+        { ALT: () => this.CONSUME(T.Slash) },
+        { ALT: () => this.CONSUME(T.Percent) },
+      ]);
+      const right = this.SUBRULE1(this.unary);
+      left = { kind: 'binary', op: op.image as BinaryOp, left, right, loc: this.loc(op) };
+    });
+    return left;
+  });
+
+  private unary = this.RULE('unary', (): Expr =>
+    this.OR([
+      {
+        ALT: () => {
+          const op = this.OR1([{ ALT: () => this.CONSUME(T.Minus) }, { ALT: () => this.CONSUME(T.Not) }]);
+          const operand = this.SUBRULE(this.unary);
+          return { kind: 'unary', op: op.image === '-' ? '-' : 'not', operand, loc: this.loc(op) } as Expr;
+        },
+      },
+      { ALT: () => this.SUBRULE(this.postfix) },
+    ]),
+  );
+
+  private postfix = this.RULE('postfix', (): Expr => {
+    let target = this.SUBRULE(this.primary);
+    this.MANY(() => {
+      const open = this.CONSUME(T.LBracket);
+      const index = this.SUBRULE(this.expression);
+      const close = this.CONSUME(T.RBracket);
+      target = { kind: 'index', target, index, loc: this.loc(open, close) };
+    });
+    return target;
+  });
+
+  private primary = this.RULE('primary', (): Expr =>
+    this.OR([
+      {
+        ALT: () => {
+          const t = this.CONSUME(T.IntLiteral);
+          return { kind: 'int', value: Number(t.image), loc: this.loc(t) } as Expr;
+        },
+      },
+      {
+        ALT: () => {
+          const t = this.CONSUME(T.FloatLiteral);
+          return { kind: 'float', value: Number(t.image), loc: this.loc(t) } as Expr;
+        },
+      },
+      {
+        ALT: () => {
+          const t = this.CONSUME(T.StringLiteral);
+          return { kind: 'string', value: unquote(t.image), loc: this.loc(t) } as Expr;
+        },
+      },
+      {
+        ALT: () => {
+          const t = this.CONSUME(T.True);
+          return { kind: 'bool', value: true, loc: this.loc(t) } as Expr;
+        },
+      },
+      {
+        ALT: () => {
+          const t = this.CONSUME(T.False);
+          return { kind: 'bool', value: false, loc: this.loc(t) } as Expr;
+        },
+      },
+      {
+        // A builtin function call, e.g. len(dims).
+        GATE: () => this.LA(2).tokenType === T.LParen,
+        ALT: () => {
+          const t = this.CONSUME(T.Identifier);
+          const args = this.SUBRULE(this.argumentList);
+          return { kind: 'call', callee: t.image, args, loc: this.loc(t) } as Expr;
+        },
+      },
+      {
+        ALT: () => {
+          const t = this.CONSUME1(T.Identifier);
+          return { kind: 'name', name: t.image, loc: this.loc(t) } as Expr;
+        },
+      },
+      {
+        ALT: () => {
+          const open = this.CONSUME(T.LBracket);
+          const items: Expr[] = [];
+          this.MANY_SEP({ SEP: T.Comma, DEF: () => items.push(this.SUBRULE(this.expression)) });
+          const close = this.CONSUME(T.RBracket);
+          return { kind: 'list', items, loc: this.loc(open, close) } as Expr;
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.LParen);
+          const inner = this.SUBRULE1(this.expression);
+          this.CONSUME(T.RParen);
+          return inner;
+        },
+      },
+    ]),
+  );
+}
+
+export function unquote(image: string): string {
+  if (image.length < 2) return '';
+  return image.slice(1, -1).replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c === 't' ? '\t' : c));
+}

@@ -1,0 +1,199 @@
+// Values of the .cnx language at elaboration time, and the expression evaluator.
+import type { Expr } from './ast.js';
+import { userError, type SourceLoc } from '../util/diagnostics.js';
+
+export type Value =
+  | { readonly t: 'int'; readonly v: number }
+  | { readonly t: 'float'; readonly v: number }
+  | { readonly t: 'bool'; readonly v: boolean }
+  | { readonly t: 'string'; readonly v: string }
+  | { readonly t: 'list'; readonly items: readonly Value[] };
+
+export const int = (v: number): Value => ({ t: 'int', v });
+
+export function typeName(value: Value): string {
+  switch (value.t) {
+    case 'int':
+      return 'an integer';
+    case 'float':
+      return 'a float';
+    case 'bool':
+      return 'a bool';
+    case 'string':
+      return 'a string';
+    case 'list':
+      return 'a list';
+  }
+}
+
+export function show(value: Value): string {
+  switch (value.t) {
+    case 'list':
+      return `[${value.items.map(show).join(', ')}]`;
+    case 'string':
+      return JSON.stringify(value.v);
+    default:
+      return String(value.v);
+  }
+}
+
+/** Lexically scoped variables: block and family parameters, `let`s and loop variables. */
+export class Env {
+  private readonly vars = new Map<string, Value>();
+
+  constructor(private readonly parent?: Env) {}
+
+  get(name: string): Value | undefined {
+    return this.vars.get(name) ?? this.parent?.get(name);
+  }
+
+  set(name: string, value: Value): void {
+    this.vars.set(name, value);
+  }
+
+  child(): Env {
+    return new Env(this);
+  }
+}
+
+export const builtins: Readonly<Record<string, { readonly minArgs: number; readonly maxArgs: number; readonly doc: string }>> = {
+  len: { minArgs: 1, maxArgs: 1, doc: 'length of a list' },
+  min: { minArgs: 1, maxArgs: Infinity, doc: 'smallest of its numbers (or of one list)' },
+  max: { minArgs: 1, maxArgs: Infinity, doc: 'largest of its numbers (or of one list)' },
+  sum: { minArgs: 1, maxArgs: 1, doc: 'sum of a list of numbers' },
+};
+
+function expectNumber(value: Value, loc: SourceLoc, what: string): number {
+  if (value.t !== 'int' && value.t !== 'float') throw userError(`${what} needs a number, but this is ${typeName(value)} (${show(value)})`, loc);
+  return value.v;
+}
+
+function expectInt(value: Value, loc: SourceLoc, what: string): number {
+  if (value.t !== 'int') throw userError(`${what} needs an integer, but this is ${typeName(value)} (${show(value)})`, loc);
+  return value.v;
+}
+
+export function expectBool(value: Value, loc: SourceLoc, what: string): boolean {
+  if (value.t !== 'bool') throw userError(`${what} needs a bool (true or false), but this is ${typeName(value)} (${show(value)})`, loc);
+  return value.v;
+}
+
+function numbersOf(args: readonly Value[], locs: readonly SourceLoc[], fn: string): { values: number[]; allInt: boolean } {
+  const list = args.length === 1 && args[0].t === 'list' ? args[0].items : args;
+  if (list.length === 0) throw userError(`${fn}() of an empty list`, locs[0]);
+  const values = list.map((v, i) => expectNumber(v, locs[Math.min(i, locs.length - 1)], `${fn}()`));
+  return { values, allInt: list.every((v) => v.t === 'int') };
+}
+
+function equal(a: Value, b: Value): boolean {
+  if (a.t === 'list' || b.t === 'list') {
+    return a.t === 'list' && b.t === 'list' && a.items.length === b.items.length && a.items.every((x, i) => equal(x, b.items[i]));
+  }
+  return a.v === b.v;
+}
+
+export function evaluate(expr: Expr, env: Env): Value {
+  switch (expr.kind) {
+    case 'int':
+      return { t: 'int', v: expr.value };
+    case 'float':
+      return { t: 'float', v: expr.value };
+    case 'bool':
+      return { t: 'bool', v: expr.value };
+    case 'string':
+      return { t: 'string', v: expr.value };
+    case 'error':
+      throw new Error('internal: elaborating an expression that failed to parse');
+    case 'name': {
+      const value = env.get(expr.name);
+      if (!value) throw userError(`'${expr.name}' is not defined here`, expr.loc);
+      return value;
+    }
+    case 'list':
+      return { t: 'list', items: expr.items.map((item) => evaluate(item, env)) };
+    case 'index': {
+      const target = evaluate(expr.target, env);
+      if (target.t !== 'list') throw userError(`only lists can be indexed, but this is ${typeName(target)} (${show(target)})`, expr.target.loc);
+      const index = expectInt(evaluate(expr.index, env), expr.index.loc, 'an index');
+      const resolved = index < 0 ? target.items.length + index : index;
+      if (resolved < 0 || resolved >= target.items.length) {
+        throw userError(`index ${index} is out of range for a list of length ${target.items.length} (${show(target)})`, expr.loc);
+      }
+      return target.items[resolved];
+    }
+    case 'call': {
+      const args = expr.args.map((a) => evaluate(a.value, env));
+      const locs = expr.args.map((a) => a.value.loc);
+      switch (expr.callee) {
+        case 'len': {
+          const [list] = args;
+          if (list.t !== 'list') throw userError(`len() needs a list, but this is ${typeName(list)}`, locs[0]);
+          return int(list.items.length);
+        }
+        case 'min':
+        case 'max': {
+          const { values, allInt } = numbersOf(args, locs, expr.callee);
+          const v = expr.callee === 'min' ? Math.min(...values) : Math.max(...values);
+          return allInt ? int(v) : { t: 'float', v };
+        }
+        case 'sum': {
+          const [list] = args;
+          if (list.t !== 'list') throw userError(`sum() needs a list, but this is ${typeName(list)}`, locs[0]);
+          if (list.items.length === 0) return int(0);
+          const { values, allInt } = numbersOf(args, locs, 'sum');
+          const v = values.reduce((a, b) => a + b, 0);
+          return allInt ? int(v) : { t: 'float', v };
+        }
+        default:
+          throw userError(`unknown function '${expr.callee}'`, expr.loc);
+      }
+    }
+    case 'unary': {
+      const operand = evaluate(expr.operand, env);
+      if (expr.op === 'not') return { t: 'bool', v: !expectBool(operand, expr.operand.loc, "'not'") };
+      const v = expectNumber(operand, expr.operand.loc, "'-'");
+      return operand.t === 'int' ? int(-v) : { t: 'float', v: -v };
+    }
+    case 'binary': {
+      const left = evaluate(expr.left, env);
+      if (expr.op === 'and' || expr.op === 'or') {
+        const l = expectBool(left, expr.left.loc, `'${expr.op}'`);
+        if (expr.op === 'and' ? !l : l) return { t: 'bool', v: l };
+        return { t: 'bool', v: expectBool(evaluate(expr.right, env), expr.right.loc, `'${expr.op}'`) };
+      }
+      const right = evaluate(expr.right, env);
+      if (expr.op === '==') return { t: 'bool', v: equal(left, right) };
+      if (expr.op === '!=') return { t: 'bool', v: !equal(left, right) };
+      const what = `'${expr.op}'`;
+      const a = expectNumber(left, expr.left.loc, what);
+      const b = expectNumber(right, expr.right.loc, what);
+      const ints = left.t === 'int' && right.t === 'int';
+      const number = (v: number): Value => (ints ? int(v) : { t: 'float', v });
+      switch (expr.op) {
+        case '+':
+          return number(a + b);
+        case '-':
+          return number(a - b);
+        case '*':
+          return number(a * b);
+        case '/':
+          if (b === 0) throw userError('division by zero', expr.loc);
+          return { t: 'float', v: a / b };
+        case '//':
+          if (b === 0) throw userError('division by zero', expr.loc);
+          return number(Math.floor(a / b));
+        case '%':
+          if (b === 0) throw userError('division by zero', expr.loc);
+          return number(a - b * Math.floor(a / b));
+        case '<':
+          return { t: 'bool', v: a < b };
+        case '<=':
+          return { t: 'bool', v: a <= b };
+        case '>':
+          return { t: 'bool', v: a > b };
+        case '>=':
+          return { t: 'bool', v: a >= b };
+      }
+    }
+  }
+}

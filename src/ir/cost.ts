@@ -1,0 +1,31 @@
+// What a graph costs: parameter count and multiply-adds (conv and linear only, the convention
+// of the ConvNeXt papers' "FLOPs" column).
+import { getOp } from './registry.js';
+import { numel, type Graph } from './types.js';
+
+export interface GraphCost {
+  readonly params: number;
+  readonly macs: number;
+  /** How many nodes of each op. */
+  readonly ops: Readonly<Record<string, number>>;
+}
+
+export function graphCost(graph: Graph): GraphCost {
+  let params = 0;
+  for (const spec of graph.params.values()) params += numel(spec.shape);
+  let macs = 0;
+  const ops: Record<string, number> = {};
+  for (const node of graph.nodes) {
+    const op = getOp(node.op);
+    macs += op.macs(node.inputs.map((i) => graph.nodes[i].type), node.type, node.attrs);
+    ops[node.op] = (ops[node.op] ?? 0) + 1;
+  }
+  return { params, macs, ops };
+}
+
+/** 28_589_128 -> "28.59M"; 4_470_000_000 -> "4.47G". */
+export function humanCount(n: number): string {
+  const units: readonly [number, string][] = [[1e9, 'G'], [1e6, 'M'], [1e3, 'K']];
+  for (const [scale, unit] of units) if (n >= scale) return `${(n / scale).toFixed(2)}${unit}`;
+  return String(n);
+}

@@ -1,0 +1,61 @@
+// Global Response Normalization (ConvNeXt V2): per sample, each channel's L2 norm over H and W,
+// divided by that norm's mean over channels (+ eps); out = gamma * (x * Nx) + beta + x.
+import { expectChannels, expectRank, intAttr, ShapeError, type OpDef } from '../op.js';
+import { numel } from '../types.js';
+
+export const grn: OpDef = {
+  name: 'grn',
+  summary: 'Global Response Normalization (ConvNeXt V2)',
+  kind: 'reduction',
+  arity: 1,
+  callable: true,
+  attrs: [
+    { name: 'dim', type: 'int', doc: 'channels' },
+    { name: 'eps', type: 'float', default: 1e-6, doc: "added to the norms' channel mean" },
+  ],
+  params(attrs) {
+    const dim = intAttr(attrs, 'dim');
+    // Official checkpoints store these as [1, 1, 1, dim] and timm's as [dim]; both load.
+    const init = { kind: 'uniform', lo: -1, hi: 1 } as const;
+    return [
+      { role: 'gamma', suffix: 'gamma', shape: [dim], init },
+      { role: 'beta', suffix: 'beta', shape: [dim], init },
+    ];
+  },
+  infer([x], attrs) {
+    if (!((attrs.eps as number) > 0)) throw new ShapeError(`grn eps must be positive, got ${String(attrs.eps)}`);
+    expectRank(x, 4, 'grn');
+    expectChannels(x, intAttr(attrs, 'dim'), 'grn');
+    return x;
+  },
+  macs: () => 0,
+  evaluate([x], weights, attrs, out) {
+    const [n, c, h, w] = x.shape;
+    const positions = h * w;
+    const eps = attrs.eps as number;
+    const gamma = weights.gamma.data;
+    const beta = weights.beta.data;
+    const result = new Float32Array(numel(out.shape));
+    const norms = new Float64Array(c);
+    for (let b = 0; b < n; b++) {
+      let meanNorm = 0;
+      for (let ch = 0; ch < c; ch++) {
+        const plane = (b * c + ch) * positions;
+        let sumSq = 0;
+        for (let p = 0; p < positions; p++) sumSq += x.data[plane + p] * x.data[plane + p];
+        norms[ch] = Math.sqrt(sumSq);
+        meanNorm += norms[ch];
+      }
+      meanNorm /= c;
+      for (let ch = 0; ch < c; ch++) {
+        const nx = norms[ch] / (meanNorm + eps);
+        const plane = (b * c + ch) * positions;
+        for (let p = 0; p < positions; p++) {
+          const v = x.data[plane + p];
+          result[plane + p] = gamma[ch] * (v * nx) + beta[ch] + v;
+        }
+      }
+    }
+    return result;
+  },
+};

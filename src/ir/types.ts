@@ -1,0 +1,93 @@
+// The IR's vocabulary: one node type, tensor types, attribute values. Every op, pass and
+// backend speaks in these terms (see ../../../shared/DESIGN.md, "one node type").
+import type { SourceLoc } from '../util/diagnostics.js';
+
+/**
+ * Element types. Only f32 is produced today; the others are here so that storage in f16/bf16
+ * (WebGPU's shader-f16, half-precision checkpoints) needs no change to the node type.
+ */
+export type DType = 'f32' | 'f16' | 'bf16';
+
+/**
+ * A value's type. Tensors are logically NCHW (or NC after pooling) whatever layout a backend
+ * chooses; the channel axis is always axis 1.
+ */
+export interface TensorType {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  /**
+   * Set when only some spatial positions of the value are meaningful: the id of a mask value
+   * of shape [N, 1, H, W] (1 = visible). FCMAE's sparse encoder uses it; nothing sets it yet.
+   */
+  readonly mask?: ValueId;
+}
+
+/** A node's id is also the id of the value it produces (one output per node). */
+export type ValueId = number;
+
+export type AttrValue = number | boolean | readonly number[];
+export type Attrs = Readonly<Record<string, AttrValue>>;
+
+export interface Node {
+  readonly id: ValueId;
+  readonly op: string;
+  readonly inputs: readonly ValueId[];
+  readonly attrs: Attrs;
+  /** Weight tensors this node reads: role (e.g. "weight") -> key in Graph.params. */
+  readonly params: Readonly<Record<string, string>>;
+  readonly type: TensorType;
+  /** The scope path the user gave the node, e.g. "stages.0.0.dwconv"; "" when unnamed. */
+  readonly name: string;
+  /** Where the node came from, so a later pass can still point at the user's line. */
+  readonly loc?: SourceLoc;
+}
+
+/** How to draw a weight for --random-weights: values chosen so that no op is an identity. */
+export type RandomInit =
+  | { readonly kind: 'fan-in'; readonly fanIn: number }
+  | { readonly kind: 'uniform'; readonly lo: number; readonly hi: number };
+
+export interface ParamSpec {
+  readonly key: string;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly init: RandomInit;
+}
+
+/**
+ * Another checkpoint's name for a weight, e.g. timm's "stages.{i}.blocks.{j}.conv_dw" for
+ * the official "stages.{i}.{j}.dwconv". `{x}` matches one dot-separated segment; whatever
+ * follows the matched prefix is carried over.
+ */
+export interface WeightAlias {
+  readonly from: string;
+  readonly to: string;
+  readonly loc?: SourceLoc;
+}
+
+export interface Graph {
+  readonly name: string;
+  /** In topological order: a node's inputs come before it. */
+  readonly nodes: readonly Node[];
+  readonly output: ValueId;
+  readonly params: ReadonlyMap<string, ParamSpec>;
+  readonly aliases: readonly WeightAlias[];
+}
+
+export function numel(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** A tensor held on the host in f32, row-major (C order), as .npy and safetensors store it. */
+export interface HostTensor {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}

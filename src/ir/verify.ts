@@ -1,0 +1,47 @@
+// The verifier: every graph, after elaboration and after every pass, must satisfy these.
+// A failure here is a compiler bug, never a user mistake, so it throws a plain Error.
+import { getOp, opRegistry } from './registry.js';
+import { formatShape, sameShape, type Graph } from './types.js';
+
+export function verifyGraph(graph: Graph, after = 'elaboration'): void {
+  const problems: string[] = [];
+  const seen = new Set<number>();
+  const usedParams = new Set<string>();
+  graph.nodes.forEach((node, index) => {
+    const where = `node %${node.id} (${node.op}${node.name ? ` ${node.name}` : ''})`;
+    if (node.id !== index) problems.push(`${where} is at position ${index}; ids must match positions`);
+    if (!opRegistry.has(node.op)) {
+      problems.push(`${where} uses an unknown op`);
+      return;
+    }
+    const op = getOp(node.op);
+    if (node.inputs.length !== op.arity) problems.push(`${where} has ${node.inputs.length} inputs; ${op.name} takes ${op.arity}`);
+    for (const input of node.inputs) {
+      if (!seen.has(input)) problems.push(`${where} reads %${input}, which is not defined before it`);
+    }
+    if (problems.length === 0) {
+      try {
+        const type = op.infer(node.inputs.map((i) => graph.nodes[i].type), node.attrs);
+        if (!sameShape(type.shape, node.type.shape) || type.dtype !== node.type.dtype) {
+          problems.push(`${where} says ${formatShape(node.type.shape)} ${node.type.dtype} but its shape rule gives ${formatShape(type.shape)} ${type.dtype}`);
+        }
+      } catch (error) {
+        problems.push(`${where} fails its shape rule: ${(error as Error).message}`);
+      }
+      for (const decl of op.params(node.attrs)) {
+        const key = node.params[decl.role];
+        const spec = key === undefined ? undefined : graph.params.get(key);
+        if (!spec) problems.push(`${where} lacks its '${decl.role}' weight`);
+        else if (!sameShape(spec.shape, decl.shape)) problems.push(`${where} weight '${key}' is ${formatShape(spec.shape)}, expected ${formatShape(decl.shape)}`);
+        if (key !== undefined) usedParams.add(key);
+      }
+    }
+    seen.add(node.id);
+  });
+  if (!seen.has(graph.output)) problems.push(`the output %${graph.output} is not a node of the graph`);
+  for (const key of graph.params.keys()) if (!usedParams.has(key)) problems.push(`weight '${key}' is read by no node`);
+  if (graph.nodes.filter((n) => n.op === 'input').length !== 1) problems.push('a graph needs exactly one input node');
+  if (problems.length > 0) {
+    throw new Error(`internal: graph '${graph.name}' is invalid after ${after}:\n  ${problems.join('\n  ')}`);
+  }
+}

@@ -1,0 +1,32 @@
+// The pass manager: runs a named pipeline of Graph -> Graph passes, verifying after each.
+import { verifyGraph } from '../ir/verify.js';
+import type { Graph } from '../ir/types.js';
+import { eliminateDropPath } from './eliminate-drop-path.js';
+
+export interface Pass {
+  readonly name: string;
+  readonly description: string;
+  readonly run: (graph: Graph) => Graph;
+}
+
+export const passRegistry: ReadonlyMap<string, Pass> = new Map([[eliminateDropPath.name, eliminateDropPath]]);
+
+/** What `compile`, `run` and `inspect` use unless told otherwise. */
+export const defaultPipeline: readonly string[] = ['eliminate-drop-path'];
+
+export interface PassTrace {
+  readonly pass: string;
+  readonly graph: Graph;
+}
+
+export function runPipeline(graph: Graph, names: readonly string[] = defaultPipeline, trace?: (t: PassTrace) => void): Graph {
+  let current = graph;
+  for (const name of names) {
+    const pass = passRegistry.get(name);
+    if (!pass) throw new Error(`internal: unknown pass '${name}'`);
+    current = pass.run(current);
+    verifyGraph(current, `pass '${name}'`);
+    trace?.({ pass: name, graph: current });
+  }
+  return current;
+}

@@ -1,0 +1,66 @@
+// Errors a user can act on. Every mistake in user input (a .cnx file, a weights file, an input
+// tensor, a command line) becomes a Diagnostic; the CLI prints them rustc-style and exits 2.
+// Internal bugs stay ordinary exceptions, so the two never get confused.
+
+/** A position in a source file; line and col are 1-based, length is in characters (>= 1). */
+export interface SourceLoc {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+  readonly length: number;
+}
+
+export interface Diagnostic {
+  readonly message: string;
+  readonly loc?: SourceLoc;
+  /** Extra lines printed after the caret, e.g. "note: the block was called here". */
+  readonly notes?: readonly string[];
+}
+
+/** Thrown for mistakes in user input; carries one or more diagnostics. */
+export class UserError extends Error {
+  readonly diagnostics: readonly Diagnostic[];
+
+  constructor(diagnostics: Diagnostic | readonly Diagnostic[]) {
+    const list = Array.isArray(diagnostics) ? diagnostics : [diagnostics as Diagnostic];
+    super(list.map((d) => d.message).join('\n'));
+    this.name = 'UserError';
+    this.diagnostics = list;
+  }
+}
+
+/** Shorthand for a located or unlocated user error. */
+export function userError(message: string, loc?: SourceLoc, notes?: readonly string[]): UserError {
+  return new UserError({ message, loc, notes });
+}
+
+/** Reads source text by file name, so diagnostics can quote the offending line. */
+export type SourceLookup = (file: string) => string | undefined;
+
+/**
+ * Renders a diagnostic the way rustc does:
+ *
+ *   error: unknown op 'conv3d'
+ *    --> models/x.cnx:4:5
+ *     |
+ *   4 |     conv3d(8, 8)
+ *     |     ^^^^^^
+ */
+export function formatDiagnostic(d: Diagnostic, sources: SourceLookup): string {
+  const lines = [`error: ${d.message}`];
+  if (d.loc) {
+    const { file, line, col, length } = d.loc;
+    lines.push(` --> ${file}:${line}:${col}`);
+    const text = sources(file)?.split(/\r?\n/)[line - 1];
+    if (text !== undefined) {
+      const gutter = ' '.repeat(String(line).length);
+      const shown = text.replace(/\t/g, ' ');
+      const width = Math.max(1, Math.min(length, shown.length - col + 1));
+      lines.push(`${gutter} |`);
+      lines.push(`${line} | ${shown}`);
+      lines.push(`${gutter} | ${' '.repeat(col - 1)}${'^'.repeat(width)}`);
+    }
+  }
+  for (const note of d.notes ?? []) lines.push(`  = note: ${note}`);
+  return lines.join('\n');
+}
