@@ -1,0 +1,110 @@
+// convc run: executes a model on an input with real or random weights.
+import { readFileSync } from 'node:fs';
+import { loadModel, parsePassList } from '../model.js';
+import { inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, requireOne, sizeHelp, sizeOptions, stringOption } from '../options.js';
+import { progress, type CliIo } from '../io.js';
+import { executeReference } from '../../backends/reference/executor.js';
+import { readNpy, writeNpy } from '../../io/npy.js';
+import { readSafetensors } from '../../io/safetensors.js';
+import { formatShape, type HostTensor } from '../../ir/types.js';
+import { userError } from '../../util/diagnostics.js';
+import { writeFileAtomically } from '../../util/atomic-write.js';
+import { bindWeights } from '../../weights/bind.js';
+import { randomInput, randomWeights } from '../../weights/random.js';
+
+export const backends = ['reference'] as const;
+
+export const runHelp = `convc run <file.cnx> (--weights W.safetensors | --random-weights) [options]
+
+Runs the model on the CPU reference executor and prints the output's shape and, for logits,
+each sample's top classes.
+
+Options:
+  --weights FILE      safetensors weights (F32, F16 or BF16), with the official checkpoint
+                      names (stages.0.0.dwconv.weight, ...) or timm's names
+  --random-weights    use seeded random weights instead
+  --seed N            seed for --random-weights and for a random input (default 0)
+  --input FILE        input tensor, .npy float32 NCHW (batch >= 1, any size the model accepts);
+                      without it, a random N(0, 1) input of --batch and --size is used
+  --out FILE          write the output tensor here as .npy float32
+  --backend NAME      ${backends.join(' | ')} (default reference)
+${modelHelp}
+${sizeHelp.replace(/\n/, ' (without --input)\n')} (without --input)
+  -h, --help          show this help`;
+
+function readBytes(path: string, what: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw userError(`cannot read ${what} '${path}': ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+  }
+}
+
+function topClasses(output: HostTensor, count: number): string[] {
+  const [n, classes] = output.shape;
+  const lines: string[] = [];
+  for (let b = 0; b < Math.min(n, 4); b++) {
+    const row = output.data.subarray(b * classes, (b + 1) * classes);
+    const order = [...row.keys()].sort((i, j) => row[j] - row[i]).slice(0, count);
+    lines.push(`  sample ${b}: ${order.map((i) => `${i} (${row[i].toFixed(4)})`).join(', ')}`);
+  }
+  if (n > 4) lines.push(`  ... ${n - 4} more samples`);
+  return lines;
+}
+
+export async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandLine('run', args, {
+    ...modelOptions,
+    ...sizeOptions,
+    weights: { type: 'string' },
+    'random-weights': { type: 'boolean' },
+    seed: { type: 'string' },
+    input: { type: 'string' },
+    out: { type: 'string' },
+    backend: { type: 'string' },
+  });
+  if (values.help) {
+    io.stdout.write(`${runHelp}\n`);
+    return 0;
+  }
+  const file = requireOne(positionals, 'run', 'a .cnx file');
+  const backend = stringOption(values, 'backend') ?? 'reference';
+  if (!(backends as readonly string[]).includes(backend)) throw userError(`unknown backend '${backend}'; backends: ${backends.join(', ')}`);
+  const weightsPath = stringOption(values, 'weights');
+  if ((weightsPath === undefined) === (values['random-weights'] !== true)) {
+    throw userError('convc run needs exactly one of --weights FILE and --random-weights');
+  }
+  const seed = nonNegativeInt(values.seed, '--seed', 0);
+  const inputPath = stringOption(values, 'input');
+  let input: HostTensor;
+  if (inputPath !== undefined) {
+    if (values.batch !== undefined || values.size !== undefined) throw userError('--batch and --size describe a random input; with --input the file gives the shape');
+    input = readNpy(readBytes(inputPath, 'input'), inputPath);
+    if (input.shape.length !== 4) throw userError(`${inputPath}: the input must be NCHW (rank 4), but it has shape ${formatShape(input.shape)}`);
+    if (input.shape.some((d) => d < 1)) throw userError(`${inputPath}: the input has an empty axis: ${formatShape(input.shape)}`);
+  } else {
+    const size = inputSize(values);
+    input = { shape: [size.batch, 0, size.height, size.width], data: new Float32Array(0) };
+  }
+  const [batch, , height, width] = input.shape;
+  const { graph } = loadModel(file, { model: stringOption(values, 'model'), size: { batch, height, width }, passes: parsePassList(stringOption(values, 'passes')) });
+  const inputNode = graph.nodes.find((n) => n.op === 'input')!;
+  if (inputPath === undefined) {
+    input = randomInput(inputNode.type.shape, seed + 1);
+    io.stderr.write(`note: no --input given; using a random N(0, 1) input of shape ${formatShape(input.shape)}\n`);
+  } else if (input.shape[1] !== inputNode.type.shape[1]) {
+    throw userError(`${inputPath}: the input has ${input.shape[1]} channels (shape ${formatShape(input.shape)}), but model '${graph.name}' takes ${inputNode.type.shape[1]}`);
+  }
+  const weights = weightsPath !== undefined ? bindWeights(graph, readSafetensors(readBytes(weightsPath, 'weights'), weightsPath), weightsPath) : randomWeights(graph, seed);
+  const bar = progress(io, `running ${graph.name}`);
+  const output = executeReference(graph, weights, input, { onNode: (done, total) => bar.update(done, total) });
+  bar.finish();
+  const outPath = stringOption(values, 'out');
+  if (outPath !== undefined) writeFileAtomically(outPath, writeNpy(output));
+  const lines = [`${graph.name} on ${backend}: input ${formatShape(input.shape)} -> output ${formatShape(output.shape)}`];
+  if (output.shape.length === 2) lines.push('top classes (index (logit)):', ...topClasses(output, 5));
+  if (outPath !== undefined) lines.push(`wrote ${outPath}`);
+  io.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}

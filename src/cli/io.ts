@@ -1,0 +1,30 @@
+// What commands may touch of the outside world, so tests can run them in-process.
+export interface CliIo {
+  readonly stdout: { write(text: string): unknown; readonly isTTY?: boolean };
+  readonly stderr: { write(text: string): unknown; readonly isTTY?: boolean };
+}
+
+export const processIo: CliIo = { stdout: process.stdout, stderr: process.stderr };
+
+/** A one-line progress display on a terminal; plain occasional lines otherwise. */
+export function progress(io: CliIo, label: string): { update(done: number, total: number): void; finish(): void } {
+  const tty = io.stderr.isTTY === true;
+  let lastPercent = -1;
+  return {
+    update(done, total) {
+      const percent = Math.floor((100 * done) / total);
+      if (percent === lastPercent) return;
+      lastPercent = percent;
+      if (tty) {
+        const width = 30;
+        const filled = Math.round((width * done) / total);
+        io.stderr.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`);
+      } else if (percent % 25 === 0) {
+        io.stderr.write(`${label}: ${percent}% (${done}/${total})\n`);
+      }
+    },
+    finish() {
+      if (tty && lastPercent >= 0) io.stderr.write('\n');
+    },
+  };
+}

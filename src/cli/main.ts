@@ -1,0 +1,66 @@
+// convc's entry point: dispatches to a command and turns user errors into rustc-style
+// diagnostics with exit code 2. Anything else is a bug and says so.
+import { readFileSync } from 'node:fs';
+import { compileCommand, compileHelp } from './commands/compile.js';
+import { inspectCommand, inspectHelp } from './commands/inspect.js';
+import { runCommand, runHelp } from './commands/run.js';
+import { processIo, type CliIo } from './io.js';
+import { formatDiagnostic, UserError } from '../util/diagnostics.js';
+
+const commands: Readonly<Record<string, { run: (args: readonly string[], io: CliIo) => Promise<number>; help: string; summary: string }>> = {
+  compile: { run: compileCommand, help: compileHelp, summary: 'check a model and write the compiled artifact' },
+  run: { run: runCommand, help: runHelp, summary: 'run a model on an input (.npy) with weights (.safetensors)' },
+  inspect: { run: inspectCommand, help: inspectHelp, summary: "print a model's shapes, parameters and MACs" },
+};
+
+export const mainHelp = `convc - a compiler for ConvNeXt models written in .cnx
+
+Usage: convc <command> [options]
+
+Commands:
+${Object.entries(commands)
+  .map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`)
+  .join('\n')}
+  help CMD  show a command's help
+
+Run 'convc <command> --help' for a command's options. Errors in user input exit with code 2.`;
+
+function readSourceForDiagnostic(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  try {
+    if (name === undefined || name === '--help' || name === '-h') {
+      io.stdout.write(`${mainHelp}\n`);
+      return name === undefined ? 2 : 0;
+    }
+    if (name === '--version') {
+      io.stdout.write('convc 0.1.0\n');
+      return 0;
+    }
+    if (name === 'help') {
+      const topic = rest[0];
+      if (topic !== undefined && !commands[topic]) throw new UserError({ message: `no command '${topic}'; commands: ${Object.keys(commands).join(', ')}` });
+      io.stdout.write(`${topic ? commands[topic].help : mainHelp}\n`);
+      return 0;
+    }
+    const command = commands[name];
+    if (!command) throw new UserError({ message: `unknown command '${name}'; commands: ${Object.keys(commands).join(', ')} (see 'convc --help')` });
+    return await command.run(rest, io);
+  } catch (error) {
+    if (error instanceof UserError) {
+      const text = error.diagnostics.map((d) => formatDiagnostic(d, readSourceForDiagnostic)).join('\n\n');
+      const count = error.diagnostics.length;
+      io.stderr.write(`${text}\n${count > 1 ? `\n${count} errors\n` : ''}`);
+      return 2;
+    }
+    io.stderr.write(`internal error (a bug in convc; please report it with the command that caused it):\n${(error as Error).stack ?? String(error)}\n`);
+    return 1;
+  }
+}

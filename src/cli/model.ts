@@ -1,0 +1,31 @@
+// From a .cnx path and options to a verified, optimised graph: the common start of commands.
+import { elaborate, selectModel, type InputSize } from '../dsl/elaborate.js';
+import { loadProgram, type Program } from '../dsl/load.js';
+import type { Graph } from '../ir/types.js';
+import { defaultPipeline, passRegistry, runPipeline, type PassTrace } from '../passes/manager.js';
+import { userError } from '../util/diagnostics.js';
+
+export interface LoadedModel {
+  readonly program: Program;
+  readonly graph: Graph;
+}
+
+export function parsePassList(list: string | undefined): readonly string[] {
+  if (list === undefined) return defaultPipeline;
+  const names = list.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const name of names) {
+    if (!passRegistry.has(name)) throw userError(`unknown pass '${name}'; passes: ${[...passRegistry.keys()].join(', ')}`);
+  }
+  return names;
+}
+
+export function loadModel(
+  file: string,
+  options: { readonly model?: string; readonly size: InputSize; readonly passes?: readonly string[] },
+  trace?: (t: PassTrace) => void,
+): LoadedModel {
+  const program = loadProgram(file);
+  const name = selectModel(program, options.model, file);
+  const graph = runPipeline(elaborate(program, name, options.size), options.passes ?? defaultPipeline, trace);
+  return { program, graph };
+}

@@ -1,0 +1,78 @@
+// Command-line parsing shared by the commands: node's parseArgs in strict mode (so unknown
+// flags are errors), plus the checks that turn option strings into typed values.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { defaultInputSize, type InputSize } from '../dsl/elaborate.js';
+import { userError } from '../util/diagnostics.js';
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
+export interface Parsed {
+  readonly values: Record<string, string | boolean | undefined>;
+  readonly positionals: readonly string[];
+}
+
+export function parseCommandLine(command: string, args: readonly string[], options: OptionSpec): Parsed {
+  try {
+    const { values, positionals } = parseArgs({ args: [...args], options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    return { values: values as Parsed['values'], positionals };
+  } catch (error) {
+    const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    throw userError(`${message.replace(/^Unknown option/, 'unknown option')} (see 'convc ${command} --help')`);
+  }
+}
+
+export function positiveInt(value: string | boolean | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw userError(`${flag} needs a positive integer, got '${String(value)}'`);
+  }
+  return n;
+}
+
+export function nonNegativeInt(value: string | boolean | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw userError(`${flag} needs a non-negative integer, got '${String(value)}'`);
+  }
+  return Number(value);
+}
+
+/** `--size 224` or `--size 67x45` (height x width). */
+export function inputSize(values: Parsed['values']): InputSize {
+  const batch = positiveInt(values.batch, '--batch', defaultInputSize.batch);
+  const size = values.size;
+  if (size === undefined) return { ...defaultInputSize, batch };
+  const match = typeof size === 'string' ? /^(\d+)(?:x(\d+))?$/.exec(size) : null;
+  if (!match || Number(match[1]) < 1 || Number(match[2] ?? match[1]) < 1) {
+    throw userError(`--size needs HxW or one number for a square, e.g. 224 or 67x45; got '${String(size)}'`);
+  }
+  return { batch, height: Number(match[1]), width: Number(match[2] ?? match[1]) };
+}
+
+export function requireOne(positionals: readonly string[], command: string, what: string): string {
+  if (positionals.length === 0) throw userError(`convc ${command} needs ${what} (see 'convc ${command} --help')`);
+  if (positionals.length > 1) throw userError(`convc ${command} takes one ${what}, got ${positionals.length}: ${positionals.join(' ')}`);
+  return positionals[0];
+}
+
+export function stringOption(values: Parsed['values'], name: string): string | undefined {
+  const v = values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export const modelOptions: OptionSpec = {
+  model: { type: 'string' },
+  passes: { type: 'string' },
+};
+
+export const sizeOptions: OptionSpec = {
+  batch: { type: 'string' },
+  size: { type: 'string' },
+};
+
+export const modelHelp = `  --model NAME        which model of the file to use (needed when it defines several)
+  --passes a,b,...    the pass pipeline to run (default: the standard pipeline)`;
+
+export const sizeHelp = `  --batch N           batch size (default 1)
+  --size HxW          input height x width, or one number for a square (default 224)`;
