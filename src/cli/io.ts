@@ -6,12 +6,17 @@ export interface CliIo {
 
 export const processIo: CliIo = { stdout: process.stdout, stderr: process.stderr };
 
-/** A one-line progress display on a terminal; plain occasional lines otherwise. */
-export function progress(io: CliIo, label: string): { update(done: number, total: number): void; finish(): void } {
+/**
+ * A one-line progress display on a terminal; plain lines at each quarter otherwise. Silent for
+ * work that finishes within a second, where progress would only be noise.
+ */
+export function progress(io: CliIo, label: string, quietMs = 1000): { update(done: number, total: number): void; finish(): void } {
   const tty = io.stderr.isTTY === true;
+  const started = Date.now();
   let lastPercent = -1;
   return {
     update(done, total) {
+      if (Date.now() - started < quietMs) return;
       const percent = Math.floor((100 * done) / total);
       if (percent === lastPercent) return;
       lastPercent = percent;
