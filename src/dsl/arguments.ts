@@ -54,8 +54,9 @@ export function matchArgs(args: readonly Arg[], params: readonly Parameter[], ca
       }
     }
   }
+  // A misspelt or misplaced argument usually is the "missing" one; report only its own error.
   const missing = params.filter((p) => p.required && !bound.has(p.name)).map((p) => `'${p.name}'`);
-  if (missing.length > 0) {
+  if (missing.length > 0 && diagnostics.length === 0) {
     diagnostics.push({
       message: `${callee} is missing ${missing.length === 1 ? 'argument' : 'arguments'} ${missing.join(', ')}`,
       loc: callLoc,

@@ -3,7 +3,7 @@
 // paths, so they come out as the official checkpoints spell them.
 import type { Arg, DefinitionDecl, Path, Stmt } from './ast.js';
 import { matchArgs } from './arguments.js';
-import { checkProgram, definitionParameters, opParameters } from './check.js';
+import { definitionParameters, opParameters } from './check.js';
 import { where, type Program } from './load.js';
 import { Env, evaluate, expectBool, show, typeName, type Value } from './values.js';
 import { DuplicateWeightError, GraphBuilder } from '../ir/builder.js';
@@ -57,7 +57,7 @@ class Elaborator {
 
   /** A located error with the chain of block calls that led to it. */
   private fail(message: string, loc: SourceLoc | undefined, notes: string[] = []): never {
-    const stack = [...this.frames].reverse().map((f) => `${f.description}, at ${where(f.loc)}`);
+    const stack = [...this.frames].reverse().map((f) => `${f.description} at ${where(f.loc)}`);
     throw userError(message, loc, [...notes, ...stack]);
   }
 
@@ -217,16 +217,22 @@ class Elaborator {
     } catch (error) {
       if (error instanceof ShapeError) this.fail(error.message, loc);
       if (error instanceof DuplicateWeightError) {
-        this.fail(`weight '${error.key}' is defined twice; give this call another name`, loc, error.firstLoc ? [`first defined at ${where(error.firstLoc)}`] : []);
+        const first = error.firstLoc;
+        // In a loop or a block called twice, the first definition is this very call.
+        const again = first !== undefined && where(first) === where(loc);
+        const notes = !first
+          ? []
+          : again
+            ? ['this same call made it before, in an earlier loop iteration or block call; make the name differ each time, e.g. `name.{i}: ...`']
+            : [`first defined at ${where(first)}`];
+        this.fail(`weight '${error.key}' is defined twice; give this call another name`, loc, notes);
       }
       throw error;
     }
   }
 }
 
-/** Checks the whole program, then builds the named model's graph for one input size. */
+/** Builds the named model's graph for one input size (the program was checked by loadProgram). */
 export function elaborate(program: Program, modelName: string, size: InputSize = defaultInputSize): Graph {
-  const problems = checkProgram(program);
-  if (problems.length > 0) throw new UserError(problems);
   return new Elaborator(program, modelName, size).build();
 }

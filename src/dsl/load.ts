@@ -1,8 +1,9 @@
-// Loads a .cnx file and everything it imports into one Program: the files' texts (for
+// Loads a .cnx file and everything it imports into one checked Program: the files' texts (for
 // diagnostics) and the declarations by name. All errors of all files are reported together.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import type { DefinitionDecl, ModelDecl } from './ast.js';
+import { checkProgram } from './check.js';
 import { parseSource } from './parse.js';
 import { UserError, type Diagnostic, type SourceLoc } from '../util/diagnostics.js';
 
@@ -81,7 +82,12 @@ export function loadProgram(entry: string, read: ReadSource = readFromDisk): Pro
 
   visit(resolve(entry));
   if (diagnostics.length > 0) throw new UserError(diagnostics);
-  return { sources, definitions, models, entryModels };
+  const program = { sources, definitions, models, entryModels };
+  // Names, callees and argument lists are checked for the whole program now, before any model
+  // is chosen, so every such mistake is reported in one run.
+  const problems = checkProgram(program);
+  if (problems.length > 0) throw new UserError(problems);
+  return program;
 }
 
 export function where(loc: SourceLoc): string {

@@ -28,6 +28,8 @@ function label(type: TokenType): string {
 /** Messages in the user's terms, not the grammar's. */
 const errorMessageProvider = {
   buildMismatchTokenMessage({ expected, actual }: { expected: TokenType; actual: IToken }): string {
+    // Expecting EOF means a declaration should start here.
+    if (expected.name === 'EOF') return `unexpected ${describe(actual)}; expected 'import', 'block', 'family' or 'model'`;
     return `expected ${label(expected)} but found ${describe(actual)}`;
   },
   buildNotAllInputParsedMessage({ firstRedundant }: { firstRedundant: IToken }): string {
@@ -73,14 +75,20 @@ export class CnxParser extends EmbeddedActionsParser {
 
   private errorExpr = (): Expr => ({ kind: 'error', loc: { file: this.file, line: 0, col: 0, length: 1 } });
 
-  public sourceFile = this.RULE('sourceFile', (): Decl[] => {
-    const decls: Decl[] = [];
-    this.MANY(() => {
-      const decl = this.SUBRULE(this.declaration);
-      if (decl) decls.push(decl);
-    });
-    return decls;
-  });
+  public sourceFile = this.RULE(
+    'sourceFile',
+    (): Decl[] => {
+      const decls: Decl[] = [];
+      this.MANY(() => {
+        const decl = this.SUBRULE(this.declaration);
+        if (decl) decls.push(decl);
+      });
+      return decls;
+    },
+    // When recovery gives up (e.g. a '}' missing at the end of the file) chevrotain would
+    // return undefined; the errors are reported all the same.
+    { recoveryValueFunc: () => [] },
+  );
 
   private declaration = this.RULE(
     'declaration',
@@ -336,7 +344,7 @@ export class CnxParser extends EmbeddedActionsParser {
     this.MANY(() => {
       const op = this.CONSUME(T.Or);
       const right = this.SUBRULE1(this.andExpr);
-      left = { kind: 'binary', op: 'or', left, right, loc: this.loc(op) };
+      left = { kind: 'binary', op: 'or', left, right, loc: span(left?.loc, right?.loc, this.loc(op)) };
     });
     return left;
   });
@@ -346,7 +354,7 @@ export class CnxParser extends EmbeddedActionsParser {
     this.MANY(() => {
       const op = this.CONSUME(T.And);
       const right = this.SUBRULE1(this.comparison);
-      left = { kind: 'binary', op: 'and', left, right, loc: this.loc(op) };
+      left = { kind: 'binary', op: 'and', left, right, loc: span(left?.loc, right?.loc, this.loc(op)) };
     });
     return left;
   });
@@ -363,7 +371,7 @@ export class CnxParser extends EmbeddedActionsParser {
         { ALT: () => this.CONSUME(T.Greater) },
       ]);
       const right = this.SUBRULE1(this.additive);
-      left = { kind: 'binary', op: op.image as BinaryOp, left, right, loc: this.loc(op) };
+      left = { kind: 'binary', op: op.image as BinaryOp, left, right, loc: span(left?.loc, right?.loc, this.loc(op)) };
     });
     return left;
   });
@@ -373,7 +381,7 @@ export class CnxParser extends EmbeddedActionsParser {
     this.MANY(() => {
       const op = this.OR([{ ALT: () => this.CONSUME(T.Plus) }, { ALT: () => this.CONSUME(T.Minus) }]);
       const right = this.SUBRULE1(this.multiplicative);
-      left = { kind: 'binary', op: op.image as BinaryOp, left, right, loc: this.loc(op) };
+      left = { kind: 'binary', op: op.image as BinaryOp, left, right, loc: span(left?.loc, right?.loc, this.loc(op)) };
     });
     return left;
   });
@@ -388,7 +396,7 @@ export class CnxParser extends EmbeddedActionsParser {
         { ALT: () => this.CONSUME(T.Percent) },
       ]);
       const right = this.SUBRULE1(this.unary);
-      left = { kind: 'binary', op: op.image as BinaryOp, left, right, loc: this.loc(op) };
+      left = { kind: 'binary', op: op.image as BinaryOp, left, right, loc: span(left?.loc, right?.loc, this.loc(op)) };
     });
     return left;
   });
@@ -399,7 +407,7 @@ export class CnxParser extends EmbeddedActionsParser {
         ALT: () => {
           const op = this.OR1([{ ALT: () => this.CONSUME(T.Minus) }, { ALT: () => this.CONSUME(T.Not) }]);
           const operand = this.SUBRULE(this.unary);
-          return { kind: 'unary', op: op.image === '-' ? '-' : 'not', operand, loc: this.loc(op) } as Expr;
+          return { kind: 'unary', op: op.image === '-' ? '-' : 'not', operand, loc: span(this.loc(op), operand?.loc, this.loc(op)) } as Expr;
         },
       },
       { ALT: () => this.SUBRULE(this.postfix) },
@@ -483,6 +491,17 @@ export class CnxParser extends EmbeddedActionsParser {
       },
     ]),
   );
+}
+
+/**
+ * The text from `first` to `last` when both lie on one line (so a caret can underline a whole
+ * expression such as `c * 1.5`), else `fallback` (an operator's own position).
+ */
+function span(first: SourceLoc | undefined, last: SourceLoc | undefined, fallback: SourceLoc): SourceLoc {
+  // While recording the grammar, or recovering from a syntax error, an operand may be missing.
+  if (!first || !last) return fallback;
+  if (first.file !== last.file || first.line !== last.line || first.line === 0 || last.col < first.col) return fallback;
+  return { ...first, length: last.col + last.length - first.col };
 }
 
 export function unquote(image: string): string {

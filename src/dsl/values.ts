@@ -32,6 +32,9 @@ export function show(value: Value): string {
       return `[${value.items.map(show).join(', ')}]`;
     case 'string':
       return JSON.stringify(value.v);
+    case 'float':
+      // 6.0, not 6: "needs an integer, but this is a float (6)" would read as a contradiction.
+      return Number.isInteger(value.v) ? value.v.toFixed(1) : String(value.v);
     default:
       return String(value.v);
   }

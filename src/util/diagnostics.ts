@@ -48,12 +48,13 @@ export type SourceLookup = (file: string) => string | undefined;
  */
 export function formatDiagnostic(d: Diagnostic, sources: SourceLookup): string {
   const lines = [`error: ${d.message}`];
+  // The arrow, bars and notes line up with the line number's width, as in rustc.
+  const gutter = ' '.repeat(d.loc ? String(d.loc.line).length : 1);
   if (d.loc) {
     const { file, line, col, length } = d.loc;
-    lines.push(` --> ${file}:${line}:${col}`);
+    lines.push(`${gutter}--> ${file}:${line}:${col}`);
     const text = sources(file)?.split(/\r?\n/)[line - 1];
     if (text !== undefined) {
-      const gutter = ' '.repeat(String(line).length);
       const shown = text.replace(/\t/g, ' ');
       const width = Math.max(1, Math.min(length, shown.length - col + 1));
       lines.push(`${gutter} |`);
@@ -61,6 +62,6 @@ export function formatDiagnostic(d: Diagnostic, sources: SourceLookup): string {
       lines.push(`${gutter} | ${' '.repeat(col - 1)}${'^'.repeat(width)}`);
     }
   }
-  for (const note of d.notes ?? []) lines.push(`  = note: ${note}`);
+  for (const note of d.notes ?? []) lines.push(`${gutter} = note: ${note}`);
   return lines.join('\n');
 }
