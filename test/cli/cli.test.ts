@@ -46,7 +46,8 @@ describe('help and argument errors', () => {
     [['inspect', 'models/convnextv2-atto.cnx', '--size', '12by4'], /--size needs HxW/],
     [['inspect', 'models/convnextv2-atto.cnx', '--batch', '0'], /--batch needs a positive integer/],
     [['inspect', 'models/nope.cnx'], /cannot read 'models\/nope\.cnx': no such file/],
-    [['run', 'models/convnextv2-atto.cnx'], /exactly one of --weights FILE and --random-weights/],
+    [['run', 'models/convnextv2-atto.cnx', '--random-weights', '--weights', 'w.safetensors'], /either --weights FILE or --random-weights, not both/],
+    [['run', 'models/convnextv2-atto.cnx'], /needs weights: --weights FILE or --random-weights/],
     [['run', 'models/convnextv2-atto.cnx', '--random-weights', '--backend', 'tpu'], /unknown backend 'tpu'/],
     [['inspect', 'models/convnextv2-atto.cnx', '--passes', 'fuse-everything'], /unknown pass 'fuse-everything'/],
   ])('%j exits 2 with a clear message and no stack trace', async (args, message) => {
@@ -82,12 +83,20 @@ describe('convc compile', () => {
     const { code, out: stdout } = await convc('compile', repoPath('models/convnextv2-base.cnx'), '-o', out);
     expect(code).toBe(0);
     expect(stdout).toContain('compiled convnextv2-base');
-    expect(readdirSync(out).sort()).toEqual(['graph.json', 'summary.txt']);
+    expect(readdirSync(out).sort()).toEqual(['graph.json', 'kernels', 'model.js', 'model.ts', 'summary.txt']);
+    expect(readdirSync(join(out, 'kernels'))).toContain('000-nchw_to_nhwc.wgsl');
     const graph = JSON.parse(readFileSync(join(out, 'graph.json'), 'utf8'));
     expect(graph.name).toBe('convnextv2-base');
     expect(graph.nodes.filter((n: { op: string }) => n.op === 'grn')).toHaveLength(36);
     expect(graph.params.find((p: { key: string }) => p.key === 'stages.2.26.grn.gamma').shape).toEqual([2048]);
     expect(readFileSync(join(out, 'summary.txt'), 'utf8')).toMatch(/params\s+88\d{6}/);
+  });
+
+  it('packs weights for the runner with --random-weights', async () => {
+    const out = join(scratch(), 'artifact');
+    expect((await convc('compile', repoPath('models/convnextv2-atto.cnx'), '-o', out, '--random-weights', '--size', '32')).code).toBe(0);
+    // Every weight once, as f32: the parameter count times four bytes.
+    expect(readFileSync(join(out, 'weights.bin')).length).toBe(3_708_400 * 4);
   });
 
   it('leaves no directory behind when the model fails, and keeps an old artifact intact', async () => {

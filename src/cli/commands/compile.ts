@@ -1,11 +1,15 @@
-// convc compile: checks a model and writes the compiled artifact. For now that is the
-// verified IR (graph.json) and a human-readable summary; backends add their outputs here.
+// convc compile: checks a model and writes the compiled artifact: the verified IR, the WGSL
+// kernels and a TypeScript runner (plus its JavaScript), and with weights, weights.bin.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
 import { inspectReport } from './inspect.js';
 import { loadModel, parsePassList } from '../model.js';
-import { inputSize, modelHelp, modelOptions, parseCommandLine, requireOne, sizeHelp, sizeOptions, stringOption } from '../options.js';
+import { inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, requireOne, sizeHelp, sizeOptions, stringOption } from '../options.js';
 import type { CliIo } from '../io.js';
+import { loadWeights, weightHelp, weightOptions } from '../weights.js';
+import { transpileRunner } from '../../backends/wgsl/load-runner.js';
+import { lowerToWgsl, packWeights } from '../../backends/wgsl/lower.js';
+import { generateRunner } from '../../backends/wgsl/runner.js';
 import { humanCount } from '../../ir/cost.js';
 import { graphToJson, printGraph } from '../../ir/print.js';
 import { formatShape } from '../../ir/types.js';
@@ -14,13 +18,19 @@ import { writeDirectoryAtomically } from '../../util/atomic-write.js';
 export const compileHelp = `convc compile <file.cnx> [options]
 
 Parses and checks the model, builds its IR for one input size, runs the pass pipeline
-(verifying the graph after every pass) and writes the compiled artifact:
-  DIR/graph.json    the verified IR graph
-  DIR/summary.txt   shapes, parameter count, MACs and the graph in text form
+(verifying the graph after every pass) and writes a self-contained package:
+  DIR/model.ts        the runner: createModel(device, weights) -> { run(input), destroy() };
+                      it imports nothing but the WebGPU API (types: @webgpu/types)
+  DIR/model.js        the same runner as JavaScript
+  DIR/kernels/*.wgsl  the WGSL kernels the runner embeds, one file per kernel
+  DIR/weights.bin     with --weights or --random-weights: the weights packed for the runner
+  DIR/graph.json      the verified IR graph
+  DIR/summary.txt     shapes, parameter count, MACs and the graph in text form
 The directory is written whole or not at all.
 
 Options:
   -o, --out-dir DIR   where to write (default: build/<model name>)
+${weightHelp}
 ${modelHelp}
 ${sizeHelp}
   -h, --help          show this help`;
@@ -29,6 +39,7 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
   const { values, positionals } = parseCommandLine('compile', args, {
     ...modelOptions,
     ...sizeOptions,
+    ...weightOptions,
     'out-dir': { type: 'string', short: 'o' },
   });
   if (values.help) {
@@ -37,16 +48,30 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
   }
   const file = requireOne(positionals, 'compile', 'a .cnx file');
   const { graph } = loadModel(file, { model: stringOption(values, 'model'), size: inputSize(values), passes: parsePassList(stringOption(values, 'passes')) });
+  const weights = loadWeights(graph, values, nonNegativeInt(values.seed, '--seed', 0));
   const outDir = stringOption(values, 'out-dir') ?? join('build', graph.name);
   const report = inspectReport(graph, file);
+  const program = lowerToWgsl(graph);
+  const runner = generateRunner(program);
   await writeDirectoryAtomically(outDir, (dir) => {
+    writeFileSync(join(dir, 'model.ts'), runner);
+    writeFileSync(join(dir, 'model.js'), transpileRunner(runner));
+    mkdirSync(join(dir, 'kernels'));
+    program.shaders.forEach((shader, index) => {
+      writeFileSync(join(dir, 'kernels', `${String(index).padStart(3, '0')}-${shader.name}.wgsl`), shader.code);
+    });
+    if (weights) {
+      const packed = packWeights(graph, program, weights);
+      writeFileSync(join(dir, 'weights.bin'), new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength));
+    }
     writeFileSync(join(dir, 'graph.json'), `${JSON.stringify(graphToJson(graph), null, 1)}\n`);
     const summary = [
-      `model   ${report.model}  (${file})`,
-      `input   ${formatShape(report.input)} f32`,
-      `output  ${formatShape(report.output)} f32`,
-      `params  ${report.params} (${humanCount(report.params)})`,
-      `MACs    ${report.macs} (${humanCount(report.macs)})`,
+      `model       ${report.model}  (${file})`,
+      `input       ${formatShape(report.input)} f32`,
+      `output      ${formatShape(report.output)} f32`,
+      `params      ${report.params} (${humanCount(report.params)})`,
+      `MACs        ${report.macs} (${humanCount(report.macs)})`,
+      `dispatches  ${program.dispatches.length} (WGSL, ${program.shaders.length} distinct kernels)`,
       '',
       printGraph(graph),
       '',
@@ -55,8 +80,8 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
   });
   io.stdout.write(
     `compiled ${graph.name}: ${formatShape(report.input)} -> ${formatShape(report.output)}, ` +
-      `${humanCount(report.params)} params, ${humanCount(report.macs)} MACs, ${graph.nodes.length} nodes\n` +
-      `wrote ${outDir}/graph.json and ${outDir}/summary.txt\n`,
+      `${humanCount(report.params)} params, ${humanCount(report.macs)} MACs, ${program.dispatches.length} WGSL dispatches\n` +
+      `wrote ${outDir}/ (model.ts, model.js, ${program.shaders.length} kernels${weights ? ', weights.bin' : ''}, graph.json, summary.txt)\n`,
   );
   return 0;
 }

@@ -1,16 +1,14 @@
 // convc run: executes a model on an input with real or random weights.
-import { readFileSync } from 'node:fs';
 import { loadModel, parsePassList } from '../model.js';
-import { inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, requireOne, sizeHelp, sizeOptions, stringOption } from '../options.js';
+import { inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, requireOne, sizeOptions, stringOption } from '../options.js';
 import { progress, type CliIo } from '../io.js';
 import { executeReference } from '../../backends/reference/executor.js';
 import { readNpy, writeNpy } from '../../io/npy.js';
-import { readSafetensors } from '../../io/safetensors.js';
 import { formatShape, type HostTensor } from '../../ir/types.js';
 import { userError } from '../../util/diagnostics.js';
 import { writeFileAtomically } from '../../util/atomic-write.js';
-import { bindWeights } from '../../weights/bind.js';
-import { randomInput, randomWeights } from '../../weights/random.js';
+import { randomInput } from '../../weights/random.js';
+import { loadWeights, readBytes, weightHelp, weightOptions } from '../weights.js';
 
 export const backends = ['reference'] as const;
 
@@ -20,26 +18,15 @@ Runs the model on the CPU reference executor and prints the output's shape and, 
 each sample's top classes.
 
 Options:
-  --weights FILE      safetensors weights (F32, F16 or BF16), with the official checkpoint
-                      names (stages.0.0.dwconv.weight, ...) or timm's names
-  --random-weights    use seeded random weights instead
-  --seed N            seed for --random-weights and for a random input (default 0)
+${weightHelp} and for a random input
   --input FILE        input tensor, .npy float32 NCHW (batch >= 1, any size the model accepts);
                       without it, a random N(0, 1) input of --batch and --size is used
   --out FILE          write the output tensor here as .npy float32
   --backend NAME      ${backends.join(' | ')} (default reference)
 ${modelHelp}
-${sizeHelp.replace(/\n/, ' (without --input)\n')} (without --input)
+  --batch N           batch size of the random input used without --input (default 1)
+  --size HxW          size of that random input, HxW or one number (default 224)
   -h, --help          show this help`;
-
-function readBytes(path: string, what: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw userError(`cannot read ${what} '${path}': ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
-  }
-}
 
 function topClasses(output: HostTensor, count: number): string[] {
   const [n, classes] = output.shape;
@@ -57,9 +44,7 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
   const { values, positionals } = parseCommandLine('run', args, {
     ...modelOptions,
     ...sizeOptions,
-    weights: { type: 'string' },
-    'random-weights': { type: 'boolean' },
-    seed: { type: 'string' },
+    ...weightOptions,
     input: { type: 'string' },
     out: { type: 'string' },
     backend: { type: 'string' },
@@ -71,9 +56,8 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
   const file = requireOne(positionals, 'run', 'a .cnx file');
   const backend = stringOption(values, 'backend') ?? 'reference';
   if (!(backends as readonly string[]).includes(backend)) throw userError(`unknown backend '${backend}'; backends: ${backends.join(', ')}`);
-  const weightsPath = stringOption(values, 'weights');
-  if ((weightsPath === undefined) === (values['random-weights'] !== true)) {
-    throw userError('convc run needs exactly one of --weights FILE and --random-weights');
+  if (values.weights === undefined && values['random-weights'] !== true) {
+    throw userError('convc run needs weights: --weights FILE or --random-weights');
   }
   const seed = nonNegativeInt(values.seed, '--seed', 0);
   const inputPath = stringOption(values, 'input');
@@ -96,7 +80,7 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
   } else if (input.shape[1] !== inputNode.type.shape[1]) {
     throw userError(`${inputPath}: the input has ${input.shape[1]} channels (shape ${formatShape(input.shape)}), but model '${graph.name}' takes ${inputNode.type.shape[1]}`);
   }
-  const weights = weightsPath !== undefined ? bindWeights(graph, readSafetensors(readBytes(weightsPath, 'weights'), weightsPath), weightsPath) : randomWeights(graph, seed);
+  const weights = loadWeights(graph, values, seed)!;
   const bar = progress(io, `running ${graph.name}`);
   const output = executeReference(graph, weights, input, { onNode: (done, total) => bar.update(done, total) });
   bar.finish();

@@ -1,0 +1,26 @@
+// The contract between the WGSL lowering and each op's kernels.
+import type { Attrs, HostTensor, Node, TensorType } from '../../../ir/types.js';
+import type { BufferRef, KernelSpec } from '../program.js';
+
+export interface LoweringContext {
+  readonly node: Node;
+  readonly inputs: readonly TensorType[];
+  readonly input: (index: number) => BufferRef;
+  readonly weight: (role: string) => BufferRef;
+  /** A temporary buffer that lives for this node's kernels only. */
+  readonly scratch: (name: string, floats: number) => BufferRef;
+  readonly output: BufferRef;
+}
+
+export interface WgslKernels {
+  /** The kernels computing one IR node, in dispatch order. */
+  readonly lower: (ctx: LoweringContext) => readonly KernelSpec[];
+  /** Rearranges a checkpoint tensor for the kernels; absent or undefined means "as stored". */
+  readonly pack?: (role: string, tensor: HostTensor, attrs: Attrs) => { readonly data: Float32Array; readonly layout: string } | undefined;
+}
+
+/** NHWC view of a logical NCHW (or NC) shape: batch, positions (H*W, 1 if pooled), channels. */
+export function nhwc(type: TensorType): { n: number; positions: number; channels: number } {
+  const [n, channels, ...spatial] = type.shape;
+  return { n, channels, positions: spatial.reduce((a, b) => a * b, 1) };
+}

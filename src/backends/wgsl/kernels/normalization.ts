@@ -1,0 +1,129 @@
+// LayerNorm over channels and GRN. In NHWC a pixel's channels are contiguous, so LayerNorm is
+// one invocation per pixel. GRN needs statistics over H*W and then over channels before it
+// can be applied, so unfused it takes three kernels.
+import type { KernelSpec } from '../program.js';
+import type { WgslKernels } from './kernel.js';
+import { nhwc } from './kernel.js';
+
+export const layernormKernels: WgslKernels = {
+  lower({ node, inputs, input, weight, output }) {
+    const { n, positions, channels } = nhwc(inputs[0]);
+    return [
+      {
+        name: 'layernorm_channels',
+        summary: `LayerNorm over ${channels} channels (biased variance), affine`,
+        bindings: [
+          { name: 'input', access: 'read', buffer: input(0) },
+          { name: 'gamma', access: 'read', buffer: weight('weight') },
+          { name: 'beta', access: 'read', buffer: weight('bias') },
+          { name: 'output', access: 'read_write', buffer: output },
+        ],
+        invocations: n * positions,
+        constants: { C: channels },
+        floats: { EPS: node.attrs.eps as number },
+        body: `
+let base = index * C;
+var mean = 0.0;
+for (var c = 0u; c < C; c++) { mean += input[base + c]; }
+mean /= f32(C);
+var variance = 0.0;
+for (var c = 0u; c < C; c++) {
+  let d = input[base + c] - mean;
+  variance += d * d;
+}
+let inv = inverseSqrt(variance / f32(C) + EPS);
+for (var c = 0u; c < C; c++) {
+  output[base + c] = (input[base + c] - mean) * inv * gamma[c] + beta[c];
+}`,
+      },
+    ];
+  },
+};
+
+export const grnKernels: WgslKernels = {
+  lower({ node, inputs, input, weight, scratch, output }): KernelSpec[] {
+    const { n, positions, channels } = nhwc(inputs[0]);
+    const norms = scratch('norms', n * channels);
+    const means = scratch('means', n);
+    return [
+      {
+        name: 'grn_norms',
+        summary: `GRN step 1 of 3: each (sample, channel)'s L2 norm over ${positions} positions`,
+        bindings: [
+          { name: 'input', access: 'read', buffer: input(0) },
+          { name: 'norms', access: 'read_write', buffer: norms },
+        ],
+        invocations: n * channels,
+        constants: { C: channels, P: positions },
+        body: `
+let c = index % C;
+let n = index / C;
+var sum = 0.0;
+for (var p = 0u; p < P; p++) {
+  let v = input[(n * P + p) * C + c];
+  sum += v * v;
+}
+norms[index] = sqrt(sum);`,
+      },
+      {
+        name: 'grn_mean',
+        summary: `GRN step 2 of 3: each sample's mean norm over ${channels} channels`,
+        bindings: [
+          { name: 'norms', access: 'read', buffer: norms },
+          { name: 'means', access: 'read_write', buffer: means },
+        ],
+        invocations: n,
+        constants: { C: channels },
+        body: `
+var sum = 0.0;
+for (var c = 0u; c < C; c++) { sum += norms[index * C + c]; }
+means[index] = sum / f32(C);`,
+      },
+      {
+        name: 'grn_apply',
+        summary: 'GRN step 3 of 3: out = gamma * (x * Nx) + beta + x, Nx = norm / (mean norm + eps)',
+        bindings: [
+          { name: 'input', access: 'read', buffer: input(0) },
+          { name: 'norms', access: 'read', buffer: norms },
+          { name: 'means', access: 'read', buffer: means },
+          { name: 'gamma', access: 'read', buffer: weight('gamma') },
+          { name: 'beta', access: 'read', buffer: weight('beta') },
+          { name: 'output', access: 'read_write', buffer: output },
+        ],
+        invocations: n * positions * channels,
+        constants: { C: channels, P: positions },
+        floats: { EPS: node.attrs.eps as number },
+        body: `
+let c = index % C;
+let n = index / (P * C);
+let nx = norms[n * C + c] / (means[n] + EPS);
+let x = input[index];
+output[index] = gamma[c] * (x * nx) + beta[c] + x;`,
+      },
+    ];
+  },
+};
+
+export const globalAvgPoolKernels: WgslKernels = {
+  lower({ inputs, input, output }) {
+    const { n, positions, channels } = nhwc(inputs[0]);
+    return [
+      {
+        name: 'global_avg_pool',
+        summary: `mean over ${positions} positions, NHWC -> NC`,
+        bindings: [
+          { name: 'input', access: 'read', buffer: input(0) },
+          { name: 'output', access: 'read_write', buffer: output },
+        ],
+        invocations: n * channels,
+        constants: { C: channels, P: positions },
+        body: `
+let c = index % C;
+let n = index / C;
+var sum = 0.0;
+for (var p = 0u; p < P; p++) { sum += input[(n * P + p) * C + c]; }
+output[index] = sum / f32(P);`,
+      },
+    ];
+  },
+};

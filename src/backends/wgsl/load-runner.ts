@@ -1,0 +1,25 @@
+// Loads a generated runner into this process: the TypeScript is transpiled (by the compiler
+// ts-morph ships) and imported as a module, so `convc run --backend webgpu` executes exactly
+// the file `convc compile` writes.
+import { ts } from 'ts-morph';
+
+export interface RunnerModel {
+  run(input: Float32Array): Promise<Float32Array>;
+  destroy(): void;
+}
+
+export interface RunnerModule {
+  readonly modelInfo: { readonly name: string; readonly inputShape: readonly number[]; readonly outputShape: readonly number[]; readonly dispatches: number };
+  createModel(device: GPUDevice, weights: ArrayBuffer | ArrayBufferView): Promise<RunnerModel>;
+}
+
+export function transpileRunner(source: string): string {
+  return ts.transpileModule(source, {
+    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022, removeComments: false },
+  }).outputText;
+}
+
+export async function importRunner(source: string): Promise<RunnerModule> {
+  const javascript = transpileRunner(source);
+  return (await import(`data:text/javascript;base64,${Buffer.from(javascript).toString('base64')}`)) as RunnerModule;
+}

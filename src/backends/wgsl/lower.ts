@@ -1,0 +1,169 @@
+// Graph -> WgslProgram: one or more specialised kernels per IR node, activation buffers
+// reused once their last reader has run, weights packed in the layouts the kernels read.
+import { commentSafe, renderKernel } from './module.js';
+import type { BufferRef, Dispatch, KernelSpec, PackedWeight, ProgramBuffer, ShaderModuleSource, WgslProgram } from './program.js';
+import { defaultSchedule, dispatchGrid, type Schedule } from './schedule.js';
+import { wgslKernels } from './kernels/index.js';
+import { nchwToNhwc, nhwcToNchw } from './kernels/layout.js';
+import type { WeightMap } from '../reference/executor.js';
+import { formatShape, numel, type Graph, type Node } from '../../ir/types.js';
+
+class BufferPool {
+  readonly buffers: ProgramBuffer[] = [];
+  private readonly free = new Map<number, number[]>();
+
+  allocate(floats: number, role: ProgramBuffer['role'], weight?: string): number {
+    const reusable = role === 'activation' || role === 'scratch' ? this.free.get(floats)?.pop() : undefined;
+    if (reusable !== undefined) return reusable;
+    this.buffers.push({ floats, role, ...(weight ? { weight } : {}) });
+    return this.buffers.length - 1;
+  }
+
+  release(index: number): void {
+    const floats = this.buffers[index].floats;
+    const list = this.free.get(floats) ?? [];
+    list.push(index);
+    this.free.set(floats, list);
+  }
+}
+
+function describeNode(node: Node): string {
+  return `%${node.id} ${node.op}${node.name ? ` ${node.name}` : ''} ${formatShape(node.type.shape)}`;
+}
+
+export function lowerToWgsl(graph: Graph, schedule: Schedule = defaultSchedule): WgslProgram {
+  const pool = new BufferPool();
+  const shaders: ShaderModuleSource[] = [];
+  const shaderIndex = new Map<string, number>();
+  const dispatches: Dispatch[] = [];
+  const valueBuffer = new Map<number, number>();
+  const weightBuffer = new Map<string, number>();
+  const weights: PackedWeight[] = [];
+  let weightOffset = 0;
+
+  const lastUse = graph.nodes.map((n) => n.id);
+  for (const node of graph.nodes) for (const input of node.inputs) lastUse[input] = node.id;
+
+  const weightIndex = (key: string): number => {
+    let index = weightBuffer.get(key);
+    if (index === undefined) {
+      const floats = numel(graph.params.get(key)!.shape);
+      index = pool.allocate(floats, 'weight', key);
+      weightBuffer.set(key, index);
+      weights.push({ key, floats, offset: weightOffset, layout: '' });
+      weightOffset += floats;
+    }
+    return index;
+  };
+
+  const emit = (spec: KernelSpec, covers: string, resolve: (ref: BufferRef) => number): void => {
+    const code = renderKernel(spec, schedule, covers);
+    // Identical kernels (same op, same shapes) share one shader module; their header comment
+    // names the first node they were made for.
+    const key = code.replace(/^\/\/ Computes IR node\(s\):.*$/m, '');
+    let shader = shaderIndex.get(key);
+    if (shader === undefined) {
+      shader = shaders.length;
+      shaderIndex.set(key, shader);
+      shaders.push({ name: spec.name, code });
+    }
+    dispatches.push({ shader, workgroups: dispatchGrid(spec.invocations, schedule), buffers: spec.bindings.map((b) => resolve(b.buffer)), covers: commentSafe(covers) });
+  };
+
+  const inputNode = graph.nodes.find((n) => n.op === 'input')!;
+  const inputBuffer = pool.allocate(numel(inputNode.type.shape), 'input');
+  const outputNode = graph.nodes[graph.output];
+  let outputBuffer = -1;
+
+  for (const node of graph.nodes) {
+    const scratch = new Map<string, number>();
+    const resolve = (ref: BufferRef): number => {
+      switch (ref.kind) {
+        case 'value':
+          return valueBuffer.get(ref.id)!;
+        case 'weight':
+          return weightIndex(ref.key);
+        case 'scratch': {
+          let index = scratch.get(ref.name);
+          if (index === undefined) {
+            index = pool.allocate(ref.floats, 'scratch');
+            scratch.set(ref.name, index);
+          }
+          return index;
+        }
+        case 'model-input':
+          return inputBuffer;
+        case 'model-output':
+          return outputBuffer;
+      }
+    };
+    const isOutput = node.id === graph.output && node.type.shape.length !== 4;
+    const out = pool.allocate(numel(node.type.shape), isOutput ? 'output' : 'activation');
+    valueBuffer.set(node.id, out);
+    const outRef: BufferRef = { kind: 'value', id: node.id };
+    if (node.op === 'input') {
+      emit(nchwToNhwc(node.type, { kind: 'model-input' }, outRef), describeNode(node), resolve);
+    } else {
+      const kernels = wgslKernels.get(node.op);
+      if (!kernels) throw new Error(`internal: the WGSL backend has no kernel for '${node.op}'; run the standard pass pipeline first`);
+      const specs = kernels.lower({
+        node,
+        inputs: node.inputs.map((i) => graph.nodes[i].type),
+        input: (i) => ({ kind: 'value', id: node.inputs[i] }),
+        weight: (role) => ({ kind: 'weight', key: node.params[role] }),
+        scratch: (name, floats) => ({ kind: 'scratch', name, floats }),
+        output: outRef,
+      });
+      for (const spec of specs) emit(spec, describeNode(node), resolve);
+    }
+    for (const index of scratch.values()) pool.release(index);
+    for (const input of new Set(node.inputs)) if (lastUse[input] === node.id && input !== graph.output) pool.release(valueBuffer.get(input)!);
+    if (isOutput) outputBuffer = out;
+  }
+
+  if (outputNode.type.shape.length === 4) {
+    outputBuffer = pool.allocate(numel(outputNode.type.shape), 'output');
+    emit(nhwcToNchw(outputNode.type, { kind: 'value', id: outputNode.id }, { kind: 'model-output' }), describeNode(outputNode), (ref) =>
+      ref.kind === 'model-output' ? outputBuffer : valueBuffer.get(outputNode.id)!,
+    );
+  }
+
+  return {
+    model: graph.name,
+    inputShape: inputNode.type.shape,
+    outputShape: outputNode.type.shape,
+    shaders,
+    buffers: pool.buffers,
+    dispatches,
+    weights: weights.map((w) => ({ ...w, layout: layoutOf(graph, w.key) })),
+    inputBuffer,
+    outputBuffer,
+    largestBufferBytes: Math.max(...pool.buffers.map((b) => b.floats * 4)),
+  };
+}
+
+/** The packing a weight gets, from the kernel of the node that reads it. */
+function packingFor(graph: Graph, key: string) {
+  const node = graph.nodes.find((n) => Object.values(n.params).includes(key))!;
+  const role = Object.entries(node.params).find(([, k]) => k === key)![0];
+  return { node, role, pack: wgslKernels.get(node.op)?.pack };
+}
+
+function layoutOf(graph: Graph, key: string): string {
+  const { node, role, pack } = packingFor(graph, key);
+  const spec = graph.params.get(key)!;
+  const packed = pack?.(role, { shape: spec.shape, data: new Float32Array(numel(spec.shape)) }, node.attrs);
+  return packed?.layout ?? `${formatShape(spec.shape)} as stored`;
+}
+
+/** All weights in the packed layouts, concatenated in program order (the runner's weights file). */
+export function packWeights(graph: Graph, program: WgslProgram, weights: WeightMap): Float32Array {
+  const packed = new Float32Array(program.weights.reduce((sum, w) => sum + w.floats, 0));
+  for (const w of program.weights) {
+    const tensor = weights.get(w.key);
+    if (!tensor) throw new Error(`internal: weight '${w.key}' was not bound`);
+    const { node, role, pack } = packingFor(graph, w.key);
+    packed.set(pack?.(role, tensor, node.attrs)?.data ?? tensor.data, w.offset);
+  }
+  return packed;
+}
