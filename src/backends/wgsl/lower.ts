@@ -8,22 +8,30 @@ import { nchwToNhwc, nhwcToNchw } from './kernels/layout.js';
 import type { WeightMap } from '../reference/executor.js';
 import { formatShape, numel, type Graph, type Node } from '../../ir/types.js';
 
+/**
+ * Buffers for activations and scratch are reused once free: best fit, the smallest free
+ * buffer that is large enough. Kernels index by their own shape constants, so a buffer may
+ * be larger than the value it holds; later (smaller) stages reuse the first stage's buffers.
+ */
 class BufferPool {
   readonly buffers: ProgramBuffer[] = [];
-  private readonly free = new Map<number, number[]>();
+  private readonly free: number[] = [];
 
   allocate(floats: number, role: ProgramBuffer['role'], weight?: string): number {
-    const reusable = role === 'activation' || role === 'scratch' ? this.free.get(floats)?.pop() : undefined;
-    if (reusable !== undefined) return reusable;
+    if (role === 'activation' || role === 'scratch') {
+      let best = -1;
+      for (const [i, index] of this.free.entries()) {
+        const size = this.buffers[index].floats;
+        if (size >= floats && (best < 0 || size < this.buffers[this.free[best]].floats)) best = i;
+      }
+      if (best >= 0) return this.free.splice(best, 1)[0];
+    }
     this.buffers.push({ floats, role, ...(weight ? { weight } : {}) });
     return this.buffers.length - 1;
   }
 
   release(index: number): void {
-    const floats = this.buffers[index].floats;
-    const list = this.free.get(floats) ?? [];
-    list.push(index);
-    this.free.set(floats, list);
+    this.free.push(index);
   }
 }
 
@@ -142,18 +150,15 @@ export function lowerToWgsl(graph: Graph, schedule: Schedule = defaultSchedule):
   };
 }
 
-/** The packing a weight gets, from the kernel of the node that reads it. */
+/** How a weight is packed, from the kernels of the node that reads it. */
 function packingFor(graph: Graph, key: string) {
   const node = graph.nodes.find((n) => Object.values(n.params).includes(key))!;
   const role = Object.entries(node.params).find(([, k]) => k === key)![0];
-  return { node, role, pack: wgslKernels.get(node.op)?.pack };
+  return wgslKernels.get(node.op)?.packing?.(role);
 }
 
 function layoutOf(graph: Graph, key: string): string {
-  const { node, role, pack } = packingFor(graph, key);
-  const spec = graph.params.get(key)!;
-  const packed = pack?.(role, { shape: spec.shape, data: new Float32Array(numel(spec.shape)) }, node.attrs);
-  return packed?.layout ?? `${formatShape(spec.shape)} as stored`;
+  return packingFor(graph, key)?.layout ?? `${formatShape(graph.params.get(key)!.shape)} as stored`;
 }
 
 /** All weights in the packed layouts, concatenated in program order (the runner's weights file). */
@@ -162,8 +167,7 @@ export function packWeights(graph: Graph, program: WgslProgram, weights: WeightM
   for (const w of program.weights) {
     const tensor = weights.get(w.key);
     if (!tensor) throw new Error(`internal: weight '${w.key}' was not bound`);
-    const { node, role, pack } = packingFor(graph, w.key);
-    packed.set(pack?.(role, tensor, node.attrs)?.data ?? tensor.data, w.offset);
+    packed.set(packingFor(graph, w.key)?.pack(tensor) ?? tensor.data, w.offset);
   }
   return packed;
 }

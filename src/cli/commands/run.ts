@@ -3,6 +3,8 @@ import { loadModel, parsePassList } from '../model.js';
 import { inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, requireOne, sizeOptions, stringOption } from '../options.js';
 import { progress, type CliIo } from '../io.js';
 import { executeReference } from '../../backends/reference/executor.js';
+import { acquireGpu } from '../../backends/webgpu/device.js';
+import { executeWebGpu } from '../../backends/wgsl/execute.js';
 import { readNpy, writeNpy } from '../../io/npy.js';
 import { formatShape, type HostTensor } from '../../ir/types.js';
 import { userError } from '../../util/diagnostics.js';
@@ -10,12 +12,14 @@ import { writeFileAtomically } from '../../util/atomic-write.js';
 import { randomInput } from '../../weights/random.js';
 import { loadWeights, readBytes, weightHelp, weightOptions } from '../weights.js';
 
-export const backends = ['reference'] as const;
+export const backends = ['reference', 'webgpu'] as const;
 
 export const runHelp = `convc run <file.cnx> (--weights W.safetensors | --random-weights) [options]
 
-Runs the model on the CPU reference executor and prints the output's shape and, for logits,
-each sample's top classes.
+Runs the model and prints the output's shape and, for logits, each sample's top classes.
+The reference backend is the plain CPU executor every other backend is checked against;
+webgpu compiles the model to WGSL and runs its generated runner on a WebGPU adapter (a real
+GPU, or the software driver that scripts/setup-webgpu.sh installs, found automatically).
 
 Options:
 ${weightHelp} and for a random input
@@ -23,6 +27,7 @@ ${weightHelp} and for a random input
                       without it, a random N(0, 1) input of --batch and --size is used
   --out FILE          write the output tensor here as .npy float32
   --backend NAME      ${backends.join(' | ')} (default reference)
+  --verbose           say which adapter and driver the webgpu backend uses
 ${modelHelp}
   --batch N           batch size of the random input used without --input (default 1)
   --size HxW          size of that random input, HxW or one number (default 224)
@@ -48,6 +53,7 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
     input: { type: 'string' },
     out: { type: 'string' },
     backend: { type: 'string' },
+    verbose: { type: 'boolean' },
   });
   if (values.help) {
     io.stdout.write(`${runHelp}\n`);
@@ -72,7 +78,8 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
     input = { shape: [size.batch, 0, size.height, size.width], data: new Float32Array(0) };
   }
   const [batch, , height, width] = input.shape;
-  const { graph } = loadModel(file, { model: stringOption(values, 'model'), size: { batch, height, width }, passes: parsePassList(stringOption(values, 'passes')) });
+  const passes = parsePassList(stringOption(values, 'passes'));
+  const { graph } = loadModel(file, { model: stringOption(values, 'model'), size: { batch, height, width }, passes });
   const inputNode = graph.nodes.find((n) => n.op === 'input')!;
   if (inputPath === undefined) {
     input = randomInput(inputNode.type.shape, seed + 1);
@@ -81,12 +88,28 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
     throw userError(`${inputPath}: the input has ${input.shape[1]} channels (shape ${formatShape(input.shape)}), but model '${graph.name}' takes ${inputNode.type.shape[1]}`);
   }
   const weights = loadWeights(graph, values, seed)!;
-  const bar = progress(io, `running ${graph.name}`);
-  const output = executeReference(graph, weights, input, { onNode: (done, total) => bar.update(done, total) });
-  bar.finish();
+  let output: HostTensor;
+  let where = backend;
+  if (backend === 'webgpu') {
+    const gpu = await acquireGpu({ verbose: values.verbose ? (line) => io.stderr.write(`${line}\n`) : undefined });
+    try {
+      where = `webgpu (${gpu.adapterInfo})`;
+      const size = { height, width };
+      const build = (n: number) => (n === batch ? graph : loadModel(file, { model: stringOption(values, 'model'), size: { batch: n, ...size }, passes }).graph);
+      const result = await executeWebGpu(build, weights, input, gpu.device);
+      if (result.chunk < batch) io.stderr.write(`note: the batch of ${batch} was run in pieces of ${result.chunk} to fit the adapter's buffer limits\n`);
+      output = result.output;
+    } finally {
+      gpu.destroy();
+    }
+  } else {
+    const bar = progress(io, `running ${graph.name}`);
+    output = executeReference(graph, weights, input, { onNode: (done, total) => bar.update(done, total) });
+    bar.finish();
+  }
   const outPath = stringOption(values, 'out');
   if (outPath !== undefined) writeFileAtomically(outPath, writeNpy(output));
-  const lines = [`${graph.name} on ${backend}: input ${formatShape(input.shape)} -> output ${formatShape(output.shape)}`];
+  const lines = [`${graph.name} on ${where}: input ${formatShape(input.shape)} -> output ${formatShape(output.shape)}`];
   if (output.shape.length === 2) lines.push('top classes (index (logit)):', ...topClasses(output, 5));
   if (outPath !== undefined) lines.push(`wrote ${outPath}`);
   io.stdout.write(`${lines.join('\n')}\n`);

@@ -50,14 +50,19 @@ output[index] = acc;`,
       },
     ];
   },
-  pack(role, tensor) {
-    if (role !== 'weight') return undefined;
-    const [cout, cinPerGroup, kh, kw] = tensor.shape;
-    const data = new Float32Array(tensor.data.length);
-    for (let o = 0; o < cout; o++)
-      for (let i = 0; i < cinPerGroup; i++)
-        for (let y = 0; y < kh; y++)
-          for (let x = 0; x < kw; x++) data[((y * kw + x) * cinPerGroup + i) * cout + o] = tensor.data[((o * cinPerGroup + i) * kh + y) * kw + x];
-    return { data, layout: '[out, in/g, kh, kw] -> [kh, kw, in/g, out]' };
-  },
+  packing: (role) =>
+    role !== 'weight'
+      ? undefined
+      : {
+          layout: '[out, in/g, kh, kw] -> [kh, kw, in/g, out]',
+          pack(tensor) {
+            const [cout, cinPerGroup, kh, kw] = tensor.shape;
+            const data = new Float32Array(tensor.data.length);
+            for (let o = 0; o < cout; o++)
+              for (let i = 0; i < cinPerGroup; i++)
+                for (let y = 0; y < kh; y++)
+                  for (let x = 0; x < kw; x++) data[((y * kw + x) * cinPerGroup + i) * cout + o] = tensor.data[((o * cinPerGroup + i) * kh + y) * kw + x];
+            return data;
+          },
+        },
 };

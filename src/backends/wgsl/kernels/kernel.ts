@@ -1,5 +1,5 @@
 // The contract between the WGSL lowering and each op's kernels.
-import type { Attrs, HostTensor, Node, TensorType } from '../../../ir/types.js';
+import type { HostTensor, Node, TensorType } from '../../../ir/types.js';
 import type { BufferRef, KernelSpec } from '../program.js';
 
 export interface LoweringContext {
@@ -12,11 +12,17 @@ export interface LoweringContext {
   readonly output: BufferRef;
 }
 
+export interface WeightPacking {
+  /** E.g. "[out, in] -> [in, out]". */
+  readonly layout: string;
+  readonly pack: (tensor: HostTensor) => Float32Array;
+}
+
 export interface WgslKernels {
   /** The kernels computing one IR node, in dispatch order. */
   readonly lower: (ctx: LoweringContext) => readonly KernelSpec[];
-  /** Rearranges a checkpoint tensor for the kernels; absent or undefined means "as stored". */
-  readonly pack?: (role: string, tensor: HostTensor, attrs: Attrs) => { readonly data: Float32Array; readonly layout: string } | undefined;
+  /** How a weight of this role is rearranged for the kernels; absent or undefined: as stored. */
+  readonly packing?: (role: string) => WeightPacking | undefined;
 }
 
 /** NHWC view of a logical NCHW (or NC) shape: batch, positions (H*W, 1 if pooled), channels. */

@@ -31,11 +31,16 @@ output[index] = acc;`,
       },
     ];
   },
-  pack(role, tensor) {
-    if (role !== 'weight') return undefined;
-    const [cout, cin] = tensor.shape;
-    const data = new Float32Array(tensor.data.length);
-    for (let o = 0; o < cout; o++) for (let i = 0; i < cin; i++) data[i * cout + o] = tensor.data[o * cin + i];
-    return { data, layout: '[out, in] -> [in, out]' };
-  },
+  packing: (role) =>
+    role !== 'weight'
+      ? undefined
+      : {
+          layout: '[out, in] -> [in, out]',
+          pack(tensor) {
+            const [cout, cin] = tensor.shape;
+            const data = new Float32Array(tensor.data.length);
+            for (let o = 0; o < cout; o++) for (let i = 0; i < cin; i++) data[i * cout + o] = tensor.data[o * cin + i];
+            return data;
+          },
+        },
 };

@@ -1,0 +1,82 @@
+// Runs a graph on WebGPU through its generated runner, exactly as a user's app would. A batch
+// whose tensors exceed what the adapter can bind is split into smaller batches up front; if
+// even one sample does not fit, the run is refused before anything is dispatched.
+import { importRunner } from './load-runner.js';
+import { lowerToWgsl, packWeights } from './lower.js';
+import { generateRunner } from './runner.js';
+import type { WeightMap } from '../reference/executor.js';
+import { formatShape, numel, type Graph, type HostTensor } from '../../ir/types.js';
+import { userError } from '../../util/diagnostics.js';
+
+export interface WebGpuRun {
+  readonly output: HostTensor;
+  /** Samples per dispatch of the runner (the whole batch unless it had to be split). */
+  readonly chunk: number;
+  readonly dispatches: number;
+}
+
+/** How many bytes one storage binding may hold on this device. */
+export function bindingLimit(device: GPUDevice): number {
+  return Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+}
+
+/**
+ * @param build the model's graph for a batch size (the input's height and width fixed), so
+ *   that an oversized batch can be recompiled in smaller pieces.
+ */
+export async function executeWebGpu(build: (batch: number) => Graph, weights: WeightMap, input: HostTensor, device: GPUDevice): Promise<WebGpuRun> {
+  const batch = input.shape[0];
+  const limit = bindingLimit(device);
+  let graph = build(batch);
+  let program = lowerToWgsl(graph);
+  const oversizedWeight = program.buffers.find((b) => b.role === 'weight' && b.floats * 4 > limit);
+  if (oversizedWeight) {
+    throw userError(`${graph.name}: weight '${oversizedWeight.weight}' needs ${oversizedWeight.floats * 4} bytes, more than this adapter can bind (${limit} bytes)`);
+  }
+  // Weights do not grow with the batch; activations do, so only they decide the split.
+  const activationBytes = (p: typeof program) => Math.max(...p.buffers.filter((b) => b.role !== 'weight').map((b) => b.floats * 4));
+  let chunk = batch;
+  if (activationBytes(program) > limit) {
+    const single = batch === 1 ? program : lowerToWgsl(build(1));
+    if (activationBytes(single) > limit) {
+      throw userError(
+        `${graph.name} at input ${formatShape(input.shape.slice(1))} needs a ${activationBytes(single)}-byte buffer even for one sample, ` +
+          `more than this adapter can bind (${limit} bytes); use a smaller input size`,
+      );
+    }
+    chunk = Math.max(1, Math.floor(limit / activationBytes(single)));
+    while (chunk > 1 && activationBytes(lowerToWgsl(build(chunk))) > limit) chunk--;
+    graph = build(chunk);
+    program = lowerToWgsl(graph);
+  }
+  const perSample = numel(input.shape.slice(1));
+  const outputs: Float32Array[] = [];
+  const outputPerSample = numel(program.outputShape.slice(1));
+  const runners = new Map<number, Awaited<ReturnType<typeof loadModel>>>();
+  const loadModel = async (size: number) => {
+    const g = size === chunk ? graph : build(size);
+    const p = size === chunk ? program : lowerToWgsl(g);
+    const module = await importRunner(generateRunner(p));
+    return module.createModel(device, packWeights(g, p, weights));
+  };
+  try {
+    for (let start = 0; start < batch; start += chunk) {
+      const size = Math.min(chunk, batch - start);
+      let model = runners.get(size);
+      if (!model) {
+        model = await loadModel(size);
+        runners.set(size, model);
+      }
+      outputs.push(await model.run(input.data.subarray(start * perSample, (start + size) * perSample)));
+    }
+  } finally {
+    for (const model of runners.values()) model.destroy();
+  }
+  const data = new Float32Array(batch * outputPerSample);
+  let offset = 0;
+  for (const part of outputs) {
+    data.set(part, offset);
+    offset += part.length;
+  }
+  return { output: { shape: [batch, ...program.outputShape.slice(1)], data }, chunk, dispatches: program.dispatches.length };
+}
