@@ -6,15 +6,15 @@ import { loadProgram } from '../src/dsl/load.js';
 import { readNpy } from '../src/io/npy.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import type { Graph, HostTensor } from '../src/ir/types.js';
-import { runPipeline } from '../src/passes/manager.js';
+import { pipelines, runPipeline } from '../src/passes/manager.js';
 import type { CliIo } from '../src/cli/io.js';
 
 export const repoPath = (relative: string): string => fileURLToPath(new URL(`../${relative}`, import.meta.url));
 
-export function zooGraph(variant: string, size?: InputSize): Graph {
+export function zooGraph(variant: string, size?: InputSize, passes: readonly string[] = pipelines.unfused): Graph {
   const file = repoPath(`models/${variant}.cnx`);
   const program = loadProgram(file);
-  return runPipeline(elaborate(program, selectModel(program, undefined, file), size));
+  return runPipeline(elaborate(program, selectModel(program, undefined, file), size), passes);
 }
 
 export interface GoldenCase {
@@ -37,9 +37,9 @@ export function goldenFiles(name: string): { input: HostTensor; output: HostTens
   };
 }
 
-export function goldenGraph(name: string, input: HostTensor): Graph {
+export function goldenGraph(name: string, input: HostTensor, passes: readonly string[] = pipelines.unfused): Graph {
   const program = loadProgram(`${goldenDir}/cases.cnx`);
-  return runPipeline(elaborate(program, name, { batch: input.shape[0], height: input.shape[2], width: input.shape[3] }));
+  return runPipeline(elaborate(program, name, { batch: input.shape[0], height: input.shape[2], width: input.shape[3] }), passes);
 }
 
 /**

@@ -2,7 +2,7 @@
 import { elaborate, selectModel, type InputSize } from '../dsl/elaborate.js';
 import { loadProgram, type Program } from '../dsl/load.js';
 import type { Graph } from '../ir/types.js';
-import { defaultPipeline, passRegistry, runPipeline, type PassTrace } from '../passes/manager.js';
+import { defaultPipeline, passRegistry, pipelines, runPipeline, type PassTrace } from '../passes/manager.js';
 import { userError } from '../util/diagnostics.js';
 
 export interface LoadedModel {
@@ -10,7 +10,10 @@ export interface LoadedModel {
   readonly graph: Graph;
 }
 
-export function parsePassList(list: string | undefined): readonly string[] {
+/** The pipeline that --passes or --no-fuse ask for; the fused one by default. */
+export function parsePassList(list: string | undefined, noFuse = false): readonly string[] {
+  if (list !== undefined && noFuse) throw userError('--passes and --no-fuse both choose the pipeline; give one of them');
+  if (noFuse) return pipelines.unfused;
   if (list === undefined) return defaultPipeline;
   const names = list.split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const name of names) {
@@ -28,4 +31,9 @@ export function loadModel(
   const name = selectModel(program, options.model, file);
   const graph = runPipeline(elaborate(program, name, options.size), options.passes ?? defaultPipeline, trace);
   return { program, graph };
+}
+
+/** The pipeline the parsed options choose. */
+export function chosenPasses(values: Readonly<Record<string, string | boolean | undefined>>): readonly string[] {
+  return parsePassList(typeof values.passes === 'string' ? values.passes : undefined, values['no-fuse'] === true);
 }

@@ -64,6 +64,7 @@ export function stringOption(values: Parsed['values'], name: string): string | u
 export const modelOptions: OptionSpec = {
   model: { type: 'string' },
   passes: { type: 'string' },
+  'no-fuse': { type: 'boolean' },
 };
 
 export const sizeOptions: OptionSpec = {
@@ -72,7 +73,8 @@ export const sizeOptions: OptionSpec = {
 };
 
 export const modelHelp = `  --model NAME        which model of the file to use (needed when it defines several)
-  --passes a,b,...    the pass pipeline to run (default: the standard pipeline)`;
+  --no-fuse           run the unfused pipeline (one kernel per op) instead of the fused one
+  --passes a,b,...    run exactly these passes, in order (see 'convc inspect --help')`;
 
 export const sizeHelp = `  --batch N           batch size (default 1)
   --size HxW          input height x width, or one number for a square (default 224)`;

@@ -43,6 +43,15 @@ export interface OpDef {
   readonly name: string;
   readonly summary: string;
   readonly kind: FusionKind;
+  /** For reductions: the axes reduced. A channel reduction fits in a kernel that owns a pixel. */
+  readonly reduces?: 'channels' | 'spatial';
+  /**
+   * For out-elementwise-fusable ops: whether each input element is read as is, so an elementwise
+   * prologue can be applied on load. Zero padding breaks this: padding must stay zero.
+   */
+  readonly readsInputElementwise?: (attrs: Attrs) => boolean;
+  /** For binary elementwise ops: whether the operands may be swapped (a + b = b + a). */
+  readonly commutative?: boolean;
   /** Number of tensor inputs. Ops called from the language take the running value as input 0. */
   readonly arity: number;
   /** False for ops the language may not call directly (the residual add is written `residual { }`). */

@@ -1,5 +1,5 @@
 // Text and JSON forms of a graph, for `convc inspect` and the compile artifact.
-import { formatShape, type AttrValue, type Graph } from './types.js';
+import { formatShape, type AttrValue, type Fusion, type Graph } from './types.js';
 
 function formatAttr(value: AttrValue): string {
   return Array.isArray(value) ? `[${value.join(', ')}]` : String(value);
@@ -7,6 +7,9 @@ function formatAttr(value: AttrValue): string {
 
 /**
  *   %3 = layernorm(%2) {dim=40, eps=0.000001} stages.0.0.norm : [1, 40, 56, 56] f32
+ *
+ * A fused node lists its steps, the node's own op starred:
+ *   %9 = fused[grn_apply -> *linear -> add](%7, %8, %1) {in=160, out=40, bias=true} stages.0.0.pwconv2 : ...
  */
 export function printGraph(graph: Graph): string {
   const lines = [`graph ${graph.name} {`];
@@ -16,7 +19,8 @@ export function printGraph(graph: Graph): string {
       .join(', ');
     const args = node.inputs.map((i) => `%${i}`).join(', ');
     const name = node.name ? ` ${node.name}` : '';
-    lines.push(`  %${node.id} = ${node.op}(${args})${attrs ? ` {${attrs}}` : ''}${name} : ${formatShape(node.type.shape)} ${node.type.dtype}`);
+    const op = node.fusion ? `fused[${[...node.fusion.prologue.map((s) => s.op), `*${node.op}`, ...node.fusion.epilogue.map((s) => s.op)].join(' -> ')}]` : node.op;
+    lines.push(`  %${node.id} = ${op}(${args})${attrs ? ` {${attrs}}` : ''}${name} : ${formatShape(node.type.shape)} ${node.type.dtype}`);
   }
   lines.push(`  return %${graph.output}`);
   lines.push('}');
@@ -35,6 +39,7 @@ export interface GraphJson {
     readonly dtype: string;
     readonly name: string;
     readonly loc?: string;
+    readonly fusion?: Fusion;
   }[];
   readonly output: number;
   readonly params: readonly { readonly key: string; readonly shape: readonly number[]; readonly dtype: string }[];
@@ -54,6 +59,7 @@ export function graphToJson(graph: Graph): GraphJson {
       dtype: n.type.dtype,
       name: n.name,
       ...(n.loc ? { loc: `${n.loc.file}:${n.loc.line}:${n.loc.col}` } : {}),
+      ...(n.fusion ? { fusion: n.fusion } : {}),
     })),
     output: graph.output,
     params: [...graph.params.values()].map((p) => ({ key: p.key, shape: p.shape, dtype: p.dtype })),

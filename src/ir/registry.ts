@@ -6,12 +6,13 @@ import { dropPath } from './ops/drop-path.js';
 import { geluOp } from './ops/gelu.js';
 import { globalAvgPool } from './ops/global-avg-pool.js';
 import { grn } from './ops/grn.js';
+import { grnApply, grnStats } from './ops/grn-split.js';
 import { input } from './ops/input.js';
 import { layerScale } from './ops/layer-scale.js';
 import { layernorm } from './ops/layernorm.js';
 import { linear } from './ops/linear.js';
 
-const ops: readonly OpDef[] = [input, conv2d, linear, layernorm, geluOp, grn, layerScale, add, globalAvgPool, dropPath];
+const ops: readonly OpDef[] = [input, conv2d, linear, layernorm, geluOp, grn, layerScale, add, globalAvgPool, dropPath, grnStats, grnApply];
 
 export const opRegistry: ReadonlyMap<string, OpDef> = new Map(ops.map((op) => [op.name, op]));
 

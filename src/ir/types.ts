@@ -28,6 +28,25 @@ export type ValueId = number;
 export type AttrValue = number | boolean | readonly number[];
 export type Attrs = Readonly<Record<string, AttrValue>>;
 
+/**
+ * An op folded into a fused node's kernel: applied to the node's input before its own op
+ * (prologue) or to its result after (epilogue). Only ops whose fusion kind allows it get here.
+ */
+export interface FusedStep {
+  readonly op: string;
+  readonly attrs: Attrs;
+  readonly params: Readonly<Record<string, string>>;
+  /** Further operands, as positions in the fused node's inputs (e.g. a residual's shortcut). */
+  readonly operands: readonly number[];
+  /** The original node's name, for comments and error messages. */
+  readonly name: string;
+}
+
+export interface Fusion {
+  readonly prologue: readonly FusedStep[];
+  readonly epilogue: readonly FusedStep[];
+}
+
 export interface Node {
   readonly id: ValueId;
   readonly op: string;
@@ -40,6 +59,11 @@ export interface Node {
   readonly name: string;
   /** Where the node came from, so a later pass can still point at the user's line. */
   readonly loc?: SourceLoc;
+  /**
+   * Set by fusion passes. The node computes epilogue(op(prologue(inputs[0]), inputs[1..arity-1]));
+   * inputs past the op's arity are the steps' operands.
+   */
+  readonly fusion?: Fusion;
 }
 
 /** How to draw a weight for --random-weights: values chosen so that no op is an identity. */

@@ -1,5 +1,6 @@
 // The verifier: every graph, after elaboration and after every pass, must satisfy these.
 // A failure here is a compiler bug, never a user mistake, so it throws a plain Error.
+import { inferNode, paramSetsOf, stepsOf } from './fusion.js';
 import { getOp, opRegistry } from './registry.js';
 import { formatShape, sameShape, type Graph } from './types.js';
 
@@ -15,25 +16,34 @@ export function verifyGraph(graph: Graph, after = 'elaboration'): void {
       return;
     }
     const op = getOp(node.op);
-    if (node.inputs.length !== op.arity) problems.push(`${where} has ${node.inputs.length} inputs; ${op.name} takes ${op.arity}`);
+    const { prologue, epilogue } = stepsOf(node);
+    const operandCount = Math.max(op.arity, ...[...prologue, ...epilogue].flatMap((s) => s.operands.map((i) => i + 1)));
+    if (node.inputs.length < op.arity || (!node.fusion && node.inputs.length !== op.arity) || node.inputs.length !== operandCount) {
+      problems.push(`${where} has ${node.inputs.length} inputs; ${op.name}${node.fusion ? ' and its fused steps take' : ' takes'} ${operandCount}`);
+    }
+    for (const step of [...prologue, ...epilogue]) {
+      if (!opRegistry.has(step.op)) problems.push(`${where} fuses an unknown op '${step.op}'`);
+    }
     for (const input of node.inputs) {
       if (!seen.has(input)) problems.push(`${where} reads %${input}, which is not defined before it`);
     }
     if (problems.length === 0) {
       try {
-        const type = op.infer(node.inputs.map((i) => graph.nodes[i].type), node.attrs);
+        const type = inferNode(node, node.inputs.map((i) => graph.nodes[i].type));
         if (!sameShape(type.shape, node.type.shape) || type.dtype !== node.type.dtype) {
           problems.push(`${where} says ${formatShape(node.type.shape)} ${node.type.dtype} but its shape rule gives ${formatShape(type.shape)} ${type.dtype}`);
         }
       } catch (error) {
         problems.push(`${where} fails its shape rule: ${(error as Error).message}`);
       }
-      for (const decl of op.params(node.attrs)) {
-        const key = node.params[decl.role];
-        const spec = key === undefined ? undefined : graph.params.get(key);
-        if (!spec) problems.push(`${where} lacks its '${decl.role}' weight`);
-        else if (!sameShape(spec.shape, decl.shape)) problems.push(`${where} weight '${key}' is ${formatShape(spec.shape)}, expected ${formatShape(decl.shape)}`);
-        if (key !== undefined) usedParams.add(key);
+      for (const set of paramSetsOf(node)) {
+        for (const decl of getOp(set.op).params(set.attrs)) {
+          const key = set.params[decl.role];
+          const spec = key === undefined ? undefined : graph.params.get(key);
+          if (!spec) problems.push(`${where} lacks its '${decl.role}' weight${set.op !== node.op ? ` (fused ${set.op})` : ''}`);
+          else if (!sameShape(spec.shape, decl.shape)) problems.push(`${where} weight '${key}' is ${formatShape(spec.shape)}, expected ${formatShape(decl.shape)}`);
+          if (key !== undefined) usedParams.add(key);
+        }
       }
     }
     seen.add(node.id);

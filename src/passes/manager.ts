@@ -2,6 +2,8 @@
 import { verifyGraph } from '../ir/verify.js';
 import type { Graph } from '../ir/types.js';
 import { eliminateDropPath } from './eliminate-drop-path.js';
+import { fuseEpilogues, fusePrologues } from './fuse.js';
+import { splitGrn } from './split-grn.js';
 
 export interface Pass {
   readonly name: string;
@@ -9,10 +11,15 @@ export interface Pass {
   readonly run: (graph: Graph) => Graph;
 }
 
-export const passRegistry: ReadonlyMap<string, Pass> = new Map([[eliminateDropPath.name, eliminateDropPath]]);
+export const passRegistry: ReadonlyMap<string, Pass> = new Map([eliminateDropPath, splitGrn, fuseEpilogues, fusePrologues].map((p) => [p.name, p]));
 
-/** What `compile`, `run` and `inspect` use unless told otherwise. */
-export const defaultPipeline: readonly string[] = ['eliminate-drop-path'];
+/** Named pipelines: `fused` is what compile, run, inspect and bench use unless told otherwise. */
+export const pipelines: Readonly<Record<'fused' | 'unfused', readonly string[]>> = {
+  fused: ['eliminate-drop-path', 'split-grn', 'fuse-epilogues', 'fuse-prologues'],
+  unfused: ['eliminate-drop-path'],
+};
+
+export const defaultPipeline: readonly string[] = pipelines.fused;
 
 export interface PassTrace {
   readonly pass: string;

@@ -1,6 +1,6 @@
 // The reference executor: runs any IR graph on the CPU, node by node, with each op's own
-// evaluate(). It is the ground truth every other backend is compared with, so it stays plain.
-import { getOp } from '../../ir/registry.js';
+// evaluate() (fused nodes step by step). It is the ground truth every other backend is compared with, so it stays plain.
+import { evaluateNode } from '../../ir/fusion.js';
 import { formatShape, sameShape, type Graph, type HostTensor } from '../../ir/types.js';
 
 export type WeightMap = ReadonlyMap<string, HostTensor>;
@@ -29,15 +29,12 @@ export function executeReference(graph: Graph, weights: WeightMap, input: HostTe
       }
       result = input;
     } else {
-      const op = getOp(node.op);
-      const bound: Record<string, HostTensor> = {};
-      for (const [role, key] of Object.entries(node.params)) {
+      const inputs = node.inputs.map((i) => values.get(i)!);
+      result = evaluateNode(node, inputs, (key) => {
         const tensor = weights.get(key);
         if (!tensor) throw new Error(`internal: weight '${key}' was not bound`);
-        bound[role] = tensor;
-      }
-      const inputs = node.inputs.map((i) => values.get(i)!);
-      result = { shape: node.type.shape, data: op.evaluate(inputs, bound, node.attrs, node.type) };
+        return tensor;
+      });
     }
     values.set(node.id, result);
     for (const i of node.inputs) if (last[i] === node.id) values.delete(i);

@@ -1,6 +1,10 @@
 // Loads a generated runner into this process: the TypeScript is transpiled (by the compiler
 // ts-morph ships) and imported as a module, so `convc run --backend webgpu` executes exactly
 // the file `convc compile` writes.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ts } from 'ts-morph';
 
 export interface RunnerModel {
@@ -19,7 +23,15 @@ export function transpileRunner(source: string): string {
   }).outputText;
 }
 
+/** Imports the runner from a temporary file (not a data: URL, so stack traces stay readable). */
 export async function importRunner(source: string): Promise<RunnerModule> {
   const javascript = transpileRunner(source);
-  return (await import(`data:text/javascript;base64,${Buffer.from(javascript).toString('base64')}`)) as RunnerModule;
+  const dir = mkdtempSync(join(tmpdir(), 'convc-runner-'));
+  const file = join(dir, 'model.mjs');
+  writeFileSync(file, javascript);
+  try {
+    return (await import(pathToFileURL(file).href)) as RunnerModule;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

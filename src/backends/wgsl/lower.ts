@@ -6,6 +6,7 @@ import { defaultSchedule, dispatchGrid, type Schedule } from './schedule.js';
 import { wgslKernels } from './kernels/index.js';
 import { nchwToNhwc, nhwcToNchw } from './kernels/layout.js';
 import type { WeightMap } from '../reference/executor.js';
+import { paramSetsOf } from '../../ir/fusion.js';
 import { formatShape, numel, type Graph, type Node } from '../../ir/types.js';
 
 /**
@@ -36,7 +37,8 @@ class BufferPool {
 }
 
 function describeNode(node: Node): string {
-  return `%${node.id} ${node.op}${node.name ? ` ${node.name}` : ''} ${formatShape(node.type.shape)}`;
+  const op = node.fusion ? [...node.fusion.prologue.map((s) => s.op), node.op, ...node.fusion.epilogue.map((s) => s.op)].join('+') : node.op;
+  return `%${node.id} ${op}${node.name ? ` ${node.name}` : ''} ${formatShape(node.type.shape)}`;
 }
 
 export function lowerToWgsl(graph: Graph, schedule: Schedule = defaultSchedule): WgslProgram {
@@ -49,6 +51,8 @@ export function lowerToWgsl(graph: Graph, schedule: Schedule = defaultSchedule):
   const weights: PackedWeight[] = [];
   let weightOffset = 0;
 
+  const inputNode = graph.nodes.find((n) => n.op === 'input')!;
+  const outputNode = graph.nodes[graph.output];
   const lastUse = graph.nodes.map((n) => n.id);
   for (const node of graph.nodes) for (const input of node.inputs) lastUse[input] = node.id;
 
@@ -64,6 +68,21 @@ export function lowerToWgsl(graph: Graph, schedule: Schedule = defaultSchedule):
     return index;
   };
 
+  const refBytes = (ref: BufferRef): number => {
+    switch (ref.kind) {
+      case 'value':
+        return numel(graph.nodes[ref.id].type.shape) * 4;
+      case 'weight':
+        return numel(graph.params.get(ref.key)!.shape) * 4;
+      case 'scratch':
+        return ref.floats * 4;
+      case 'model-input':
+        return numel(inputNode.type.shape) * 4;
+      case 'model-output':
+        return numel(outputNode.type.shape) * 4;
+    }
+  };
+
   const emit = (spec: KernelSpec, covers: string, resolve: (ref: BufferRef) => number): void => {
     const code = renderKernel(spec, schedule, covers);
     // Identical kernels (same op, same shapes) share one shader module; their header comment
@@ -75,12 +94,11 @@ export function lowerToWgsl(graph: Graph, schedule: Schedule = defaultSchedule):
       shaderIndex.set(key, shader);
       shaders.push({ name: spec.name, code });
     }
-    dispatches.push({ shader, workgroups: dispatchGrid(spec.invocations, schedule), buffers: spec.bindings.map((b) => resolve(b.buffer)), covers: commentSafe(covers) });
+    const threads = spec.cooperative ? spec.cooperative.groups * schedule.workgroupSize : spec.invocations;
+    dispatches.push({ shader, workgroups: dispatchGrid(threads, schedule), buffers: spec.bindings.map((b) => resolve(b.buffer)), covers: commentSafe(covers), bytes: spec.bindings.reduce((sum, b) => sum + refBytes(b.buffer), 0) });
   };
 
-  const inputNode = graph.nodes.find((n) => n.op === 'input')!;
   const inputBuffer = pool.allocate(numel(inputNode.type.shape), 'input');
-  const outputNode = graph.nodes[graph.output];
   let outputBuffer = -1;
 
   for (const node of graph.nodes) {
@@ -150,11 +168,15 @@ export function lowerToWgsl(graph: Graph, schedule: Schedule = defaultSchedule):
   };
 }
 
-/** How a weight is packed, from the kernels of the node that reads it. */
+/** How a weight is packed, from the kernels of the op (or fused step) that reads it. */
 function packingFor(graph: Graph, key: string) {
-  const node = graph.nodes.find((n) => Object.values(n.params).includes(key))!;
-  const role = Object.entries(node.params).find(([, k]) => k === key)![0];
-  return wgslKernels.get(node.op)?.packing?.(role);
+  for (const node of graph.nodes) {
+    for (const set of paramSetsOf(node)) {
+      const role = Object.entries(set.params).find(([, k]) => k === key)?.[0];
+      if (role !== undefined) return wgslKernels.get(set.op)?.packing?.(role);
+    }
+  }
+  throw new Error(`internal: no node reads weight '${key}'`);
 }
 
 function layoutOf(graph: Graph, key: string): string {

@@ -24,7 +24,11 @@ export function renderKernel(spec: KernelSpec, schedule: Schedule, covers: strin
   const lines: string[] = [];
   lines.push(`// ${spec.name}: ${commentSafe(spec.summary)}`);
   lines.push(`// Computes IR node(s): ${commentSafe(covers)}`);
-  lines.push(`// Layout: activations NHWC, f32. One invocation per output element (${spec.invocations} in all).`);
+  lines.push(
+    spec.cooperative
+      ? `// Layout: activations NHWC, f32. ${spec.cooperative.groups} cooperating workgroups.`
+      : `// Layout: activations NHWC, f32. ${spec.invocations} invocations.`,
+  );
   lines.push('');
   spec.bindings.forEach((b, i) => {
     lines.push(`@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<f32>;`);
@@ -36,6 +40,16 @@ export function renderKernel(spec: KernelSpec, schedule: Schedule, covers: strin
   lines.push(`const WORKGROUP_SIZE = ${schedule.workgroupSize}u;`);
   for (const helper of spec.helpers ?? []) lines.push('', helper.trim());
   lines.push('');
+  if (spec.cooperative) {
+    lines.push('var<workgroup> partial: array<f32, WORKGROUP_SIZE>;');
+    lines.push('');
+    lines.push(`@compute @workgroup_size(${schedule.workgroupSize})`);
+    lines.push(`fn ${spec.name}(@builtin(workgroup_id) workgroup: vec3u, @builtin(local_invocation_index) local: u32, @builtin(num_workgroups) groups: vec3u) {`);
+    lines.push('  let group = workgroup.y * groups.x + workgroup.x;');
+    for (const line of spec.body.trim().split('\n')) lines.push(`  ${line.trimEnd()}`.replace(/^\s+$/, ''));
+    lines.push('}');
+    return `${lines.join('\n')}\n`;
+  }
   lines.push(`fn compute(index: u32) {`);
   for (const line of spec.body.trim().split('\n')) lines.push(`  ${line.trimEnd()}`.replace(/^\s+$/, ''));
   lines.push('}');

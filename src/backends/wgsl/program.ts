@@ -36,6 +36,13 @@ export interface KernelSpec {
   readonly helpers?: readonly string[];
   /** The body of the per-invocation function; `index` is this invocation's output index. */
   readonly body: string;
+  /**
+   * Set for kernels whose workgroups cooperate (reductions): the body runs once per thread with
+   * `group` (the workgroup's index, < groups) and `local` (the thread's index in it), and may use
+   * `var<workgroup> partial: array<f32, WORKGROUP_SIZE>` and workgroupBarrier(). `invocations` and
+   * `index` are then unused.
+   */
+  readonly cooperative?: { readonly groups: number };
 }
 
 /** A weight as the GPU wants it: the checkpoint tensor rearranged for coalesced reads. */
@@ -55,6 +62,8 @@ export interface Dispatch {
   readonly buffers: readonly number[];
   /** The IR nodes this dispatch computes, for comments and profiles. */
   readonly covers: string;
+  /** Bytes of the tensors it binds: an estimate of the memory traffic it causes. */
+  readonly bytes: number;
 }
 
 export interface ProgramBuffer {

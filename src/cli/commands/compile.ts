@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspectReport } from './inspect.js';
-import { loadModel, parsePassList } from '../model.js';
+import { chosenPasses, loadModel } from '../model.js';
 import { inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, requireOne, sizeHelp, sizeOptions, stringOption } from '../options.js';
 import type { CliIo } from '../io.js';
 import { loadWeights, weightHelp, weightOptions } from '../weights.js';
@@ -47,10 +47,10 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
     return 0;
   }
   const file = requireOne(positionals, 'compile', 'a .cnx file');
-  const { graph } = loadModel(file, { model: stringOption(values, 'model'), size: inputSize(values), passes: parsePassList(stringOption(values, 'passes')) });
+  const { graph } = loadModel(file, { model: stringOption(values, 'model'), size: inputSize(values), passes: chosenPasses(values) });
   const weights = loadWeights(graph, values, nonNegativeInt(values.seed, '--seed', 0));
   const outDir = stringOption(values, 'out-dir') ?? join('build', graph.name);
-  const report = inspectReport(graph, file);
+  const report = inspectReport(graph, file, chosenPasses(values));
   const program = lowerToWgsl(graph);
   const runner = generateRunner(program);
   await writeDirectoryAtomically(outDir, (dir) => {

@@ -1,5 +1,5 @@
 // convc run: executes a model on an input with real or random weights.
-import { loadModel, parsePassList } from '../model.js';
+import { chosenPasses, loadModel } from '../model.js';
 import { inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, requireOne, sizeOptions, stringOption } from '../options.js';
 import { progress, type CliIo } from '../io.js';
 import { executeReference } from '../../backends/reference/executor.js';
@@ -78,7 +78,7 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
     input = { shape: [size.batch, 0, size.height, size.width], data: new Float32Array(0) };
   }
   const [batch, , height, width] = input.shape;
-  const passes = parsePassList(stringOption(values, 'passes'));
+  const passes = chosenPasses(values);
   const { graph } = loadModel(file, { model: stringOption(values, 'model'), size: { batch, height, width }, passes });
   const inputNode = graph.nodes.find((n) => n.op === 'input')!;
   if (inputPath === undefined) {

@@ -6,6 +6,7 @@ export const add: OpDef = {
   name: 'add',
   summary: 'elementwise sum of two tensors of one shape (residual connections)',
   kind: 'elementwise',
+  commutative: true,
   arity: 2,
   callable: false,
   attrs: [],

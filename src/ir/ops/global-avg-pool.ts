@@ -5,6 +5,7 @@ export const globalAvgPool: OpDef = {
   name: 'global_avg_pool',
   summary: 'mean over the spatial axes, [N, C, H, W] -> [N, C]',
   kind: 'reduction',
+  reduces: 'spatial',
   arity: 1,
   callable: true,
   attrs: [],

@@ -7,6 +7,7 @@ export const grn: OpDef = {
   name: 'grn',
   summary: 'Global Response Normalization (ConvNeXt V2)',
   kind: 'reduction',
+  reduces: 'spatial',
   arity: 1,
   callable: true,
   attrs: [

@@ -7,6 +7,7 @@ export const layernorm: OpDef = {
   name: 'layernorm',
   summary: 'LayerNorm over channels, biased variance, affine',
   kind: 'reduction',
+  reduces: 'channels',
   arity: 1,
   callable: true,
   attrs: [

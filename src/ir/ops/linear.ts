@@ -7,6 +7,7 @@ export const linear: OpDef = {
   name: 'linear',
   summary: 'linear layer over channels (a 1x1 / pointwise convolution)',
   kind: 'out-elementwise-fusable',
+  readsInputElementwise: () => true,
   arity: 1,
   callable: true,
   attrs: [

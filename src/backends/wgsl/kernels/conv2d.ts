@@ -1,36 +1,46 @@
-// conv2d over NHWC: one invocation per output element. Weights are packed [kh, kw, in/g, out]
-// so neighbouring invocations (neighbouring output channels) read neighbouring weights.
+// conv2d over NHWC. Weights are packed [kh, kw, in/g, out] so neighbouring invocations
+// (neighbouring output channels) read neighbouring weights. Fusion is anchor.ts's business.
 import { pairAttr, intAttr, boolAttr } from '../../../ir/op.js';
+import { anchorKernel } from './anchor.js';
 import type { WgslKernels } from './kernel.js';
+import type { Attrs } from '../../../ir/types.js';
+
+/** [Ho, Wo] from the input shape, as the shape rule computes them. */
+function outputSize(shape: readonly number[], attrs: Attrs): [number, number] {
+  const [kh, kw] = pairAttr(attrs, 'kernel');
+  const [sh, sw] = pairAttr(attrs, 'stride');
+  const [ph, pw] = pairAttr(attrs, 'padding');
+  return [Math.floor((shape[2] + 2 * ph - kh) / sh) + 1, Math.floor((shape[3] + 2 * pw - kw) / sw) + 1];
+}
 
 export const conv2dKernels: WgslKernels = {
-  lower({ node, inputs, input, weight, output }) {
+  lower(ctx) {
+    const { node, inputs, input, weight } = ctx;
     const [n, cin, h, w] = inputs[0].shape;
-    const [, cout, ho, wo] = node.type.shape;
+    const [cout, ho, wo] = [node.attrs.out as number, ...outputSize(inputs[0].shape, node.attrs)];
     const [kh, kw] = pairAttr(node.attrs, 'kernel');
     const [sh, sw] = pairAttr(node.attrs, 'stride');
     const [ph, pw] = pairAttr(node.attrs, 'padding');
     const groups = intAttr(node.attrs, 'groups');
     const hasBias = boolAttr(node.attrs, 'bias');
     const depthwise = groups === cin && groups === cout;
-    const name = `conv2d_${depthwise ? 'depthwise_' : ''}${kh}x${kw}${sh > 1 || sw > 1 ? `_s${sh}` : ''}`;
     return [
-      {
-        name,
+      anchorKernel(ctx, {
+        name: `conv2d_${depthwise ? 'depthwise_' : ''}${kh}x${kw}${sh > 1 || sw > 1 ? `_s${sh}` : ''}`,
         summary: `${depthwise ? 'depthwise ' : ''}${kh}x${kw} convolution, stride ${sh}x${sw}, padding ${ph}x${pw}, ${cin} -> ${cout} channels${groups > 1 && !depthwise ? `, ${groups} groups` : ''}${hasBias ? ', + bias' : ''}`,
+        batch: n,
+        positions: ho * wo,
+        outChannels: cout,
+        inputChannels: cin,
         bindings: [
           { name: 'input', access: 'read', buffer: input(0) },
           { name: 'weight', access: 'read', buffer: weight('weight') },
           ...(hasBias ? [{ name: 'bias', access: 'read' as const, buffer: weight('bias') }] : []),
-          { name: 'output', access: 'read_write', buffer: output },
         ],
-        invocations: n * ho * wo * cout,
-        constants: { H: h, W: w, CIN: cin, HO: ho, WO: wo, COUT: cout, KH: kh, KW: kw, SH: sh, SW: sw, PH: ph, PW: pw, CIN_PER_GROUP: cin / groups, COUT_PER_GROUP: cout / groups },
-        body: `
-let oc = index % COUT;
-let ox = (index / COUT) % WO;
-let oy = (index / (COUT * WO)) % HO;
-let n = index / (COUT * WO * HO);
+        constants: { H: h, W: w, CIN: cin, WO: wo, KH: kh, KW: kw, SH: sh, SW: sw, PH: ph, PW: pw, CIN_PER_GROUP: cin / groups, COUT_PER_GROUP: cout / groups },
+        value: `
+let ox = p % WO;
+let oy = p / WO;
 let first_channel = (oc / COUT_PER_GROUP) * CIN_PER_GROUP;
 var acc = ${hasBias ? 'bias[oc]' : '0.0'};
 for (var ky = 0u; ky < KH; ky++) {
@@ -42,12 +52,12 @@ for (var ky = 0u; ky < KH; ky++) {
     let pixel = ((n * H + u32(iy)) * W + u32(ix)) * CIN + first_channel;
     let tap = (ky * KW + kx) * CIN_PER_GROUP;
     for (var ic = 0u; ic < CIN_PER_GROUP; ic++) {
-      acc += input[pixel + ic] * weight[(tap + ic) * COUT + oc];
+      acc += load_input(pixel + ic, n, first_channel + ic) * weight[(tap + ic) * C_OUT + oc];
     }
   }
 }
-output[index] = acc;`,
-      },
+return acc;`,
+      }),
     ];
   },
   packing: (role) =>

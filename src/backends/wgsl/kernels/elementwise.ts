@@ -1,75 +1,32 @@
-// Elementwise ops: GELU, the residual add and layer scale.
-import { nhwc, type WgslKernels } from './kernel.js';
+// Standalone kernels for per-element ops (GELU, residual add, layer scale, GRN apply): one
+// invocation per element, the op's expression from steps.ts, as in a fused kernel.
+import { renderStep } from '../steps.js';
+import type { KernelSpec } from '../program.js';
+import { nhwc, type LoweringContext, type WgslKernels } from './kernel.js';
 
-/**
- * erf for f32: Abramowitz & Stegun 7.1.26, absolute error below 1.5e-7, which is under f32's
- * own rounding at the magnitudes GELU sees. WGSL has no built-in erf.
- */
-export const erfHelper = `
-fn erf_approx(x: f32) -> f32 {
-  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
-  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-  return sign(x) * (1.0 - poly * exp(-x * x));
-}`;
+const names: Readonly<Record<string, string>> = { add: 'residual_add', gelu: 'gelu', layer_scale: 'layer_scale', grn_apply: 'grn_apply', drop_path: 'copy' };
 
-export const geluKernels: WgslKernels = {
-  lower({ node, input, output }) {
-    const count = node.type.shape.reduce((a, b) => a * b, 1);
-    return [
-      {
-        name: 'gelu',
-        summary: 'GELU with erf: x * 0.5 * (1 + erf(x / sqrt(2)))',
-        bindings: [
-          { name: 'input', access: 'read', buffer: input(0) },
-          { name: 'output', access: 'read_write', buffer: output },
-        ],
-        invocations: count,
-        constants: {},
-        helpers: [erfHelper],
-        body: `
-let x = input[index];
-output[index] = 0.5 * x * (1.0 + erf_approx(x * 0.70710678118654752));`,
-      },
-    ];
-  },
-};
+function perElementKernel(ctx: LoweringContext): KernelSpec {
+  const { node } = ctx;
+  const { positions, channels } = nhwc(node.type);
+  // The running value is input 0; operands are the node's other inputs, positions 1, 2, ...
+  const step = renderStep({ op: node.op, attrs: node.attrs, params: node.params, operands: node.inputs.slice(1).map((_, i) => i + 1), name: node.name }, '', channels, {
+    operand: (position) => ctx.input(position),
+    weight: (key) => ({ kind: 'weight', key }),
+  });
+  return {
+    name: names[node.op] ?? node.op,
+    summary: step.summary,
+    bindings: [{ name: 'input', access: 'read', buffer: ctx.input(0) }, ...step.bindings, { name: 'output', access: 'read_write', buffer: ctx.output }],
+    invocations: node.type.shape.reduce((a, b) => a * b, 1),
+    constants: { ...step.constants, C: channels, P: positions },
+    helpers: step.helpers,
+    body: `
+let n = index / (P * C);
+let c = index % C;
+let v = input[index];
+output[index] = ${step.apply('v', { index: 'index', n: 'n', c: 'c' })};`,
+  };
+}
 
-export const addKernels: WgslKernels = {
-  lower({ node, input, output }) {
-    const count = node.type.shape.reduce((a, b) => a * b, 1);
-    return [
-      {
-        name: 'residual_add',
-        summary: 'elementwise sum (residual connection)',
-        bindings: [
-          { name: 'shortcut', access: 'read', buffer: input(0) },
-          { name: 'branch', access: 'read', buffer: input(1) },
-          { name: 'output', access: 'read_write', buffer: output },
-        ],
-        invocations: count,
-        constants: {},
-        body: 'output[index] = shortcut[index] + branch[index];',
-      },
-    ];
-  },
-};
-
-export const layerScaleKernels: WgslKernels = {
-  lower({ node, input, weight, output }) {
-    const { n, positions, channels } = nhwc(node.type);
-    return [
-      {
-        name: 'layer_scale',
-        summary: `per-channel scale over ${channels} channels`,
-        bindings: [
-          { name: 'input', access: 'read', buffer: input(0) },
-          { name: 'scale', access: 'read', buffer: weight('scale') },
-          { name: 'output', access: 'read_write', buffer: output },
-        ],
-        invocations: n * positions * channels,
-        constants: { C: channels },
-        body: 'output[index] = input[index] * scale[index % C];',
-      },
-    ];
-  },
-};
+export const perElementKernels: WgslKernels = { lower: (ctx) => [perElementKernel(ctx)] };

@@ -1,34 +1,37 @@
 // linear over the channels of NHWC rows: out[p, o] = bias[o] + sum_i x[p, i] * W[o, i].
 // W is packed transposed, [in, out], so neighbouring invocations read neighbouring weights.
 import { boolAttr } from '../../../ir/op.js';
+import { anchorKernel } from './anchor.js';
 import { nhwc, type WgslKernels } from './kernel.js';
 
 export const linearKernels: WgslKernels = {
-  lower({ node, inputs, input, weight, output }) {
+  lower(ctx) {
+    const { node, inputs, input, weight } = ctx;
     const { n, positions, channels: cin } = nhwc(inputs[0]);
-    const cout = node.type.shape[1];
+    const cout = node.attrs.out as number;
     const hasBias = boolAttr(node.attrs, 'bias');
     return [
-      {
+      anchorKernel(ctx, {
         name: 'linear',
         summary: `linear over channels, ${cin} -> ${cout}${hasBias ? ', + bias' : ''}`,
+        batch: n,
+        positions,
+        outChannels: cout,
+        inputChannels: cin,
         bindings: [
           { name: 'input', access: 'read', buffer: input(0) },
           { name: 'weight', access: 'read', buffer: weight('weight') },
           ...(hasBias ? [{ name: 'bias', access: 'read' as const, buffer: weight('bias') }] : []),
-          { name: 'output', access: 'read_write', buffer: output },
         ],
-        invocations: n * positions * cout,
-        constants: { CIN: cin, COUT: cout },
-        body: `
-let o = index % COUT;
-let row = (index / COUT) * CIN;
-var acc = ${hasBias ? 'bias[o]' : '0.0'};
+        constants: { CIN: cin },
+        value: `
+let row = (n * P_OUT + p) * CIN;
+var acc = ${hasBias ? 'bias[oc]' : '0.0'};
 for (var i = 0u; i < CIN; i++) {
-  acc += input[row + i] * weight[i * COUT + o];
+  acc += load_input(row + i, n, i) * weight[i * C_OUT + oc];
 }
-output[index] = acc;`,
-      },
+return acc;`,
+      }),
     ];
   },
   packing: (role) =>

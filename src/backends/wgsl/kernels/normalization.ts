@@ -127,3 +127,47 @@ output[index] = sum / f32(P);`,
     ];
   },
 };
+
+export const grnStatsKernels: WgslKernels = {
+  lower({ node, inputs, input, output }) {
+    const { n, positions, channels } = nhwc(inputs[0]);
+    return [
+      {
+        name: 'grn_stats',
+        summary: `GRN statistics in one pass: Nx = L2 norm over ${positions} positions / (mean norm over ${channels} channels + eps); one workgroup per sample`,
+        bindings: [
+          { name: 'input', access: 'read', buffer: input(0) },
+          { name: 'output', access: 'read_write', buffer: output },
+        ],
+        invocations: n * channels,
+        cooperative: { groups: n },
+        constants: { C: channels, P: positions },
+        floats: { EPS: node.attrs.eps as number },
+        body: `
+// Each thread takes channels local, local + WORKGROUP_SIZE, ...; norms go to the output
+// first, the workgroup sums them, then each thread divides its own by the mean.
+var total = 0.0;
+for (var c = local; c < C; c += WORKGROUP_SIZE) {
+  var sum = 0.0;
+  for (var p = 0u; p < P; p++) {
+    let v = input[(group * P + p) * C + c];
+    sum += v * v;
+  }
+  let norm = sqrt(sum);
+  output[group * C + c] = norm;
+  total += norm;
+}
+partial[local] = total;
+workgroupBarrier();
+for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
+  if (local < stride) { partial[local] += partial[local + stride]; }
+  workgroupBarrier();
+}
+let scale = 1.0 / (partial[0] / f32(C) + EPS);
+for (var c = local; c < C; c += WORKGROUP_SIZE) {
+  output[group * C + c] *= scale;
+}`,
+      },
+    ];
+  },
+};

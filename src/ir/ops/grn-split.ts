@@ -1,0 +1,82 @@
+// GRN in two parts, as the fusion passes split it: the statistics (a reduction over H and W,
+// then over channels) and the apply step, which is a per-(sample, channel) scale and shift:
+//   Nx = norm / (mean norm + eps);   GRN(x) = gamma * (x * Nx) + beta + x = x * (1 + gamma * Nx) + beta
+// so it can be folded into the next pointwise layer's input.
+import { expectChannels, expectRank, intAttr, ShapeError, type OpDef } from '../op.js';
+import { formatShape, numel, sameShape } from '../types.js';
+import { grn } from './grn.js';
+
+export const grnStats: OpDef = {
+  name: 'grn_stats',
+  summary: "GRN statistics: each (sample, channel)'s L2 norm over H, W divided by the sample's mean norm (+ eps)",
+  kind: 'reduction',
+  reduces: 'spatial',
+  arity: 1,
+  callable: false,
+  attrs: [
+    { name: 'dim', type: 'int', doc: 'channels' },
+    { name: 'eps', type: 'float', default: 1e-6, doc: "added to the norms' channel mean" },
+  ],
+  params: () => [],
+  infer([x], attrs) {
+    expectRank(x, 4, 'grn_stats');
+    expectChannels(x, intAttr(attrs, 'dim'), 'grn_stats');
+    return { shape: [x.shape[0], x.shape[1]], dtype: x.dtype };
+  },
+  macs: () => 0,
+  evaluate([x], _weights, attrs, out) {
+    const [n, c, h, w] = x.shape;
+    const positions = h * w;
+    const result = new Float32Array(numel(out.shape));
+    const norms = new Float64Array(c);
+    for (let b = 0; b < n; b++) {
+      let mean = 0;
+      for (let ch = 0; ch < c; ch++) {
+        let sumSq = 0;
+        const plane = (b * c + ch) * positions;
+        for (let p = 0; p < positions; p++) sumSq += x.data[plane + p] * x.data[plane + p];
+        norms[ch] = Math.sqrt(sumSq);
+        mean += norms[ch];
+      }
+      mean /= c;
+      for (let ch = 0; ch < c; ch++) result[b * c + ch] = norms[ch] / (mean + (attrs.eps as number));
+    }
+    return result;
+  },
+};
+
+export const grnApply: OpDef = {
+  name: 'grn_apply',
+  summary: 'GRN apply: gamma * (x * Nx) + beta + x, with Nx from grn_stats',
+  kind: 'broadcast',
+  arity: 2,
+  callable: false,
+  attrs: [{ name: 'dim', type: 'int', doc: 'channels' }],
+  // The same weights, under the same names, as the grn node it came from.
+  params: (attrs) => grn.params({ dim: attrs.dim, eps: 1e-6 }),
+  infer([x, nx], attrs) {
+    expectRank(x, 4, 'grn_apply');
+    expectChannels(x, intAttr(attrs, 'dim'), 'grn_apply');
+    if (!sameShape(nx.shape, [x.shape[0], x.shape[1]])) throw new ShapeError(`grn_apply needs statistics of shape ${formatShape([x.shape[0], x.shape[1]])}, got ${formatShape(nx.shape)}`);
+    return x;
+  },
+  macs: () => 0,
+  evaluate([x, nx], weights, _attrs, out) {
+    const [n, c, h, w] = x.shape;
+    const positions = h * w;
+    const gamma = weights.gamma.data;
+    const beta = weights.beta.data;
+    const result = new Float32Array(numel(out.shape));
+    for (let b = 0; b < n; b++) {
+      for (let ch = 0; ch < c; ch++) {
+        const scale = nx.data[b * c + ch];
+        const plane = (b * c + ch) * positions;
+        for (let p = 0; p < positions; p++) {
+          const v = x.data[plane + p];
+          result[plane + p] = gamma[ch] * (v * scale) + beta[ch] + v;
+        }
+      }
+    }
+    return result;
+  },
+};
