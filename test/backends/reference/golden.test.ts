@@ -1,6 +1,7 @@
 // The reference executor against PyTorch: every golden case from make-goldens.py.
 import { describe, expect, it } from 'vitest';
 import { executeReference } from '../../../src/backends/reference/executor.js';
+import { pipelines } from '../../../src/passes/manager.js';
 import { bindWeights } from '../../../src/weights/bind.js';
 import { goldenCases, goldenFiles, goldenGraph, toleranceRatio } from '../../helpers.js';
 
@@ -18,9 +19,10 @@ describe('reference executor vs PyTorch goldens', () => {
     expect(goldenCases.every((c) => c.input_shape[0] === 2)).toBe(true);
   });
 
-  it.each(goldenCases.map((c) => c.name))('%s matches', (name) => {
+  const cases = goldenCases.flatMap((c) => (['fused', 'unfused'] as const).map((pipeline) => [c.name, pipeline] as const));
+  it.each(cases)('%s matches, %s', (name, pipeline) => {
     const { input, output, weights, paths } = goldenFiles(name);
-    const graph = goldenGraph(name, input);
+    const graph = goldenGraph(name, input, pipelines[pipeline]);
     const result = executeReference(graph, bindWeights(graph, weights, paths.weights), input);
     expect(result.shape).toEqual(output.shape);
     expect(toleranceRatio(result.data, output.data, ATOL, RTOL)).toBeLessThan(1);

@@ -7,6 +7,7 @@ import { importRunner } from '../../../src/backends/wgsl/load-runner.js';
 import { lowerToWgsl, packWeights } from '../../../src/backends/wgsl/lower.js';
 import { generateRunner } from '../../../src/backends/wgsl/runner.js';
 import type { Graph } from '../../../src/ir/types.js';
+import { pipelines } from '../../../src/passes/manager.js';
 import { UserError } from '../../../src/util/diagnostics.js';
 import { bindWeights } from '../../../src/weights/bind.js';
 import { randomInput, randomWeights } from '../../../src/weights/random.js';
@@ -40,9 +41,10 @@ function withBindingLimit(device: GPUDevice, bytes: number): GPUDevice {
 }
 
 describe('WebGPU vs PyTorch goldens', () => {
-  it.each(goldenCases.map((c) => c.name))('%s', async (name) => {
+  const cases = goldenCases.flatMap((c) => (['fused', 'unfused'] as const).map((pipeline) => [c.name, pipeline] as const));
+  it.each(cases)('%s, %s', async (name, pipeline) => {
     const { input, output, weights, paths } = goldenFiles(name);
-    const graph = goldenGraph(name, input);
+    const graph = goldenGraph(name, input, pipelines[pipeline]);
     const bound = bindWeights(graph, weights, paths.weights);
     const result = await executeWebGpu(() => graph, bound, input, gpu.device);
     expect(result.output.shape).toEqual(output.shape);

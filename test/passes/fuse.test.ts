@@ -1,0 +1,117 @@
+// Fusion passes, before/expected style: each test builds a small graph, runs the pass, and
+// compares the result's structure with the graph it should become.
+import { describe, expect, it } from 'vitest';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import type { Attrs, Graph } from '../../src/ir/types.js';
+import { verifyGraph } from '../../src/ir/verify.js';
+import { pipelines, runPipeline } from '../../src/passes/manager.js';
+
+const C = 6;
+const conv = (groups = 1, padding = 3, kernel = 7): Attrs => ({ in: C, out: C, kernel: [kernel, kernel], stride: [1, 1], padding: [padding, padding], groups, bias: true });
+const linear = (cin: number, cout: number): Attrs => ({ in: cin, out: cout, bias: true });
+const ln = (dim = C): Attrs => ({ dim, eps: 1e-6 });
+
+/** A graph builder whose first node is a [2, C, 5, 4] input. */
+function start(): { b: GraphBuilder; x: number } {
+  const b = new GraphBuilder('g');
+  return { b, x: b.add({ op: 'input', inputs: [], attrs: { channels: C, shape: [2, C, 5, 4] }, name: '' }) };
+}
+
+/** One line per node: the op (fused ones as their chain, the anchor starred) and its inputs. */
+function structure(graph: Graph): string[] {
+  verifyGraph(graph, 'test');
+  return graph.nodes.map((n) => {
+    const op = n.fusion ? [...n.fusion.prologue.map((s) => s.op), `*${n.op}`, ...n.fusion.epilogue.map((s) => s.op)].join(' -> ') : n.op;
+    return `${op}(${n.inputs.map((i) => `%${i}`).join(', ')})`;
+  });
+}
+
+const fused = (g: Graph) => structure(runPipeline(g, pipelines.fused));
+
+describe('fusion rewrites', () => {
+  it('splits GRN into statistics and apply', () => {
+    const { b, x } = start();
+    const g = b.build(b.add({ op: 'grn', inputs: [x], attrs: { dim: C, eps: 1e-6 }, name: 'grn' }));
+    expect(structure(runPipeline(g, ['split-grn']))).toEqual(['input()', 'grn_stats(%0)', 'grn_apply(%0, %1)']);
+  });
+
+  it('fuses dwconv + LayerNorm', () => {
+    const { b, x } = start();
+    const d = b.add({ op: 'conv2d', inputs: [x], attrs: conv(C), name: 'dw' });
+    const g = b.build(b.add({ op: 'layernorm', inputs: [d], attrs: ln(), name: 'norm' }));
+    expect(fused(g)).toEqual(['input()', '*conv2d -> layernorm(%0)']);
+  });
+
+  it('fuses pw1 + GELU, splits GRN, folds its apply into pw2 with layer scale and the residual', () => {
+    const { b, x } = start();
+    const p1 = b.add({ op: 'linear', inputs: [x], attrs: linear(C, 4 * C), name: 'pw1' });
+    const a = b.add({ op: 'gelu', inputs: [p1], attrs: {}, name: '' });
+    const r = b.add({ op: 'grn', inputs: [a], attrs: { dim: 4 * C, eps: 1e-6 }, name: 'grn' });
+    const p2 = b.add({ op: 'linear', inputs: [r], attrs: linear(4 * C, C), name: 'pw2' });
+    const s = b.add({ op: 'layer_scale', inputs: [p2], attrs: { dim: C, init: 1e-6 }, name: 'gamma' });
+    const g = b.build(b.add({ op: 'add', inputs: [x, s], attrs: {}, name: '' }));
+    expect(fused(g)).toEqual(['input()', '*linear -> gelu(%0)', 'grn_stats(%1)', 'grn_apply -> *linear -> layer_scale -> add(%1, %0, %2)']);
+  });
+
+  it('fuses the stem conv 4x4/4 with its LayerNorm', () => {
+    const { b, x } = start();
+    const c = b.add({ op: 'conv2d', inputs: [x], attrs: { ...conv(1, 0, 2), kernel: [2, 2], stride: [2, 2] }, name: 'stem.0' });
+    const g = b.build(b.add({ op: 'layernorm', inputs: [c], attrs: ln(), name: 'stem.1' }));
+    expect(fused(g)).toEqual(['input()', '*conv2d -> layernorm(%0)']);
+  });
+});
+
+describe('what must stay unfused', () => {
+  it('a dwconv whose output is also read elsewhere', () => {
+    const { b, x } = start();
+    const d = b.add({ op: 'conv2d', inputs: [x], attrs: conv(C), name: 'dw' });
+    const n = b.add({ op: 'layernorm', inputs: [d], attrs: ln(), name: 'norm' });
+    const g = b.build(b.add({ op: 'add', inputs: [d, n], attrs: {}, name: '' }));
+    expect(fused(g)).toEqual(['input()', 'conv2d(%0)', 'layernorm(%1)', 'add(%1, %2)']);
+  });
+
+  it('a reduction that is not over channels (global average pooling)', () => {
+    const { b, x } = start();
+    const d = b.add({ op: 'conv2d', inputs: [x], attrs: conv(C), name: 'dw' });
+    const g = b.build(b.add({ op: 'global_avg_pool', inputs: [d], attrs: {}, name: '' }));
+    expect(fused(g)).toEqual(['input()', 'conv2d(%0)', 'global_avg_pool(%1)']);
+  });
+
+  it('a GRN whose consumer pads its input (a 3x3 conv): the apply step cannot be folded', () => {
+    const { b, x } = start();
+    const r = b.add({ op: 'grn', inputs: [x], attrs: { dim: C, eps: 1e-6 }, name: 'grn' });
+    const g = b.build(b.add({ op: 'conv2d', inputs: [r], attrs: conv(1, 1, 3), name: 'c' }));
+    expect(fused(g)).toEqual(['input()', 'grn_stats(%0)', 'grn_apply(%0, %1)', 'conv2d(%2)']);
+  });
+
+  it('a GRN read by two ops keeps its apply step in memory', () => {
+    const { b, x } = start();
+    const r = b.add({ op: 'grn', inputs: [x], attrs: { dim: C, eps: 1e-6 }, name: 'grn' });
+    const l = b.add({ op: 'linear', inputs: [r], attrs: linear(C, C), name: 'l' });
+    const g = b.build(b.add({ op: 'add', inputs: [r, l], attrs: {}, name: '' }));
+    expect(fused(g)).toEqual(['input()', 'grn_stats(%0)', 'grn_apply(%0, %1)', '*linear -> add(%2, %2)']);
+  });
+
+  it('a second LayerNorm in one epilogue (a kernel owns one normalisation of its pixel)', () => {
+    const { b, x } = start();
+    const d = b.add({ op: 'conv2d', inputs: [x], attrs: conv(C), name: 'dw' });
+    const n1 = b.add({ op: 'layernorm', inputs: [d], attrs: ln(), name: 'n1' });
+    const g = b.build(b.add({ op: 'layernorm', inputs: [n1], attrs: ln(), name: 'n2' }));
+    expect(fused(g)).toEqual(['input()', '*conv2d -> layernorm(%0)', 'layernorm(%1)']);
+  });
+
+  it('an add whose other operand is computed after the conv', () => {
+    const { b, x } = start();
+    const d = b.add({ op: 'conv2d', inputs: [x], attrs: conv(C), name: 'dw' });
+    const late = b.add({ op: 'gelu', inputs: [x], attrs: {}, name: '' });
+    const g = b.build(b.add({ op: 'add', inputs: [d, late], attrs: {}, name: '' }));
+    expect(fused(g)).toEqual(['input()', 'conv2d(%0)', 'gelu(%0)', 'add(%1, %2)']);
+  });
+
+  it('nothing at all with the unfused pipeline', () => {
+    const { b, x } = start();
+    const d = b.add({ op: 'conv2d', inputs: [x], attrs: conv(C), name: 'dw' });
+    const g = b.build(b.add({ op: 'layernorm', inputs: [d], attrs: ln(), name: 'norm' }));
+    expect(structure(runPipeline(g, pipelines.unfused))).toEqual(['input()', 'conv2d(%0)', 'layernorm(%1)']);
+  });
+});
