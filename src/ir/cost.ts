@@ -12,7 +12,8 @@ export interface GraphCost {
 
 export function graphCost(graph: Graph): GraphCost {
   let params = 0;
-  for (const spec of graph.params.values()) params += numel(spec.shape);
+  // The model's parameters are those a checkpoint holds; folded weights are computed from them.
+  for (const spec of graph.params.values()) if (!spec.derived) params += numel(spec.shape);
   let macs = 0;
   const ops: Record<string, number> = {};
   for (const node of graph.nodes) {

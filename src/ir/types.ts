@@ -71,11 +71,22 @@ export type RandomInit =
   | { readonly kind: 'fan-in'; readonly fanIn: number }
   | { readonly kind: 'uniform'; readonly lo: number; readonly hi: number };
 
+/**
+ * A weight computed from others when weights are bound, never read from a checkpoint: a
+ * constant-folding pass's output. `scale-rows`: out[o, ...] = source[o, ...] * scale[o].
+ */
+export interface DerivedWeight {
+  readonly rule: 'scale-rows';
+  readonly source: string;
+  readonly scale: string;
+}
+
 export interface ParamSpec {
   readonly key: string;
   readonly shape: readonly number[];
   readonly dtype: DType;
   readonly init: RandomInit;
+  readonly derived?: DerivedWeight;
 }
 
 /**

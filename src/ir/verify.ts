@@ -49,6 +49,15 @@ export function verifyGraph(graph: Graph, after = 'elaboration'): void {
     seen.add(node.id);
   });
   if (!seen.has(graph.output)) problems.push(`the output %${graph.output} is not a node of the graph`);
+  for (const spec of graph.params.values()) {
+    const derived = spec.derived;
+    if (!derived || !usedParams.has(spec.key)) continue;
+    for (const source of [derived.source, derived.scale]) {
+      if (!graph.params.has(source)) problems.push(`derived weight '${spec.key}' comes from '${source}', which the graph lacks`);
+      else if (graph.params.get(source)!.derived) problems.push(`derived weight '${spec.key}' comes from another derived weight '${source}'`);
+      usedParams.add(source);
+    }
+  }
   for (const key of graph.params.keys()) if (!usedParams.has(key)) problems.push(`weight '${key}' is read by no node`);
   if (graph.nodes.filter((n) => n.op === 'input').length !== 1) problems.push('a graph needs exactly one input node');
   if (problems.length > 0) {

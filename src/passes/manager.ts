@@ -2,6 +2,7 @@
 import { verifyGraph } from '../ir/verify.js';
 import type { Graph } from '../ir/types.js';
 import { eliminateDropPath } from './eliminate-drop-path.js';
+import { foldLayerScale } from './fold-layer-scale.js';
 import { fuseEpilogues, fusePrologues } from './fuse.js';
 import { splitGrn } from './split-grn.js';
 
@@ -11,11 +12,11 @@ export interface Pass {
   readonly run: (graph: Graph) => Graph;
 }
 
-export const passRegistry: ReadonlyMap<string, Pass> = new Map([eliminateDropPath, splitGrn, fuseEpilogues, fusePrologues].map((p) => [p.name, p]));
+export const passRegistry: ReadonlyMap<string, Pass> = new Map([eliminateDropPath, splitGrn, fuseEpilogues, fusePrologues, foldLayerScale].map((p) => [p.name, p]));
 
 /** Named pipelines: `fused` is what compile, run, inspect and bench use unless told otherwise. */
 export const pipelines: Readonly<Record<'fused' | 'unfused', readonly string[]>> = {
-  fused: ['eliminate-drop-path', 'split-grn', 'fuse-epilogues', 'fuse-prologues'],
+  fused: ['eliminate-drop-path', 'split-grn', 'fuse-epilogues', 'fuse-prologues', 'fold-layer-scale'],
   unfused: ['eliminate-drop-path'],
 };
 

@@ -2,6 +2,7 @@
 // directly; other names (timm's) go through the family's aliases. Every missing, extra or
 // mis-shaped tensor is reported, each by name and with both shapes.
 import { applyAliases } from './aliases.js';
+import { withDerivedWeights } from './derive.js';
 import type { WeightMap } from '../backends/reference/executor.js';
 import { formatShape, numel, type Graph, type HostTensor } from '../ir/types.js';
 import { UserError, type Diagnostic } from '../util/diagnostics.js';
@@ -26,7 +27,7 @@ export function bindWeights(graph: Graph, tensors: ReadonlyMap<string, HostTenso
   for (const [name, tensor] of tensors) {
     const key = graph.params.has(name) ? name : applyAliases(name, graph.aliases);
     const spec = key === undefined ? undefined : graph.params.get(key);
-    if (key === undefined || !spec) {
+    if (key === undefined || !spec || spec.derived) {
       extra.push(name);
       continue;
     }
@@ -46,8 +47,8 @@ export function bindWeights(graph: Graph, tensors: ReadonlyMap<string, HostTenso
     problems.push({ message: `${label}: unexpected tensor '${name}' ${formatShape(tensors.get(name)!.shape)}: the model '${graph.name}' has no such weight` });
   }
   for (const spec of graph.params.values()) {
-    if (!sources.has(spec.key)) problems.push({ message: `${label}: missing tensor '${spec.key}' (the model expects shape ${formatShape(spec.shape)})` });
+    if (!spec.derived && !sources.has(spec.key)) problems.push({ message: `${label}: missing tensor '${spec.key}' (the model expects shape ${formatShape(spec.shape)})` });
   }
   if (problems.length > 0) throw new UserError(problems);
-  return bound;
+  return withDerivedWeights(graph, bound);
 }

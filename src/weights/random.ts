@@ -1,6 +1,7 @@
 // --random-weights: deterministic weights from a seed, drawn as each weight's RandomInit says.
 // Values are chosen so that no op degenerates to an identity (see ParamSpec.init).
 import type { WeightMap } from '../backends/reference/executor.js';
+import { withDerivedWeights } from './derive.js';
 import { numel, type Graph, type HostTensor } from '../ir/types.js';
 
 /** mulberry32: a small, fast, well-mixed 32-bit generator; enough for test weights. */
@@ -21,6 +22,7 @@ export function randomWeights(graph: Graph, seed = 0): WeightMap {
   // Sorted keys: the same seed gives the same weights whatever order the graph lists them in.
   for (const key of [...graph.params.keys()].sort()) {
     const spec = graph.params.get(key)!;
+    if (spec.derived) continue;
     const data = new Float32Array(numel(spec.shape));
     const init = spec.init;
     // fan-in: uniform with variance 1/fanIn, so activations keep their scale layer to layer.
@@ -28,7 +30,7 @@ export function randomWeights(graph: Graph, seed = 0): WeightMap {
     for (let i = 0; i < data.length; i++) data[i] = lo + (hi - lo) * random();
     weights.set(key, { shape: spec.shape, data });
   }
-  return weights;
+  return withDerivedWeights(graph, weights);
 }
 
 /** A standard-normal input tensor (Box-Muller), for runs without an --input file. */

@@ -50,7 +50,27 @@ describe('fusion rewrites', () => {
     const p2 = b.add({ op: 'linear', inputs: [r], attrs: linear(4 * C, C), name: 'pw2' });
     const s = b.add({ op: 'layer_scale', inputs: [p2], attrs: { dim: C, init: 1e-6 }, name: 'gamma' });
     const g = b.build(b.add({ op: 'add', inputs: [x, s], attrs: {}, name: '' }));
-    expect(fused(g)).toEqual(['input()', '*linear -> gelu(%0)', 'grn_stats(%1)', 'grn_apply -> *linear -> layer_scale -> add(%1, %0, %2)']);
+    expect(structure(runPipeline(g, ['split-grn', 'fuse-epilogues', 'fuse-prologues']))).toEqual([
+      'input()',
+      '*linear -> gelu(%0)',
+      'grn_stats(%1)',
+      'grn_apply -> *linear -> layer_scale -> add(%1, %0, %2)',
+    ]);
+    // Then the layer scale folds into pw2's weights and bias, which are derived at binding time.
+    const folded = runPipeline(g, pipelines.fused);
+    expect(structure(folded)).toEqual(['input()', '*linear -> gelu(%0)', 'grn_stats(%1)', 'grn_apply -> *linear -> add(%1, %0, %2)']);
+    expect(folded.nodes[3].params).toEqual({ weight: 'pw2.weight*gamma', bias: 'pw2.bias*gamma' });
+    expect(folded.params.get('pw2.weight*gamma')!.derived).toEqual({ rule: 'scale-rows', source: 'pw2.weight', scale: 'gamma' });
+  });
+
+  it('folds layer scale only where the layer owns its weights', () => {
+    const { b, x } = start();
+    const l = b.add({ op: 'linear', inputs: [x], attrs: linear(C, C), name: 'pw' });
+    const g = b.build(b.add({ op: 'layer_scale', inputs: [l], attrs: { dim: C, init: 1e-6 }, name: 'gamma' }));
+    expect(fused(g)).toEqual(['input()', 'linear(%0)']);
+    const shared = { ...g, nodes: [...g.nodes, { ...g.nodes[1], id: 3, inputs: [2] }], output: 3 };
+    // Two linears reading one weight: folding would change the other one, so nothing folds.
+    expect(fused(shared)).toEqual(['input()', '*linear -> layer_scale(%0)', 'linear(%1)']);
   });
 
   it('fuses the stem conv 4x4/4 with its LayerNorm', () => {

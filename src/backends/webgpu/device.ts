@@ -16,7 +16,7 @@ export interface AcquiredGpu {
   readonly adapterInfo: string;
   readonly limits: GPUSupportedLimits;
   readonly features: GPUSupportedFeatures;
-  /** Destroys the device and drops Dawn's instance, so the process can exit. */
+  /** Destroys the device, which lets the process exit once nothing else is pending. */
   destroy(): void;
 }
 
@@ -69,6 +69,24 @@ const SETUP_HINT =
 const RTLD_NODELETE = 0x1000;
 
 let dawnModule: typeof Dawn | undefined;
+
+// Dawn's instances, one per backend option, kept for the life of the process. dawn.node frees an
+// instance when its JS object is collected even while a ProcessEvents callback it scheduled is
+// still pending, and that callback then locks a freed mutex: with the last reference dropped
+// after device.destroy(), a GC at the wrong moment crashed the process at exit (SIGSEGV/SIGABRT)
+// in most runs (the crash of dawn-gpu/node-webgpu#18; the webgpu README's advice to drop the
+// reference runs straight into it). Holding them costs nothing and does not keep Node from exiting.
+const instances = new Map<string, GPU>();
+
+function instanceFor(dawn: typeof Dawn, backend: string | undefined): GPU {
+  const key = backend ?? '';
+  let gpu = instances.get(key);
+  if (!gpu) {
+    gpu = dawn.create(backend ? [`backend=${backend}`] : []);
+    instances.set(key, gpu);
+  }
+  return gpu;
+}
 
 /** Loads dawn.node on first use, so importing this file costs nothing and cannot fail. */
 async function loadDawn(): Promise<typeof Dawn> {
@@ -208,8 +226,7 @@ export async function acquireGpu(options: AcquireGpuOptions = {}): Promise<Acqui
   for (const attempt of attempts(log)) {
     if (attempt.preload?.length) preload(attempt.preload, log);
     const restoreEnv = applyEnv(attempt.env ?? {});
-    // The instance lives as long as something references it, and keeps Node alive meanwhile.
-    let gpu: GPU | null = dawn.create(attempt.backend ? [`backend=${attempt.backend}`] : []);
+    const gpu = instanceFor(dawn, attempt.backend);
     let adapter: GPUAdapter | null = null;
     try {
       adapter = await gpu.requestAdapter({ featureLevel: attempt.featureLevel, powerPreference: 'high-performance' });
@@ -219,7 +236,6 @@ export async function acquireGpu(options: AcquireGpuOptions = {}): Promise<Acqui
     if (!adapter) {
       log(`${attempt.label}: no adapter`);
       tried.push(attempt.label);
-      gpu = null;
       restoreEnv();
       continue;
     }
@@ -246,7 +262,6 @@ export async function acquireGpu(options: AcquireGpuOptions = {}): Promise<Acqui
         if (destroyed) return;
         destroyed = true;
         device.destroy();
-        gpu = null;
       },
     };
   }
