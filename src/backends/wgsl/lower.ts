@@ -56,17 +56,18 @@ export function lowerToWgsl(graph: Graph, schedule: Schedule = defaultSchedule):
   const lastUse = graph.nodes.map((n) => n.id);
   for (const node of graph.nodes) for (const input of node.inputs) lastUse[input] = node.id;
 
-  const weightIndex = (key: string): number => {
+  const weightIndex = (key: string, parts?: readonly string[]): number => {
     let index = weightBuffer.get(key);
     if (index === undefined) {
-      const floats = numel(graph.params.get(key)!.shape);
+      const floats = (parts ?? [key]).reduce((sum, k) => sum + numel(graph.params.get(k)!.shape), 0);
       index = pool.allocate(floats, 'weight', key);
       weightBuffer.set(key, index);
-      weights.push({ key, floats, offset: weightOffset, layout: '' });
+      weights.push({ key, floats, offset: weightOffset, layout: '', ...(parts ? { parts } : {}) });
       weightOffset += floats;
     }
     return index;
   };
+  const groupKey = (keys: readonly string[]) => `group(${keys.join(', ')})`;
 
   const refBytes = (ref: BufferRef): number => {
     switch (ref.kind) {
@@ -74,6 +75,8 @@ export function lowerToWgsl(graph: Graph, schedule: Schedule = defaultSchedule):
         return numel(graph.nodes[ref.id].type.shape) * 4;
       case 'weight':
         return numel(graph.params.get(ref.key)!.shape) * 4;
+      case 'weight-group':
+        return ref.keys.reduce((sum, k) => sum + numel(graph.params.get(k)!.shape) * 4, 0);
       case 'scratch':
         return ref.floats * 4;
       case 'model-input':
@@ -109,6 +112,8 @@ export function lowerToWgsl(graph: Graph, schedule: Schedule = defaultSchedule):
           return valueBuffer.get(ref.id)!;
         case 'weight':
           return weightIndex(ref.key);
+        case 'weight-group':
+          return weightIndex(groupKey(ref.keys), ref.keys);
         case 'scratch': {
           let index = scratch.get(ref.name);
           if (index === undefined) {
@@ -137,6 +142,7 @@ export function lowerToWgsl(graph: Graph, schedule: Schedule = defaultSchedule):
         inputs: node.inputs.map((i) => graph.nodes[i].type),
         input: (i) => ({ kind: 'value', id: node.inputs[i] }),
         weight: (role) => ({ kind: 'weight', key: node.params[role] }),
+        paramShape: (key) => graph.params.get(key)!.shape,
         scratch: (name, floats) => ({ kind: 'scratch', name, floats }),
         output: outRef,
       });
@@ -161,7 +167,7 @@ export function lowerToWgsl(graph: Graph, schedule: Schedule = defaultSchedule):
     shaders,
     buffers: pool.buffers,
     dispatches,
-    weights: weights.map((w) => ({ ...w, layout: layoutOf(graph, w.key) })),
+    weights: weights.map((w) => ({ ...w, layout: w.parts ? `concatenation of ${w.parts.join(', ')}` : layoutOf(graph, w.key) })),
     inputBuffer,
     outputBuffer,
     largestBufferBytes: Math.max(...pool.buffers.map((b) => b.floats * 4)),
@@ -187,9 +193,14 @@ function layoutOf(graph: Graph, key: string): string {
 export function packWeights(graph: Graph, program: WgslProgram, weights: WeightMap): Float32Array {
   const packed = new Float32Array(program.weights.reduce((sum, w) => sum + w.floats, 0));
   for (const w of program.weights) {
-    const tensor = weights.get(w.key);
-    if (!tensor) throw new Error(`internal: weight '${w.key}' was not bound`);
-    packed.set(packingFor(graph, w.key)?.pack(tensor) ?? tensor.data, w.offset);
+    let offset = w.offset;
+    for (const key of w.parts ?? [w.key]) {
+      const tensor = weights.get(key);
+      if (!tensor) throw new Error(`internal: weight '${key}' was not bound`);
+      const data = w.parts ? tensor.data : (packingFor(graph, key)?.pack(tensor) ?? tensor.data);
+      packed.set(data, offset);
+      offset += data.length;
+    }
   }
   return packed;
 }

@@ -8,6 +8,11 @@ export type BufferRef =
   | { readonly kind: 'value'; readonly id: ValueId }
   | { readonly kind: 'weight'; readonly key: string }
   | { readonly kind: 'scratch'; readonly name: string; readonly floats: number }
+  /**
+   * Several small weights (per-channel scales and shifts of fused steps) concatenated into one
+   * buffer, so a fused kernel stays within WebGPU's default of 8 storage buffers per stage.
+   */
+  | { readonly kind: 'weight-group'; readonly keys: readonly string[] }
   /** The model's NCHW input and output as the caller passes and receives them. */
   | { readonly kind: 'model-input' }
   | { readonly kind: 'model-output' };
@@ -53,6 +58,8 @@ export interface PackedWeight {
   readonly offset: number;
   /** How the checkpoint layout maps to this one, e.g. "[O, I, kh, kw] -> [kh, kw, I, O]". */
   readonly layout: string;
+  /** For a weight group: the weights concatenated, in order. */
+  readonly parts?: readonly string[];
 }
 
 export interface Dispatch {

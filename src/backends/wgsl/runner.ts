@@ -153,6 +153,7 @@ export function generateRunner(program: WgslProgram): string {
         { name: 'offset', type: 'number', isReadonly: true },
         { name: 'floats', type: 'number', isReadonly: true },
         { name: 'layout', type: 'string', isReadonly: true },
+        { name: 'parts', type: 'readonly string[]', isReadonly: true, hasQuestionToken: true, docs: ['For a group of small weights sharing one buffer: the weights, in order.'] },
       ],
     },
     {

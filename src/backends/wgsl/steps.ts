@@ -23,7 +23,8 @@ export interface RenderedStep {
 export interface StepSources {
   /** The buffer holding the node input at this position (a step's operand). */
   readonly operand: (position: number) => BufferRef;
-  readonly weight: (key: string) => BufferRef;
+  /** A WGSL expression reading element `index` of weight `key`; the caller binds the weight. */
+  readonly param: (key: string, index: string) => string;
 }
 
 const geluHelper = `
@@ -51,27 +52,22 @@ export function renderStep(step: FusedStep, tag: string, channels: number, sourc
         summary: 'residual add',
       };
     }
-    case 'layer_scale': {
-      const name = `scale${tag}`;
+    case 'layer_scale':
       return {
-        bindings: [{ name, access: 'read', buffer: sources.weight(step.params.scale) }],
+        bindings: [],
         helpers: [],
         constants: {},
-        apply: (v, at) => `(${v} * ${name}[${at.c}])`,
+        apply: (v, at) => `(${v} * ${sources.param(step.params.scale, at.c)})`,
         summary: 'layer scale',
       };
-    }
     case 'grn_apply': {
-      const [nx, gamma, beta, count] = [`grn_nx${tag}`, `grn_gamma${tag}`, `grn_beta${tag}`, `GRN_C${tag}`];
+      const [nx, count] = [`grn_nx${tag}`, `GRN_C${tag}`];
       return {
-        bindings: [
-          { name: nx, access: 'read', buffer: sources.operand(step.operands[0]) },
-          { name: gamma, access: 'read', buffer: sources.weight(step.params.gamma) },
-          { name: beta, access: 'read', buffer: sources.weight(step.params.beta) },
-        ],
+        bindings: [{ name: nx, access: 'read', buffer: sources.operand(step.operands[0]) }],
         helpers: [],
         constants: { [count]: channels },
-        apply: (v, at) => `(${gamma}[${at.c}] * (${v} * ${nx}[${at.n} * ${count} + ${at.c}]) + ${beta}[${at.c}] + ${v})`,
+        apply: (v, at) =>
+          `(${sources.param(step.params.gamma, at.c)} * (${v} * ${nx}[${at.n} * ${count} + ${at.c}]) + ${sources.param(step.params.beta, at.c)} + ${v})`,
         summary: 'GRN apply (gamma * x * Nx + beta + x)',
       };
     }

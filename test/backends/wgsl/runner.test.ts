@@ -8,7 +8,8 @@ import { lowerToWgsl } from '../../../src/backends/wgsl/lower.js';
 import { commentSafe } from '../../../src/backends/wgsl/module.js';
 import { generateRunner } from '../../../src/backends/wgsl/runner.js';
 import { dispatchGrid } from '../../../src/backends/wgsl/schedule.js';
-import { repoPath, zooGraph } from '../../helpers.js';
+import { pipelines } from '../../../src/passes/manager.js';
+import { goldenFiles, goldenGraph, repoPath, zooGraph } from '../../helpers.js';
 
 describe('generated runner', () => {
   it('type-checks with tsc --strict against @webgpu/types', () => {
@@ -50,6 +51,15 @@ describe('WGSL kernels', () => {
     expect(program.dispatches).toHaveLength(16 + 17 + 25 + 12 + 12 * 3 + 12 + 1 + 1);
   });
 
+  it('bind at most 8 storage buffers, the WebGPU default per shader stage, in every zoo model', () => {
+    for (const variant of ['convnextv1-tiny', 'convnextv2-atto']) {
+      for (const pipeline of [pipelines.fused, pipelines.unfused]) {
+        const lowered = lowerToWgsl(zooGraph(variant, { batch: 1, height: 64, width: 64 }, pipeline));
+        for (const d of lowered.dispatches) expect(d.buffers.length, `${variant} ${lowered.shaders[d.shader].name}`).toBeLessThanOrEqual(8);
+      }
+    }
+  });
+
   it('reuse activation buffers', () => {
     const activations = program.buffers.filter((b) => b.role === 'activation');
     expect(activations.length).toBeLessThan(12);
@@ -64,5 +74,29 @@ describe('WGSL kernels', () => {
     const [x, y] = dispatchGrid(64 * 65536 * 3, { workgroupSize: 64 });
     expect(x).toBeLessThanOrEqual(65535);
     expect(x * y * 64).toBeGreaterThanOrEqual(64 * 65536 * 3);
+  });
+});
+
+describe('what fusion saves', () => {
+  const blockDispatches = (name: string, pipeline: readonly string[]) => {
+    const { input } = goldenFiles(name);
+    const program = lowerToWgsl(goldenGraph(name, input, pipeline));
+    // Leave out the NCHW <-> NHWC layout changes at the model's edges.
+    return program.dispatches.filter((d) => !program.shaders[d.shader].name.startsWith('nchw_to') && !program.shaders[d.shader].name.startsWith('nhwc_to'));
+  };
+
+  it('a V2 block takes at most 4 dispatches fused and at least 8 unfused', () => {
+    expect(blockDispatches('v2-block', pipelines.fused).length).toBeLessThanOrEqual(4);
+    expect(blockDispatches('v2-block', pipelines.unfused).length).toBeGreaterThanOrEqual(8);
+  });
+
+  it('a V1 block takes 3 dispatches fused, 7 unfused', () => {
+    expect(blockDispatches('v1-block', pipelines.fused)).toHaveLength(3);
+    expect(blockDispatches('v1-block', pipelines.unfused)).toHaveLength(7);
+  });
+
+  it('fusion binds fewer bytes', () => {
+    const bytes = (pipeline: readonly string[]) => blockDispatches('v2-block', pipeline).reduce((sum, d) => sum + d.bytes, 0);
+    expect(bytes(pipelines.fused)).toBeLessThan(0.7 * bytes(pipelines.unfused));
   });
 });

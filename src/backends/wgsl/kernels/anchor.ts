@@ -6,7 +6,7 @@
 import type { KernelBinding, KernelSpec } from '../program.js';
 import { renderStep, type RenderedStep } from '../steps.js';
 import { getOp } from '../../../ir/registry.js';
-import type { FusedStep } from '../../../ir/types.js';
+import { numel, type FusedStep } from '../../../ir/types.js';
 import type { LoweringContext } from './kernel.js';
 
 export interface AnchorMath {
@@ -35,7 +35,17 @@ export function anchorKernel(ctx: LoweringContext, math: AnchorMath): KernelSpec
   const { node } = ctx;
   const prologue = node.fusion?.prologue ?? [];
   const epilogue = node.fusion?.epilogue ?? [];
-  const sources = { operand: (position: number) => ctx.input(position), weight: (key: string) => ({ kind: 'weight', key }) as const };
+  // The steps' small weights share one buffer (step_params), at offsets fixed here.
+  const group: string[] = [];
+  const offsets = new Map<string, number>();
+  const param = (key: string, index: string): string => {
+    if (!offsets.has(key)) {
+      offsets.set(key, group.reduce((sum, k) => sum + numel(ctx.paramShape(k)), 0));
+      group.push(key);
+    }
+    return `step_params[${offsets.get(key)}u + ${index}]`;
+  };
+  const sources = { operand: (position: number) => ctx.input(position), param };
   const reductionAt = epilogue.findIndex(isChannelReduction);
   const render = (steps: readonly FusedStep[], channels: number, offset: number) =>
     steps.map((step, i) => renderStep(step, `_${offset + i}`, channels, sources));
@@ -44,12 +54,8 @@ export function anchorKernel(ctx: LoweringContext, math: AnchorMath): KernelSpec
   const after = reductionAt < 0 ? [] : render(epilogue.slice(reductionAt + 1), math.outChannels, prologue.length + reductionAt + 1);
   const all = [...pre, ...before, ...after];
   const norm = reductionAt < 0 ? undefined : epilogue[reductionAt];
-  const normBindings: KernelBinding[] = norm
-    ? [
-        { name: 'norm_gamma', access: 'read', buffer: { kind: 'weight', key: norm.params.weight } },
-        { name: 'norm_beta', access: 'read', buffer: { kind: 'weight', key: norm.params.bias } },
-      ]
-    : [];
+  const normGamma = norm ? param(norm.params.weight, 'oc') : '';
+  const normBeta = norm ? param(norm.params.bias, 'oc') : '';
   const loadInput = `
 fn load_input(i: u32, n: u32, c: u32) -> f32 {
   var v = input[i];
@@ -60,62 +66,51 @@ ${applySteps(pre, { index: 'i', n: 'n', c: 'c' }).map((l) => `  ${l}`).join('\n'
 fn anchor_value(n: u32, p: u32, oc: u32) -> f32 {
 ${math.value.trim().split('\n').map((l) => `  ${l}`).join('\n')}
 }`;
-  const steps = [...prologue.map((s) => s.op), `[${node.op}]`, ...epilogue.map((s) => s.op)];
-  const summary = node.fusion ? `${math.summary}; fused: ${steps.join(' -> ')}` : math.summary;
-  const helpers = [...new Set(all.flatMap((s) => s.helpers)), loadInput, anchorValue];
-  const constants = { ...math.constants, ...Object.assign({}, ...all.map((s) => s.constants)), P_OUT: math.positions, C_OUT: math.outChannels };
-  const bindings = [...math.bindings, ...all.flatMap((s) => s.bindings), ...normBindings, { name: 'output', access: 'read_write' as const, buffer: ctx.output }];
-  // Kernel names list what they fuse: grn_apply_linear_add, conv2d_depthwise_7x7_layernorm.
-  const name = [...prologue.map((s) => s.op), math.name, ...epilogue.filter((s) => s.op !== 'drop_path').map((s) => s.op)].join('_');
-  if (!norm) {
-    return {
-      name,
-      summary,
-      bindings,
-      invocations: math.batch * math.positions * math.outChannels,
-      constants,
-      helpers,
-      body: [
+  const body = norm
+    ? [
+        '// This invocation owns one pixel: all C_OUT channels, then their LayerNorm.',
+        'let n = index / P_OUT;',
+        'let base = index * C_OUT;',
+        'for (var oc = 0u; oc < C_OUT; oc++) {',
+        '  var v = anchor_value(n, index % P_OUT, oc);',
+        ...applySteps(before, { index: 'base + oc', n: 'n', c: 'oc' }).map((l) => `  ${l}`),
+        '  output[base + oc] = v;',
+        '}',
+        'var mean = 0.0;',
+        'for (var oc = 0u; oc < C_OUT; oc++) { mean += output[base + oc]; }',
+        'mean /= f32(C_OUT);',
+        'var variance = 0.0;',
+        'for (var oc = 0u; oc < C_OUT; oc++) {',
+        '  let d = output[base + oc] - mean;',
+        '  variance += d * d;',
+        '}',
+        'let inv = inverseSqrt(variance / f32(C_OUT) + NORM_EPS);',
+        'for (var oc = 0u; oc < C_OUT; oc++) {',
+        `  var v = (output[base + oc] - mean) * inv * ${normGamma} + ${normBeta};`,
+        ...applySteps(after, { index: 'base + oc', n: 'n', c: 'oc' }).map((l) => `  ${l}`),
+        '  output[base + oc] = v;',
+        '}',
+      ]
+    : [
         'let oc = index % C_OUT;',
         'let pixel = index / C_OUT;',
         'let n = pixel / P_OUT;',
         'var v = anchor_value(n, pixel % P_OUT, oc);',
         ...applySteps(before, { index: 'index', n: 'n', c: 'oc' }),
         'output[index] = v;',
-      ].join('\n'),
-    };
-  }
+      ];
+  // Only now, with every step rendered, is the set of grouped weights complete.
+  const groupBindings: KernelBinding[] = group.length > 0 ? [{ name: 'step_params', access: 'read', buffer: { kind: 'weight-group', keys: group } }] : [];
+  const steps = [...prologue.map((s) => s.op), `[${node.op}]`, ...epilogue.map((s) => s.op)];
   return {
-    name,
-    summary,
-    bindings,
-    invocations: math.batch * math.positions,
-    constants,
-    floats: { NORM_EPS: norm.attrs.eps as number },
-    helpers,
-    body: [
-      '// This invocation owns one pixel: all C_OUT channels, then their LayerNorm.',
-      'let n = index / P_OUT;',
-      'let base = index * C_OUT;',
-      'for (var oc = 0u; oc < C_OUT; oc++) {',
-      '  var v = anchor_value(n, index % P_OUT, oc);',
-      ...applySteps(before, { index: 'base + oc', n: 'n', c: 'oc' }).map((l) => `  ${l}`),
-      '  output[base + oc] = v;',
-      '}',
-      'var mean = 0.0;',
-      'for (var oc = 0u; oc < C_OUT; oc++) { mean += output[base + oc]; }',
-      'mean /= f32(C_OUT);',
-      'var variance = 0.0;',
-      'for (var oc = 0u; oc < C_OUT; oc++) {',
-      '  let d = output[base + oc] - mean;',
-      '  variance += d * d;',
-      '}',
-      'let inv = inverseSqrt(variance / f32(C_OUT) + NORM_EPS);',
-      'for (var oc = 0u; oc < C_OUT; oc++) {',
-      '  var v = (output[base + oc] - mean) * inv * norm_gamma[oc] + norm_beta[oc];',
-      ...applySteps(after, { index: 'base + oc', n: 'n', c: 'oc' }).map((l) => `  ${l}`),
-      '  output[base + oc] = v;',
-      '}',
-    ].join('\n'),
+    // Kernel names list what they fuse: grn_apply_linear_add, conv2d_depthwise_7x7_layernorm.
+    name: [...prologue.map((s) => s.op), math.name, ...epilogue.filter((s) => s.op !== 'drop_path').map((s) => s.op)].join('_'),
+    summary: node.fusion ? `${math.summary}; fused: ${steps.join(' -> ')}` : math.summary,
+    bindings: [...math.bindings, ...all.flatMap((s) => s.bindings), ...groupBindings, { name: 'output', access: 'read_write', buffer: ctx.output }],
+    invocations: math.batch * math.positions * (norm ? 1 : math.outChannels),
+    constants: { ...math.constants, ...Object.assign({}, ...all.map((s) => s.constants)), P_OUT: math.positions, C_OUT: math.outChannels },
+    ...(norm ? { floats: { NORM_EPS: norm.attrs.eps as number } } : {}),
+    helpers: [...new Set(all.flatMap((s) => s.helpers)), loadInput, anchorValue],
+    body: body.join('\n'),
   };
 }

@@ -7,6 +7,8 @@ export interface LoweringContext {
   readonly inputs: readonly TensorType[];
   readonly input: (index: number) => BufferRef;
   readonly weight: (role: string) => BufferRef;
+  /** The shape of a weight of the graph. */
+  readonly paramShape: (key: string) => readonly number[];
   /** A temporary buffer that lives for this node's kernels only. */
   readonly scratch: (name: string, floats: number) => BufferRef;
   readonly output: BufferRef;
