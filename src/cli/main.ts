@@ -1,7 +1,9 @@
 // convc's entry point: dispatches to a command and turns user errors into rustc-style
 // diagnostics with exit code 2. Anything else is a bug and says so.
 import { readFileSync } from 'node:fs';
+import { benchCommand, benchHelp } from './commands/bench.js';
 import { compileCommand, compileHelp } from './commands/compile.js';
+import { exportCommand, exportHelp } from './commands/export.js';
 import { inspectCommand, inspectHelp } from './commands/inspect.js';
 import { runCommand, runHelp } from './commands/run.js';
 import { processIo, type CliIo } from './io.js';
@@ -10,7 +12,9 @@ import { formatDiagnostic, UserError } from '../util/diagnostics.js';
 const commands: Readonly<Record<string, { run: (args: readonly string[], io: CliIo) => Promise<number>; help: string; summary: string }>> = {
   compile: { run: compileCommand, help: compileHelp, summary: 'check a model and write the compiled artifact' },
   run: { run: runCommand, help: runHelp, summary: 'run a model on an input (.npy) with weights (.safetensors)' },
-  inspect: { run: inspectCommand, help: inspectHelp, summary: "print a model's shapes, parameters and MACs" },
+  inspect: { run: inspectCommand, help: inspectHelp, summary: "print a model's shapes, parameters, MACs and kernels" },
+  bench: { run: benchCommand, help: benchHelp, summary: 'time fused vs unfused convc and ONNX Runtime on one adapter' },
+  export: { run: exportCommand, help: exportHelp, summary: 'export a model to ONNX' },
 };
 
 export const mainHelp = `convc - a compiler for ConvNeXt models written in .cnx

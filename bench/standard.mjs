@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// `npm run bench`: the standard benchmark set, each configuration in its own `convc bench`
+// process on this machine's WebGPU adapter. Writes bench/results/<adapter>.json, an SVG chart
+// per configuration, and the README's results table (between the bench markers).
+// BENCH_RUNS (default 5) sets the timed runs per configuration.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const runs = process.env.BENCH_RUNS ?? '5';
+const standardSet = [
+  ['convnextv2-atto', 1],
+  ['convnextv2-atto', 8],
+  ['convnextv2-tiny', 1],
+  ['convnextv2-tiny', 8],
+  ['convnextv1-tiny', 1],
+];
+
+const { markdownHeader, markdownRow, renderSvg } = await import(join(root, 'dist/bench/report.js'));
+const resultsDir = join(root, 'bench/results');
+mkdirSync(resultsDir, { recursive: true });
+const results = [];
+for (const [model, batch] of standardSet) {
+  const json = join(resultsDir, `.partial-${process.pid}.json`);
+  console.log(`\n== ${model}, batch ${batch}, 224x224, ${runs} runs`);
+  const child = spawnSync(process.execPath, [join(root, 'bin/convc.js'), 'bench', join(root, `models/${model}.cnx`), '--batch', String(batch), '--runs', runs, '--json', json], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (child.status !== 0) {
+    console.error(`convc bench failed for ${model} batch ${batch} (exit ${child.status})`);
+    process.exitCode = 1;
+    continue;
+  }
+  results.push(JSON.parse(readFileSync(json, 'utf8')));
+  rmSync(json, { force: true });
+}
+if (results.length === 0) process.exit(1);
+
+const adapter = results[0].adapter;
+const slug = adapter.replace(/^vendor: /, '').split(',').slice(0, 3).join('-').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60) || 'adapter';
+const file = join(resultsDir, `${slug}.json`);
+writeFileSync(file, `${JSON.stringify({ adapter, date: new Date().toISOString(), runs: Number(runs), results }, null, 2)}\n`);
+for (const r of results) writeFileSync(join(resultsDir, `${slug}-${r.model}-b${r.batch}.svg`), renderSvg(r));
+console.log(`\nwrote ${file}`);
+
+const table = [
+  `Adapter: ${adapter}. Date: ${new Date().toISOString().slice(0, 10)}. Medians of ${runs} runs per configuration, all configurations of a row alternating in one process (\`npm run bench\`).`,
+  '',
+  markdownHeader,
+  ...results.map(markdownRow),
+].join('\n');
+const readmePath = join(root, 'README.md');
+const readme = readFileSync(readmePath, 'utf8');
+const start = '<!-- bench:start -->';
+const end = '<!-- bench:end -->';
+if (readme.includes(start) && readme.includes(end)) {
+  writeFileSync(readmePath, `${readme.slice(0, readme.indexOf(start) + start.length)}\n${table}\n${readme.slice(readme.indexOf(end))}`);
+  console.log('updated the README table');
+}

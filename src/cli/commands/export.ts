@@ -1,0 +1,77 @@
+// convc export: writes a model in a standard interchange format (ONNX) for other runtimes.
+import { pipelines } from '../../passes/manager.js';
+import { exportOnnx, onnxMaxBytes, onnxOpset } from '../../export/onnx.js';
+import { graphCost, humanCount } from '../../ir/cost.js';
+import { formatShape } from '../../ir/types.js';
+import { writeFileAtomically } from '../../util/atomic-write.js';
+import { userError } from '../../util/diagnostics.js';
+import { randomWeights } from '../../weights/random.js';
+import type { CliIo } from '../io.js';
+import { loadModel } from '../model.js';
+import { inputSize, nonNegativeInt, parseCommandLine, requireOne, stringOption } from '../options.js';
+import { loadWeights, weightHelp, weightOptions } from '../weights.js';
+
+export const exportFormats = ['onnx'] as const;
+
+export const exportHelp = `convc export <file.cnx> --format onnx -o FILE [options]
+
+Writes the model, with its weights, in a format other runtimes load:
+  onnx   an ONNX model (opset ${onnxOpset}, standard ops only; IR version 8), weights as
+         initializers; one input 'input' (float32 NCHW) and one output 'output'
+The export always starts from the unfused pipeline (one IR node per op): it is what the
+format's own standard ops express, and runtimes fuse by themselves. Without a weights option
+the model gets seeded random weights (as --random-weights), and a note says so.
+
+Options:
+  --format NAME       the output format: ${exportFormats.join(' | ')} (required)
+  -o, --out FILE      where to write (required); written whole or not at all
+${weightHelp}
+  --model NAME        which model of the file to use (needed when it defines several)
+  --batch N           fix the batch size to N; without it the batch axis is the symbol 'batch'
+  --size HxW          input height x width, or one number for a square (default 224)
+  -h, --help          show this help`;
+
+export async function exportCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandLine('export', args, {
+    ...weightOptions,
+    model: { type: 'string' },
+    batch: { type: 'string' },
+    size: { type: 'string' },
+    format: { type: 'string' },
+    out: { type: 'string', short: 'o' },
+  });
+  if (values.help) {
+    io.stdout.write(`${exportHelp}\n`);
+    return 0;
+  }
+  const file = requireOne(positionals, 'export', 'a .cnx file');
+  const format = stringOption(values, 'format');
+  if (format === undefined) throw userError(`convc export needs --format; formats: ${exportFormats.join(', ')}`);
+  if (!(exportFormats as readonly string[]).includes(format)) throw userError(`unknown format '${format}'; formats: ${exportFormats.join(', ')}`);
+  const outPath = stringOption(values, 'out');
+  if (outPath === undefined) throw userError(`convc export needs an output file: -o FILE (see 'convc export --help')`);
+  const batchFixed = values.batch !== undefined;
+  const size = inputSize(values);
+  const { graph } = loadModel(file, { model: stringOption(values, 'model'), size, passes: pipelines.unfused });
+  // Checked before any weights are read or drawn: the largest zoo models do not fit.
+  const { params } = graphCost(graph);
+  if (4 * params > onnxMaxBytes) {
+    throw userError(`${graph.name} has ${humanCount(params)} parameters (${(4 * params / 2 ** 30).toFixed(2)} GiB in f32): over the 2 GiB a single ONNX file can hold, and convc does not write ONNX external data yet`);
+  }
+  const seed = nonNegativeInt(values.seed, '--seed', 0);
+  let weights = loadWeights(graph, values, seed);
+  if (!weights) {
+    io.stderr.write(`note: no --weights given; exporting seeded random weights (--random-weights --seed ${seed})\n`);
+    weights = randomWeights(graph, seed);
+  }
+  const bytes = exportOnnx(graph, weights, { batch: batchFixed ? 'fixed' : 'dynamic' });
+  writeFileAtomically(outPath, bytes);
+  const shape = (s: readonly number[]) => formatShape(s).replace(/^\[\d+/, batchFixed ? '$&' : '[batch');
+  const input = graph.nodes.find((n) => n.op === 'input')!.type.shape;
+  const output = graph.nodes[graph.output].type.shape;
+  io.stdout.write(
+    `exported ${graph.name} to ${outPath}: ONNX opset ${onnxOpset}, input ${shape(input)} -> output ${shape(output)}, ` +
+      `${humanCount(params)} params, ${(bytes.length / 2 ** 20).toFixed(1)} MiB\n`,
+  );
+  return 0;
+}
