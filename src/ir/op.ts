@@ -50,6 +50,12 @@ export interface OpDef {
    * prologue can be applied on load. Zero padding breaks this: padding must stay zero.
    */
   readonly readsInputElementwise?: (attrs: Attrs) => boolean;
+  /**
+   * For out-elementwise-fusable ops: whether one kernel can also normalise over channels what
+   * it computes. True where the op is computed pixel by pixel (convolutions); false for a GEMM
+   * tiled over output channels (linear), where a pixel's channels lie in different workgroups.
+   */
+  readonly channelEpilogue?: boolean;
   /** For binary elementwise ops: whether the operands may be swapped (a + b = b + a). */
   readonly commutative?: boolean;
   /** Number of tensor inputs. Ops called from the language take the running value as input 0. */

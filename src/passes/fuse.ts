@@ -1,7 +1,7 @@
 // Fusion by op kind (TVM's op-pattern lattice), never by op name:
 // - epilogues: an out-elementwise-fusable op (conv2d, linear) absorbs the elementwise and
-//   broadcast ops that follow it, and channel reductions (LayerNorm) too, since a kernel that
-//   owns a pixel can normalise it before writing;
+//   broadcast ops that follow it, and a channel reduction (LayerNorm) where the op declares
+//   that its kernel owns whole pixels (channelEpilogue), so it can normalise before writing;
 // - prologues: an op that reads its input element by element (linear; conv2d without padding)
 //   absorbs the elementwise or broadcast op that produces that input.
 // A value read by anything else stays in memory, so its producer is never absorbed.
@@ -26,7 +26,8 @@ function fuseOneEpilogue(graph: Graph): Graph | undefined {
     if (consumer.fusion) continue;
     const def = getOp(consumer.op);
     const epilogue = anchor.fusion?.epilogue ?? [];
-    const legal = perElement(consumer.op) || (isChannelReduction(consumer.op) && !epilogue.some((s) => isChannelReduction(s.op)));
+    const legal =
+      perElement(consumer.op) || (isChannelReduction(consumer.op) && getOp(anchor.op).channelEpilogue === true && !epilogue.some((s) => isChannelReduction(s.op)));
     if (!legal) continue;
     // The running value must be the op's first operand; a commutative op may take it second.
     let others: number[];

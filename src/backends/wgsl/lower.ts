@@ -145,6 +145,7 @@ export function lowerToWgsl(graph: Graph, schedule: Schedule = defaultSchedule):
         paramShape: (key) => graph.params.get(key)!.shape,
         scratch: (name, floats) => ({ kind: 'scratch', name, floats }),
         output: outRef,
+        schedule,
       });
       for (const spec of specs) emit(spec, describeNode(node), resolve);
     }

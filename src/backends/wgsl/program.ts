@@ -47,7 +47,11 @@ export interface KernelSpec {
    * `var<workgroup> partial: array<f32, WORKGROUP_SIZE>` and workgroupBarrier(). `invocations` and
    * `index` are then unused.
    */
-  readonly cooperative?: { readonly groups: number };
+  readonly cooperative?: {
+    readonly groups: number;
+    /** Workgroup-memory declarations; without them, `partial: array<f32, WORKGROUP_SIZE>`. */
+    readonly workgroupVars?: readonly string[];
+  };
 }
 
 /** A weight as the GPU wants it: the checkpoint tensor rearranged for coalesced reads. */

@@ -1,12 +1,26 @@
 // How kernels map onto the GPU: workgroup size and the dispatch grid. Kept apart from the
 // kernels' math (program.ts, kernels/) so tuning never touches correctness.
 
-export interface Schedule {
-  /** Threads per workgroup (one dimension). */
-  readonly workgroupSize: number;
+export interface GemmTiling {
+  /** Output rows and columns one workgroup computes, and the depth of one step over K. */
+  readonly rows: number;
+  readonly cols: number;
+  readonly depth: number;
+  /** Output rows and columns one thread keeps in registers. */
+  readonly threadRows: number;
+  readonly threadCols: number;
 }
 
-export const defaultSchedule: Schedule = { workgroupSize: 64 };
+export interface Schedule {
+  /** Threads per workgroup (one dimension). For tiled GEMMs it must equal the tiling's threads. */
+  readonly workgroupSize: number;
+  /** How pointwise layers (GEMMs) are tiled through workgroup memory. */
+  readonly gemm: GemmTiling;
+}
+
+// 32x32 outputs per workgroup, 4x4 per thread: 64 threads, and each input and weight value
+// loaded into workgroup memory is used 32 times instead of once.
+export const defaultSchedule: Schedule = { workgroupSize: 64, gemm: { rows: 32, cols: 32, depth: 16, threadRows: 4, threadCols: 4 } };
 
 /** WebGPU's guaranteed maximum workgroups per grid dimension. */
 export const maxWorkgroupsPerDimension = 65535;

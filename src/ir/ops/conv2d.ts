@@ -23,6 +23,7 @@ export const conv2d: OpDef = {
   name: 'conv2d',
   summary: '2-D convolution (NCHW); groups = channels makes it depthwise',
   kind: 'out-elementwise-fusable',
+  channelEpilogue: true,
   readsInputElementwise: (attrs) => pairAttr(attrs, 'padding').every((p) => p === 0),
   arity: 1,
   callable: true,

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { lowerToWgsl } from '../../../src/backends/wgsl/lower.js';
 import { commentSafe } from '../../../src/backends/wgsl/module.js';
 import { generateRunner } from '../../../src/backends/wgsl/runner.js';
-import { dispatchGrid } from '../../../src/backends/wgsl/schedule.js';
+import { defaultSchedule, dispatchGrid } from '../../../src/backends/wgsl/schedule.js';
 import { pipelines } from '../../../src/passes/manager.js';
 import { goldenFiles, goldenGraph, repoPath, zooGraph } from '../../helpers.js';
 
@@ -41,7 +41,7 @@ describe('WGSL kernels', () => {
       expect(shader.code).toContain(`fn ${shader.name}(`);
     }
     const names = new Set(program.shaders.map((s) => s.name));
-    for (const name of ['nchw_to_nhwc', 'conv2d_4x4_s4', 'conv2d_depthwise_7x7', 'layernorm_channels', 'linear', 'gelu', 'grn_norms', 'grn_mean', 'grn_apply', 'residual_add', 'global_avg_pool']) {
+    for (const name of ['nchw_to_nhwc', 'conv2d_4x4_s4', 'conv2d_depthwise_7x7', 'layernorm_channels', 'linear_tiled', 'gelu', 'grn_norms', 'grn_mean', 'grn_apply', 'residual_add', 'global_avg_pool']) {
       expect(names).toContain(name);
     }
   });
@@ -70,8 +70,8 @@ describe('WGSL kernels', () => {
   });
 
   it('wrap large grids into two dimensions within the per-dimension limit', () => {
-    expect(dispatchGrid(64 * 65535, { workgroupSize: 64 })).toEqual([65535, 1, 1]);
-    const [x, y] = dispatchGrid(64 * 65536 * 3, { workgroupSize: 64 });
+    expect(dispatchGrid(64 * 65535, defaultSchedule)).toEqual([65535, 1, 1]);
+    const [x, y] = dispatchGrid(64 * 65536 * 3, defaultSchedule);
     expect(x).toBeLessThanOrEqual(65535);
     expect(x * y * 64).toBeGreaterThanOrEqual(64 * 65536 * 3);
   });

@@ -1,9 +1,10 @@
 // The kernel of a conv2d or linear node with whatever the fusion passes folded into it. The
 // op's math is a function anchor_value(n, p, oc) that reads its input through load_input, so
 // a prologue is applied as each input element is loaded and an epilogue to each result.
-// With a channel reduction (LayerNorm) in the epilogue an invocation owns a whole pixel: it
-// writes all channels, normalises them in place, then applies the remaining steps.
+// With a channel reduction (LayerNorm) in the epilogue a workgroup owns a whole pixel: its
+// threads write the channels, reduce for mean and variance, then normalise in place.
 import type { KernelBinding, KernelSpec } from '../program.js';
+import type { GemmTiling } from '../schedule.js';
 import { renderStep, type RenderedStep } from '../steps.js';
 import { getOp } from '../../../ir/registry.js';
 import { numel, type FusedStep } from '../../../ir/types.js';
@@ -23,6 +24,12 @@ export interface AnchorMath {
   readonly constants: Readonly<Record<string, number>>;
   /** Body of `fn anchor_value(n: u32, p: u32, oc: u32) -> f32`; loads via load_input(i, n, c). */
   readonly value: string;
+  /**
+   * Set when the op is a GEMM, out[row, oc] = sum_k in[row, k] * weight[k, oc] (+ bias[oc]), rows
+   * being (sample, position) pairs: then, unless a LayerNorm needs whole pixels, the kernel is
+   * tiled through workgroup memory as the schedule says.
+   */
+  readonly gemm?: { readonly k: number; readonly bias: boolean };
 }
 
 const isChannelReduction = (step: FusedStep) => getOp(step.op).kind === 'reduction' && getOp(step.op).reduces === 'channels';
@@ -66,51 +73,148 @@ ${applySteps(pre, { index: 'i', n: 'n', c: 'c' }).map((l) => `  ${l}`).join('\n'
 fn anchor_value(n: u32, p: u32, oc: u32) -> f32 {
 ${math.value.trim().split('\n').map((l) => `  ${l}`).join('\n')}
 }`;
-  const body = norm
-    ? [
-        '// This invocation owns one pixel: all C_OUT channels, then their LayerNorm.',
-        'let n = index / P_OUT;',
-        'let base = index * C_OUT;',
-        'for (var oc = 0u; oc < C_OUT; oc++) {',
-        '  var v = anchor_value(n, index % P_OUT, oc);',
-        ...applySteps(before, { index: 'base + oc', n: 'n', c: 'oc' }).map((l) => `  ${l}`),
-        '  output[base + oc] = v;',
-        '}',
-        'var mean = 0.0;',
-        'for (var oc = 0u; oc < C_OUT; oc++) { mean += output[base + oc]; }',
-        'mean /= f32(C_OUT);',
-        'var variance = 0.0;',
-        'for (var oc = 0u; oc < C_OUT; oc++) {',
-        '  let d = output[base + oc] - mean;',
-        '  variance += d * d;',
-        '}',
-        'let inv = inverseSqrt(variance / f32(C_OUT) + NORM_EPS);',
-        'for (var oc = 0u; oc < C_OUT; oc++) {',
-        `  var v = (output[base + oc] - mean) * inv * ${normGamma} + ${normBeta};`,
-        ...applySteps(after, { index: 'base + oc', n: 'n', c: 'oc' }).map((l) => `  ${l}`),
-        '  output[base + oc] = v;',
-        '}',
-      ]
-    : [
-        'let oc = index % C_OUT;',
-        'let pixel = index / C_OUT;',
-        'let n = pixel / P_OUT;',
-        'var v = anchor_value(n, pixel % P_OUT, oc);',
-        ...applySteps(before, { index: 'index', n: 'n', c: 'oc' }),
-        'output[index] = v;',
-      ];
-  // Only now, with every step rendered, is the set of grouped weights complete.
-  const groupBindings: KernelBinding[] = group.length > 0 ? [{ name: 'step_params', access: 'read', buffer: { kind: 'weight-group', keys: group } }] : [];
-  const steps = [...prologue.map((s) => s.op), `[${node.op}]`, ...epilogue.map((s) => s.op)];
+  // Tiling pays off only when the GEMM fills its tiles; small ones (the head, tiny images) run
+  // one invocation per output, which also keeps drivers' compile times down.
+  const tiling = ctx.schedule.gemm;
+  const worthTiling = math.gemm !== undefined && math.batch * math.positions >= 2 * tiling.rows && math.outChannels >= tiling.cols && math.gemm.k >= tiling.depth;
+  if (math.gemm && !norm && worthTiling) {
+    const tiled = gemmBody(ctx.schedule.gemm, math.gemm, (at) => applySteps(before, at));
+    const groups = Math.ceil((math.batch * math.positions) / ctx.schedule.gemm.rows) * Math.ceil(math.outChannels / ctx.schedule.gemm.cols);
+    return finish(tiled.body, { groups, workgroupVars: tiled.workgroupVars }, '_tiled', [tiled.helper]);
+  }
+  if (norm) {
+    const reduce = (value: string, into: string) => [
+      `partial[local] = ${value};`,
+      'workgroupBarrier();',
+      'for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {',
+      '  if (local < stride) { partial[local] += partial[local + stride]; }',
+      '  workgroupBarrier();',
+      '}',
+      `let ${into} = partial[0];`,
+      'workgroupBarrier();',
+    ];
+    const lines = [
+      '// One workgroup per output pixel: its threads share the channels, then reduce for LayerNorm.',
+      'let pixel = group;',
+      'if (pixel >= ROWS) { return; }',
+      'let n = pixel / P_OUT;',
+      'let base = pixel * C_OUT;',
+      'var sum = 0.0;',
+      'for (var oc = local; oc < C_OUT; oc += WORKGROUP_SIZE) {',
+      '  var v = anchor_value(n, pixel % P_OUT, oc);',
+      ...applySteps(before, { index: 'base + oc', n: 'n', c: 'oc' }).map((l) => `  ${l}`),
+      '  output[base + oc] = v;',
+      '  sum += v;',
+      '}',
+      ...reduce('sum', 'total'),
+      'let mean = total / f32(C_OUT);',
+      'var squares = 0.0;',
+      'for (var oc = local; oc < C_OUT; oc += WORKGROUP_SIZE) {',
+      '  let d = output[base + oc] - mean;',
+      '  squares += d * d;',
+      '}',
+      ...reduce('squares', 'total_squares'),
+      'let inv = inverseSqrt(total_squares / f32(C_OUT) + NORM_EPS);',
+      'for (var oc = local; oc < C_OUT; oc += WORKGROUP_SIZE) {',
+      `  var v = (output[base + oc] - mean) * inv * ${normGamma} + ${normBeta};`,
+      ...applySteps(after, { index: 'base + oc', n: 'n', c: 'oc' }).map((l) => `  ${l}`),
+      '  output[base + oc] = v;',
+      '}',
+    ];
+    return finish(lines, { groups: math.batch * math.positions });
+  }
+  const body = [
+    'let oc = index % C_OUT;',
+    'let pixel = index / C_OUT;',
+    'let n = pixel / P_OUT;',
+    'var v = anchor_value(n, pixel % P_OUT, oc);',
+    ...applySteps(before, { index: 'index', n: 'n', c: 'oc' }),
+    'output[index] = v;',
+  ];
+  return finish(body);
+
+  function finish(lines: readonly string[], cooperative?: KernelSpec['cooperative'], suffix = '', extraHelpers: readonly string[] = []): KernelSpec {
+    // Only now, with every step rendered, is the set of grouped weights complete.
+    const groupBindings: KernelBinding[] = group.length > 0 ? [{ name: 'step_params', access: 'read', buffer: { kind: 'weight-group', keys: group } }] : [];
+    const steps = [...prologue.map((s) => s.op), `[${node.op}]`, ...epilogue.map((s) => s.op)];
+    return {
+      // Kernel names list what they fuse: grn_apply_linear_add, conv2d_depthwise_7x7_layernorm.
+      name: [...prologue.map((s) => s.op), math.name, ...epilogue.filter((s) => s.op !== 'drop_path').map((s) => s.op)].join('_') + suffix,
+      summary: node.fusion ? `${math.summary}; fused: ${steps.join(' -> ')}` : math.summary,
+      bindings: [...math.bindings, ...all.flatMap((s) => s.bindings), ...groupBindings, { name: 'output', access: 'read_write', buffer: ctx.output }],
+      invocations: math.batch * math.positions * (norm ? 1 : math.outChannels),
+      ...(cooperative ? { cooperative } : {}),
+      constants: { ...math.constants, ...Object.assign({}, ...all.map((s) => s.constants)), P_OUT: math.positions, C_OUT: math.outChannels, ROWS: math.batch * math.positions },
+      ...(norm ? { floats: { NORM_EPS: norm.attrs.eps as number } } : {}),
+      helpers: [...new Set(all.flatMap((s) => s.helpers)), loadInput, anchorValue, ...extraHelpers],
+      body: lines.join('\n'),
+    };
+  }
+}
+
+/**
+ * A GEMM tiled through workgroup memory: each workgroup computes a rows x cols block of
+ * outputs, stepping over K `depth` at a time; every thread keeps threadRows x threadCols
+ * accumulators. Inputs pass through load_input (the prologue) as they are staged, so a fused
+ * prologue costs once per input element, not once per output channel.
+ */
+function gemmBody(t: GemmTiling, gemm: { k: number; bias: boolean }, epilogue: (at: { index: string; n: string; c: string }) => string[]): { body: string[]; workgroupVars: string[]; helper: string } {
+  const threadsPerRow = t.cols / t.threadCols;
+  const threads = (t.rows / t.threadRows) * threadsPerRow;
+  const aSize = t.rows * t.depth;
+  const bSize = t.depth * t.cols;
+  // One function for the epilogue, called per accumulator: the kernel's code stays small, which
+  // matters to drivers that compile it on the CPU (lavapipe's LLVM).
+  const helper = [
+    'fn store_output(row: u32, oc: u32, value: f32) {',
+    '  if (row >= ROWS || oc >= C_OUT) { return; }',
+    '  let n = row / P_OUT;',
+    '  let index = row * C_OUT + oc;',
+    `  var v = value${gemm.bias ? ' + bias[oc]' : ''};`,
+    ...epilogue({ index: 'index', n: 'n', c: 'oc' }).map((l) => `  ${l}`),
+    '  output[index] = v;',
+    '}',
+  ].join('\n');
   return {
-    // Kernel names list what they fuse: grn_apply_linear_add, conv2d_depthwise_7x7_layernorm.
-    name: [...prologue.map((s) => s.op), math.name, ...epilogue.filter((s) => s.op !== 'drop_path').map((s) => s.op)].join('_'),
-    summary: node.fusion ? `${math.summary}; fused: ${steps.join(' -> ')}` : math.summary,
-    bindings: [...math.bindings, ...all.flatMap((s) => s.bindings), ...groupBindings, { name: 'output', access: 'read_write', buffer: ctx.output }],
-    invocations: math.batch * math.positions * (norm ? 1 : math.outChannels),
-    constants: { ...math.constants, ...Object.assign({}, ...all.map((s) => s.constants)), P_OUT: math.positions, C_OUT: math.outChannels },
-    ...(norm ? { floats: { NORM_EPS: norm.attrs.eps as number } } : {}),
-    helpers: [...new Set(all.flatMap((s) => s.helpers)), loadInput, anchorValue],
-    body: body.join('\n'),
+    helper,
+    workgroupVars: [`tile_in: array<f32, ${aSize}>`, `tile_weight: array<f32, ${bSize}>`],
+    body: [
+      `// Tile: ${t.rows} rows x ${t.cols} output channels, K in steps of ${t.depth}; ${t.threadRows}x${t.threadCols} outputs per thread.`,
+      `let tiles_across = (C_OUT + ${t.cols - 1}u) / ${t.cols}u;`,
+      `let row0 = (group / tiles_across) * ${t.rows}u;`,
+      `let col0 = (group % tiles_across) * ${t.cols}u;`,
+      `let thread_row = (local / ${threadsPerRow}u) * ${t.threadRows}u;`,
+      `let thread_col = (local % ${threadsPerRow}u) * ${t.threadCols}u;`,
+      ...range(t.threadRows).flatMap((i) => range(t.threadCols).map((j) => `var acc${i}_${j} = 0.0;`)),
+      `for (var k0 = 0u; k0 < ${gemm.k}u; k0 += ${t.depth}u) {`,
+      `  for (var e = local; e < ${aSize}u; e += ${threads}u) {`,
+      `    let row = row0 + e / ${t.depth}u;`,
+      `    let k = k0 + e % ${t.depth}u;`,
+      `    var v = 0.0;`,
+      `    if (row < ROWS && k < ${gemm.k}u) { v = load_input(row * ${gemm.k}u + k, row / P_OUT, k); }`,
+      `    tile_in[e] = v;`,
+      `  }`,
+      `  for (var e = local; e < ${bSize}u; e += ${threads}u) {`,
+      `    let k = k0 + e / ${t.cols}u;`,
+      `    let col = col0 + e % ${t.cols}u;`,
+      `    var w = 0.0;`,
+      `    if (k < ${gemm.k}u && col < C_OUT) { w = weight[k * C_OUT + col]; }`,
+      `    tile_weight[e] = w;`,
+      `  }`,
+      `  workgroupBarrier();`,
+      `  for (var kk = 0u; kk < ${t.depth}u; kk++) {`,
+      // Unrolled: the accumulators stay scalar registers rather than an indexed array.
+      ...range(t.threadRows).map((i) => `    let a${i} = tile_in[(thread_row + ${i}u) * ${t.depth}u + kk];`),
+      ...range(t.threadCols).map((j) => `    let b${j} = tile_weight[kk * ${t.cols}u + thread_col + ${j}u];`),
+      ...range(t.threadRows).flatMap((i) => range(t.threadCols).map((j) => `    acc${i}_${j} += a${i} * b${j};`)),
+      `  }`,
+      `  workgroupBarrier();`,
+      `}`,
+      ...range(t.threadRows).flatMap((i) => range(t.threadCols).map((j) => `store_output(row0 + thread_row + ${i}u, col0 + thread_col + ${j}u, acc${i}_${j});`)),
+    ],
   };
+}
+
+function range(count: number): number[] {
+  return Array.from({ length: count }, (_, i) => i);
 }

@@ -1,6 +1,7 @@
 // The contract between the WGSL lowering and each op's kernels.
 import type { HostTensor, Node, TensorType } from '../../../ir/types.js';
 import type { BufferRef, KernelSpec } from '../program.js';
+import type { Schedule } from '../schedule.js';
 
 export interface LoweringContext {
   readonly node: Node;
@@ -12,6 +13,7 @@ export interface LoweringContext {
   /** A temporary buffer that lives for this node's kernels only. */
   readonly scratch: (name: string, floats: number) => BufferRef;
   readonly output: BufferRef;
+  readonly schedule: Schedule;
 }
 
 export interface WeightPacking {

@@ -24,6 +24,7 @@ export const linearKernels: WgslKernels = {
           ...(hasBias ? [{ name: 'bias', access: 'read' as const, buffer: weight('bias') }] : []),
         ],
         constants: { CIN: cin },
+        gemm: { k: cin, bias: hasBias },
         value: `
 let row = (n * P_OUT + p) * CIN;
 var acc = ${hasBias ? 'bias[oc]' : '0.0'};
