@@ -56,6 +56,12 @@ export interface OpDef {
    * tiled over output channels (linear), where a pixel's channels lie in different workgroups.
    */
   readonly channelEpilogue?: boolean;
+  /**
+   * For out-elementwise-fusable ops: whether one kernel can normalise its input over channels
+   * as it loads it (a LayerNorm before it). Convolutions without padding can, when the input
+   * window of one output pixel fits in workgroup memory.
+   */
+  readonly channelPrologue?: (attrs: Attrs) => boolean;
   /** For binary elementwise ops: whether the operands may be swapped (a + b = b + a). */
   readonly commutative?: boolean;
   /** Number of tensor inputs. Ops called from the language take the running value as input 0. */

@@ -3,7 +3,8 @@
 //   broadcast ops that follow it, and a channel reduction (LayerNorm) where the op declares
 //   that its kernel owns whole pixels (channelEpilogue), so it can normalise before writing;
 // - prologues: an op that reads its input element by element (linear; conv2d without padding)
-//   absorbs the elementwise or broadcast op that produces that input.
+//   absorbs the elementwise or broadcast op that produces that input, and a channel reduction
+//   where the op declares it can normalise what it loads (channelPrologue).
 // A value read by anything else stays in memory, so its producer is never absorbed.
 import { getOp } from '../ir/registry.js';
 import type { FusedStep, Graph, Node } from '../ir/types.js';
@@ -27,7 +28,8 @@ function fuseOneEpilogue(graph: Graph): Graph | undefined {
     const def = getOp(consumer.op);
     const epilogue = anchor.fusion?.epilogue ?? [];
     const legal =
-      perElement(consumer.op) || (isChannelReduction(consumer.op) && getOp(anchor.op).channelEpilogue === true && !epilogue.some((s) => isChannelReduction(s.op)));
+      perElement(consumer.op) ||
+      (isChannelReduction(consumer.op) && getOp(anchor.op).channelEpilogue === true && ![...(anchor.fusion?.prologue ?? []), ...epilogue].some((s) => isChannelReduction(s.op)));
     if (!legal) continue;
     // The running value must be the op's first operand; a commutative op may take it second.
     let others: number[];
@@ -55,7 +57,12 @@ function fuseOnePrologue(graph: Graph): Graph | undefined {
     const def = getOp(anchor.op);
     if (def.kind !== 'out-elementwise-fusable' || !def.readsInputElementwise?.(anchor.attrs)) continue;
     const producer = graph.nodes[anchor.inputs[0]];
-    if (producer.fusion || !perElement(producer.op) || uses[producer.id] !== 1 || producer.id === graph.output) continue;
+    if (producer.fusion || uses[producer.id] !== 1 || producer.id === graph.output) continue;
+    // A channel reduction must be the prologue's last step (the anchor normalises what it
+    // loads), and one kernel owns one normalisation.
+    const hasChannelReduction = [...(anchor.fusion?.prologue ?? []), ...(anchor.fusion?.epilogue ?? [])].some((s) => isChannelReduction(s.op));
+    const normalises = isChannelReduction(producer.op) && def.channelPrologue?.(anchor.attrs) === true && !anchor.fusion && !hasChannelReduction;
+    if (!perElement(producer.op) && !normalises) continue;
     const others = producer.inputs.slice(1);
     const base = anchor.inputs.length;
     const fused: Node = {

@@ -81,6 +81,22 @@ describe('fusion rewrites', () => {
   });
 });
 
+describe('downsampling', () => {
+  it('fuses the LayerNorm before a 2x2/2 conv into it as a prologue', () => {
+    const { b, x } = start();
+    const n = b.add({ op: 'layernorm', inputs: [x], attrs: ln(), name: 'ds.0' });
+    const g = b.build(b.add({ op: 'conv2d', inputs: [n], attrs: { ...conv(1, 0, 2), out: 2 * C, stride: [2, 2] }, name: 'ds.1' }));
+    expect(fused(g)).toEqual(['input()', 'layernorm -> *conv2d(%0)']);
+  });
+
+  it('keeps a LayerNorm before a padded conv (the padding must stay zero, not normalised)', () => {
+    const { b, x } = start();
+    const n = b.add({ op: 'layernorm', inputs: [x], attrs: ln(), name: 'n' });
+    const g = b.build(b.add({ op: 'conv2d', inputs: [n], attrs: conv(1, 1, 3), name: 'c' }));
+    expect(fused(g)).toEqual(['input()', 'layernorm(%0)', 'conv2d(%1)']);
+  });
+});
+
 describe('what must stay unfused', () => {
   it('a dwconv whose output is also read elsewhere', () => {
     const { b, x } = start();

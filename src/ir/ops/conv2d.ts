@@ -24,6 +24,12 @@ export const conv2d: OpDef = {
   summary: '2-D convolution (NCHW); groups = channels makes it depthwise',
   kind: 'out-elementwise-fusable',
   channelEpilogue: true,
+  // The kernel stages one output pixel's normalised input window, kh * kw * in floats, in 32 KB
+  // of workgroup memory (WebGPU's default maxComputeWorkgroupStorageSize).
+  channelPrologue: (attrs) => {
+    const [kh, kw] = pairAttr(attrs, 'kernel');
+    return pairAttr(attrs, 'padding').every((p) => p === 0) && intAttr(attrs, 'groups') === 1 && kh * kw * intAttr(attrs, 'in') <= 8192;
+  },
   readsInputElementwise: (attrs) => pairAttr(attrs, 'padding').every((p) => p === 0),
   arity: 1,
   callable: true,

@@ -30,6 +30,11 @@ export interface AnchorMath {
    * tiled through workgroup memory as the schedule says.
    */
   readonly gemm?: { readonly k: number; readonly bias: boolean };
+  /**
+   * Set by convolutions that can take a LayerNorm prologue: the taps of one output pixel's
+   * input window and a WGSL expression for the input pixel (n, tap) that output p reads.
+   */
+  readonly window?: { readonly taps: number; readonly pixel: string; readonly bias: boolean };
 }
 
 const isChannelReduction = (step: FusedStep) => getOp(step.op).kind === 'reduction' && getOp(step.op).reduces === 'channels';
@@ -56,7 +61,9 @@ export function anchorKernel(ctx: LoweringContext, math: AnchorMath): KernelSpec
   const reductionAt = epilogue.findIndex(isChannelReduction);
   const render = (steps: readonly FusedStep[], channels: number, offset: number) =>
     steps.map((step, i) => renderStep(step, `_${offset + i}`, channels, sources));
-  const pre = render(prologue, math.inputChannels, 0);
+  // A LayerNorm ending the prologue is applied to the staged input window, not per element.
+  const inputNorm = prologue.length > 0 && isChannelReduction(prologue[prologue.length - 1]) ? prologue[prologue.length - 1] : undefined;
+  const pre = render(inputNorm ? prologue.slice(0, -1) : prologue, math.inputChannels, 0);
   const before = render(reductionAt < 0 ? epilogue : epilogue.slice(0, reductionAt), math.outChannels, prologue.length);
   const after = reductionAt < 0 ? [] : render(epilogue.slice(reductionAt + 1), math.outChannels, prologue.length + reductionAt + 1);
   const all = [...pre, ...before, ...after];
@@ -82,17 +89,61 @@ ${math.value.trim().split('\n').map((l) => `  ${l}`).join('\n')}
     const groups = Math.ceil((math.batch * math.positions) / ctx.schedule.gemm.rows) * Math.ceil(math.outChannels / ctx.schedule.gemm.cols);
     return finish(tiled.body, { groups, workgroupVars: tiled.workgroupVars }, '_tiled', [tiled.helper]);
   }
-  if (norm) {
-    const reduce = (value: string, into: string) => [
-      `partial[local] = ${value};`,
-      'workgroupBarrier();',
-      'for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {',
-      '  if (local < stride) { partial[local] += partial[local + stride]; }',
-      '  workgroupBarrier();',
+  const reduce = (value: string, into: string) => [
+    `partial[local] = ${value};`,
+    'workgroupBarrier();',
+    'for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {',
+    '  if (local < stride) { partial[local] += partial[local + stride]; }',
+    '  workgroupBarrier();',
+    '}',
+    `let ${into} = partial[0];`,
+    'workgroupBarrier();',
+  ];
+  if (inputNorm) {
+    if (!math.window || norm) throw new Error(`internal: ${node.op} cannot normalise its input in this kernel`);
+    const gamma = param(inputNorm.params.weight, 'c');
+    const beta = param(inputNorm.params.bias, 'c');
+    const windowFloats = math.window.taps * math.inputChannels;
+    const lines = [
+      '// One workgroup per output pixel: stage its input window, LayerNorm each input pixel over',
+      '// channels (the fused prologue), then every thread computes some output channels from it.',
+      'let pixel = group;',
+      'if (pixel >= ROWS) { return; }',
+      'let n = pixel / P_OUT;',
+      'let p = pixel % P_OUT;',
+      `for (var tap = 0u; tap < ${math.window.taps}u; tap++) {`,
+      `  let at = (${math.window.pixel}) * CIN;`,
+      '  var sum = 0.0;',
+      '  for (var c = local; c < CIN; c += WORKGROUP_SIZE) {',
+      '    let v = load_input(at + c, n, c);',
+      '    window[tap * CIN + c] = v;',
+      '    sum += v;',
+      '  }',
+      ...reduce('sum', 'total').map((l) => `  ${l}`),
+      '  let mean = total / f32(CIN);',
+      '  var squares = 0.0;',
+      '  for (var c = local; c < CIN; c += WORKGROUP_SIZE) {',
+      '    let d = window[tap * CIN + c] - mean;',
+      '    squares += d * d;',
+      '  }',
+      ...reduce('squares', 'total_squares').map((l) => `  ${l}`),
+      '  let inv = inverseSqrt(total_squares / f32(CIN) + INPUT_NORM_EPS);',
+      '  for (var c = local; c < CIN; c += WORKGROUP_SIZE) {',
+      `    window[tap * CIN + c] = (window[tap * CIN + c] - mean) * inv * ${gamma} + ${beta};`,
+      '  }',
       '}',
-      `let ${into} = partial[0];`,
       'workgroupBarrier();',
+      'for (var oc = local; oc < C_OUT; oc += WORKGROUP_SIZE) {',
+      `  var v = ${math.window.bias ? 'bias[oc]' : '0.0'};`,
+      `  for (var i = 0u; i < ${windowFloats}u; i++) { v += window[i] * weight[i * C_OUT + oc]; }`,
+      ...applySteps(before, { index: 'pixel * C_OUT + oc', n: 'n', c: 'oc' }).map((l) => `  ${l}`),
+      '  output[pixel * C_OUT + oc] = v;',
+      '}',
     ];
+    const spec = finish(lines, { groups: math.batch * math.positions, workgroupVars: ['partial: array<f32, WORKGROUP_SIZE>', `window: array<f32, ${windowFloats}>`] });
+    return { ...spec, floats: { ...spec.floats, INPUT_NORM_EPS: inputNorm.attrs.eps as number } };
+  }
+  if (norm) {
     const lines = [
       '// One workgroup per output pixel: its threads share the channels, then reduce for LayerNorm.',
       'let pixel = group;',

@@ -37,6 +37,7 @@ export const conv2dKernels: WgslKernels = {
           { name: 'weight', access: 'read', buffer: weight('weight') },
           ...(hasBias ? [{ name: 'bias', access: 'read' as const, buffer: weight('bias') }] : []),
         ],
+        window: { taps: kh * kw, pixel: '(n * H + (p / WO) * SH + tap / KW) * W + (p % WO) * SW + tap % KW', bias: hasBias },
         constants: { H: h, W: w, CIN: cin, WO: wo, KH: kh, KW: kw, SH: sh, SW: sw, PH: ph, PW: pw, CIN_PER_GROUP: cin / groups, COUT_PER_GROUP: cout / groups },
         value: `
 let ox = p % WO;
