@@ -61,7 +61,12 @@ export interface OpDef {
    * as it loads it (a LayerNorm before it). Convolutions without padding can, when the input
    * window of one output pixel fits in workgroup memory.
    */
-  readonly channelPrologue?: (attrs: Attrs) => boolean;
+  readonly channelPrologue?: (attrs: Attrs, input: TensorType) => boolean;
+  /**
+   * For out-elementwise-fusable ops: whether one kernel can also pool its input over space
+   * first (the head's global average pool before its LayerNorm and linear).
+   */
+  readonly spatialPrologue?: (attrs: Attrs, input: TensorType) => boolean;
   /** For binary elementwise ops: whether the operands may be swapped (a + b = b + a). */
   readonly commutative?: boolean;
   /** Number of tensor inputs. Ops called from the language take the running value as input 0. */

@@ -61,8 +61,17 @@ function fuseOnePrologue(graph: Graph): Graph | undefined {
     // A channel reduction must be the prologue's last step (the anchor normalises what it
     // loads), and one kernel owns one normalisation.
     const hasChannelReduction = [...(anchor.fusion?.prologue ?? []), ...(anchor.fusion?.epilogue ?? [])].some((s) => isChannelReduction(s.op));
-    const normalises = isChannelReduction(producer.op) && def.channelPrologue?.(anchor.attrs) === true && !anchor.fusion && !hasChannelReduction;
-    if (!perElement(producer.op) && !normalises) continue;
+    const input = producer.type;
+    const normalises = isChannelReduction(producer.op) && def.channelPrologue?.(anchor.attrs, input) === true && !anchor.fusion && !hasChannelReduction;
+    // A spatial reduction (pooling) may only come first, before a channel reduction at most.
+    const pools =
+      getOp(producer.op).kind === 'reduction' &&
+      getOp(producer.op).reduces === 'spatial' &&
+      producer.op === 'global_avg_pool' &&
+      def.spatialPrologue?.(anchor.attrs, input) === true &&
+      (anchor.fusion?.prologue ?? []).every((s) => isChannelReduction(s.op)) &&
+      (anchor.fusion?.epilogue ?? []).every((s) => !isChannelReduction(s.op));
+    if (!perElement(producer.op) && !normalises && !pools) continue;
     const others = producer.inputs.slice(1);
     const base = anchor.inputs.length;
     const fused: Node = {
@@ -89,6 +98,6 @@ export const fuseEpilogues: Pass = {
 
 export const fusePrologues: Pass = {
   name: 'fuse-prologues',
-  description: 'folds an elementwise op into the linear (or unpadded conv) that reads its result',
+  description: 'folds into a linear or unpadded conv the elementwise op, LayerNorm or pooling that makes its input',
   run: (graph) => toFixpoint(graph, fuseOnePrologue),
 };

@@ -97,6 +97,23 @@ describe('downsampling', () => {
   });
 });
 
+describe('the head', () => {
+  it('fuses global average pooling, LayerNorm and the classifier into one node', () => {
+    const { b, x } = start();
+    const pool = b.add({ op: 'global_avg_pool', inputs: [x], attrs: {}, name: '' });
+    const n = b.add({ op: 'layernorm', inputs: [pool], attrs: ln(), name: 'norm' });
+    const g = b.build(b.add({ op: 'linear', inputs: [n], attrs: linear(C, 10), name: 'head' }));
+    expect(fused(g)).toEqual(['input()', 'global_avg_pool -> layernorm -> *linear(%0)']);
+  });
+
+  it('keeps a LayerNorm before a pointwise layer on an image (a pixel-wise GEMM does not own a sample)', () => {
+    const { b, x } = start();
+    const n = b.add({ op: 'layernorm', inputs: [x], attrs: ln(), name: 'norm' });
+    const g = b.build(b.add({ op: 'linear', inputs: [n], attrs: linear(C, 10), name: 'pw' }));
+    expect(fused(g)).toEqual(['input()', 'layernorm(%0)', 'linear(%1)']);
+  });
+});
+
 describe('what must stay unfused', () => {
   it('a dwconv whose output is also read elsewhere', () => {
     const { b, x } = start();

@@ -35,6 +35,11 @@ export interface AnchorMath {
    * input window and a WGSL expression for the input pixel (n, tap) that output p reads.
    */
   readonly window?: { readonly taps: number; readonly pixel: string; readonly bias: boolean };
+  /**
+   * Set by linear layers on pooled [N, C] inputs: one workgroup per sample can then pool and
+   * normalise its input first (the head: global_avg_pool, LayerNorm, linear in one kernel).
+   */
+  readonly sample?: { readonly bias: boolean };
 }
 
 const isChannelReduction = (step: FusedStep) => getOp(step.op).kind === 'reduction' && getOp(step.op).reduces === 'channels';
@@ -61,9 +66,11 @@ export function anchorKernel(ctx: LoweringContext, math: AnchorMath): KernelSpec
   const reductionAt = epilogue.findIndex(isChannelReduction);
   const render = (steps: readonly FusedStep[], channels: number, offset: number) =>
     steps.map((step, i) => renderStep(step, `_${offset + i}`, channels, sources));
-  // A LayerNorm ending the prologue is applied to the staged input window, not per element.
+  // Reductions end the prologue (the passes put them there): a LayerNorm is applied to the
+  // staged input window or sample, a pooling to the sample, not per element.
   const inputNorm = prologue.length > 0 && isChannelReduction(prologue[prologue.length - 1]) ? prologue[prologue.length - 1] : undefined;
-  const pre = render(inputNorm ? prologue.slice(0, -1) : prologue, math.inputChannels, 0);
+  const inputPool = prologue.find((s) => getOp(s.op).kind === 'reduction' && getOp(s.op).reduces === 'spatial');
+  const pre = render(prologue.filter((s) => getOp(s.op).kind !== 'reduction'), math.inputChannels, 0);
   const before = render(reductionAt < 0 ? epilogue : epilogue.slice(0, reductionAt), math.outChannels, prologue.length);
   const after = reductionAt < 0 ? [] : render(epilogue.slice(reductionAt + 1), math.outChannels, prologue.length + reductionAt + 1);
   const all = [...pre, ...before, ...after];
@@ -99,6 +106,49 @@ ${math.value.trim().split('\n').map((l) => `  ${l}`).join('\n')}
     `let ${into} = partial[0];`,
     'workgroupBarrier();',
   ];
+  if ((inputNorm || inputPool) && math.sample) {
+    if (norm || (inputPool && inputPool.op !== 'global_avg_pool')) throw new Error(`internal: ${node.op} cannot take this prologue`);
+    const poolPositions = inputPool ? ctx.inputs[0].shape.slice(2).reduce((a, b) => a * b, 1) : 1;
+    const normLines = inputNorm
+      ? [
+          ...reduce('sum', 'total'),
+          'let mean = total / f32(CIN);',
+          'var squares = 0.0;',
+          'for (var c = local; c < CIN; c += WORKGROUP_SIZE) {',
+          '  let d = sample[c] - mean;',
+          '  squares += d * d;',
+          '}',
+          ...reduce('squares', 'total_squares'),
+          'let inv = inverseSqrt(total_squares / f32(CIN) + INPUT_NORM_EPS);',
+          'for (var c = local; c < CIN; c += WORKGROUP_SIZE) {',
+          `  sample[c] = (sample[c] - mean) * inv * ${param(inputNorm.params.weight, 'c')} + ${param(inputNorm.params.bias, 'c')};`,
+          '}',
+        ]
+      : [];
+    const lines = [
+      `// One workgroup per sample: ${inputPool ? 'pool its input over space, ' : ''}${inputNorm ? 'LayerNorm it over channels, ' : ''}then the linear layer.`,
+      'let n = group;',
+      'if (n >= ROWS) { return; }',
+      'var sum = 0.0;',
+      'for (var c = local; c < CIN; c += WORKGROUP_SIZE) {',
+      ...(inputPool
+        ? ['  var v = 0.0;', `  for (var q = 0u; q < ${poolPositions}u; q++) { v += load_input((n * ${poolPositions}u + q) * CIN + c, n, c); }`, `  v = v / ${poolPositions}.0;`]
+        : ['  let v = load_input(n * CIN + c, n, c);']),
+      '  sample[c] = v;',
+      '  sum += v;',
+      '}',
+      ...normLines,
+      'workgroupBarrier();',
+      'for (var oc = local; oc < C_OUT; oc += WORKGROUP_SIZE) {',
+      `  var v = ${math.sample.bias ? 'bias[oc]' : '0.0'};`,
+      '  for (var c = 0u; c < CIN; c++) { v += sample[c] * weight[c * C_OUT + oc]; }',
+      ...applySteps(before, { index: 'n * C_OUT + oc', n: 'n', c: 'oc' }).map((l) => `  ${l}`),
+      '  output[n * C_OUT + oc] = v;',
+      '}',
+    ];
+    const spec = finish(lines, { groups: math.batch, workgroupVars: ['partial: array<f32, WORKGROUP_SIZE>', `sample: array<f32, ${math.inputChannels}>`] });
+    return inputNorm ? { ...spec, floats: { ...spec.floats, INPUT_NORM_EPS: inputNorm.attrs.eps as number } } : spec;
+  }
   if (inputNorm) {
     if (!math.window || norm) throw new Error(`internal: ${node.op} cannot normalise its input in this kernel`);
     const gamma = param(inputNorm.params.weight, 'c');

@@ -7,7 +7,9 @@ import { nhwc, type WgslKernels } from './kernel.js';
 export const linearKernels: WgslKernels = {
   lower(ctx) {
     const { node, inputs, input, weight } = ctx;
-    const { n, positions, channels: cin } = nhwc(inputs[0]);
+    // The output's positions: a pooling prologue makes the input larger than the output.
+    const { n, positions } = nhwc(node.type);
+    const cin = inputs[0].shape[1];
     const cout = node.attrs.out as number;
     const hasBias = boolAttr(node.attrs, 'bias');
     return [
@@ -25,6 +27,7 @@ export const linearKernels: WgslKernels = {
         ],
         constants: { CIN: cin },
         gemm: { k: cin, bias: hasBias },
+        ...(node.type.shape.length === 2 ? { sample: { bias: hasBias } } : {}),
         value: `
 let row = (n * P_OUT + p) * CIN;
 var acc = ${hasBias ? 'bias[oc]' : '0.0'};
