@@ -134,6 +134,16 @@ describe('convc run', () => {
     expect(result.out).toMatch(/top classes/);
   });
 
+  it('reproduces a PyTorch golden on the webgpu backend, through the generated runner', async () => {
+    const { output, paths } = goldenFiles('convnextv2-mini');
+    const out = join(scratch(), 'y.npy');
+    const result = await convc('run', join(goldenDir, 'cases.cnx'), '--model', 'convnextv2-mini', '--weights', paths.weights, '--input', paths.input, '--out', out, '--backend', 'webgpu');
+    expect(result.code, result.err).toBe(0);
+    expect(result.out).toMatch(/on webgpu \(.+\): input \[2, 3, 64, 48\]/);
+    // f32 on the GPU against f64 goldens: the project's 1e-4 abs + rel.
+    expect(toleranceRatio(readNpy(readFileSync(out), out).data, output.data, 1e-4, 1e-4)).toBeLessThan(1);
+  }, 60_000);
+
   it('names the input file when its channels do not fit the model', async () => {
     const { paths } = goldenFiles('convnextv2-gray');
     const { code, err } = await convc('run', repoPath('models/convnextv2-atto.cnx'), '--random-weights', '--input', paths.input);
