@@ -50,8 +50,8 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
   const { graph } = loadModel(file, { model: stringOption(values, 'model'), size: inputSize(values), passes: chosenPasses(values) });
   const weights = loadWeights(graph, values, nonNegativeInt(values.seed, '--seed', 0));
   const outDir = stringOption(values, 'out-dir') ?? join('build', graph.name);
-  const report = inspectReport(graph, file, chosenPasses(values));
   const program = lowerToWgsl(graph);
+  const report = inspectReport(graph, file, chosenPasses(values), program);
   const runner = generateRunner(program);
   await writeDirectoryAtomically(outDir, (dir) => {
     writeFileSync(join(dir, 'model.ts'), runner);

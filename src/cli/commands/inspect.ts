@@ -3,6 +3,7 @@ import { chosenPasses, loadModel } from '../model.js';
 import { inputSize, modelHelp, modelOptions, parseCommandLine, requireOne, sizeHelp, sizeOptions, stringOption } from '../options.js';
 import type { CliIo } from '../io.js';
 import { lowerToWgsl } from '../../backends/wgsl/lower.js';
+import type { WgslProgram } from '../../backends/wgsl/program.js';
 import { graphCost, humanCount } from '../../ir/cost.js';
 import { printGraph } from '../../ir/print.js';
 import { formatShape, type Graph } from '../../ir/types.js';
@@ -46,9 +47,8 @@ export interface InspectReport {
   readonly nodes: number;
 }
 
-export function inspectReport(graph: Graph, file: string, pipeline: readonly string[]): InspectReport {
+export function inspectReport(graph: Graph, file: string, pipeline: readonly string[], program: WgslProgram = lowerToWgsl(graph)): InspectReport {
   const cost = graphCost(graph);
-  const program = lowerToWgsl(graph);
   const input = graph.nodes.find((n) => n.op === 'input')!;
   return {
     model: graph.name,
@@ -92,7 +92,8 @@ export async function inspectCommand(args: readonly string[], io: CliIo): Promis
     io.stdout.write(`# after ${after}\n${printGraph(snapshot)}\n`);
     return 0;
   }
-  const report = inspectReport(graph, file, passes);
+  const program = lowerToWgsl(graph);
+  const report = inspectReport(graph, file, passes, program);
   if (values.json) {
     io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     return 0;
@@ -115,7 +116,6 @@ export async function inspectCommand(args: readonly string[], io: CliIo): Promis
     ].join('\n'),
   );
   if (values.kernels) {
-    const program = lowerToWgsl(graph);
     io.stdout.write(`\n${program.dispatches.map((d, i) => `${String(i).padStart(4)}  ${program.shaders[d.shader].name.padEnd(28)} ${d.covers}`).join('\n')}\n`);
   }
   if (values.graph) io.stdout.write(`\n${printGraph(graph)}\n`);
