@@ -27,7 +27,8 @@ ${Object.entries(commands)
   .join('\n')}
   help CMD  show a command's help
 
-Run 'convc <command> --help' for a command's options. Errors in user input exit with code 2.`;
+Run 'convc <command> --help' for a command's options. Errors in user input exit with code 2;
+a run that produces no valid result (NaN or infinity in the output) exits with code 1.`;
 
 function readSourceForDiagnostic(file: string): string | undefined {
   try {
@@ -62,7 +63,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       const text = error.diagnostics.map((d) => formatDiagnostic(d, readSourceForDiagnostic)).join('\n\n');
       const count = error.diagnostics.length;
       io.stderr.write(`${text}\n${count > 1 ? `\n${count} errors\n` : ''}`);
-      return 2;
+      return error.exitCode;
     }
     io.stderr.write(`internal error (a bug in convc; please report it with the command that caused it):\n${(error as Error).stack ?? String(error)}\n`);
     return 1;

@@ -1,6 +1,7 @@
 // Command-line parsing shared by the commands: node's parseArgs in strict mode (so unknown
 // flags are errors), plus the checks that turn option strings into typed values.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { adapterChoices, type AdapterChoice } from '../backends/webgpu/device.js';
 import { defaultInputSize, type InputSize } from '../dsl/elaborate.js';
 import { userError } from '../util/diagnostics.js';
 
@@ -78,3 +79,13 @@ export const modelHelp = `  --model NAME        which model of the file to use (
 
 export const sizeHelp = `  --batch N           batch size (default 1)
   --size HxW          input height x width, or one number for a square (default 224)`;
+
+/** `--adapter auto|vulkan|gl`: which of Dawn's paths a WebGPU command takes. */
+export function adapterOption(values: Parsed['values']): AdapterChoice {
+  const value = stringOption(values, 'adapter') ?? 'auto';
+  if (!(adapterChoices as readonly string[]).includes(value)) throw userError(`--adapter needs one of ${adapterChoices.join(', ')}; got '${value}'`);
+  return value as AdapterChoice;
+}
+
+export const adapterHelp = `  --adapter NAME      which WebGPU adapter: auto (a GPU's Vulkan driver, then lavapipe, then
+                      OpenGL ES), vulkan, or gl (Dawn's OpenGL ES path); default auto`;

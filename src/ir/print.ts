@@ -1,5 +1,11 @@
 // Text and JSON forms of a graph, for `convc inspect` and the compile artifact.
-import { formatShape, type AttrValue, type Fusion, type Graph } from './types.js';
+import { formatShape, type AttrValue, type Fusion, type Graph, type Node } from './types.js';
+
+/** One line naming a node: `%9 grn_apply+linear+add stages.0.0.pwconv2 [1, 40, 56, 56]`. */
+export function describeNode(node: Node): string {
+  const op = node.fusion ? [...node.fusion.prologue.map((s) => s.op), node.op, ...node.fusion.epilogue.map((s) => s.op)].join('+') : node.op;
+  return `%${node.id} ${op}${node.name ? ` ${node.name}` : ''} ${formatShape(node.type.shape)}`;
+}
 
 function formatAttr(value: AttrValue): string {
   return Array.isArray(value) ? `[${value.join(', ')}]` : String(value);

@@ -17,21 +17,32 @@ export interface Diagnostic {
   readonly notes?: readonly string[];
 }
 
-/** Thrown for mistakes in user input; carries one or more diagnostics. */
+/**
+ * Thrown for mistakes in user input (exit code 2), and for runs that failed on valid input in a
+ * way the user must hear about, such as a NaN in the output (exit code 1); carries one or more
+ * diagnostics. Either way the CLI prints them, never a stack trace.
+ */
 export class UserError extends Error {
   readonly diagnostics: readonly Diagnostic[];
+  readonly exitCode: 1 | 2;
 
-  constructor(diagnostics: Diagnostic | readonly Diagnostic[]) {
+  constructor(diagnostics: Diagnostic | readonly Diagnostic[], exitCode: 1 | 2 = 2) {
     const list = Array.isArray(diagnostics) ? diagnostics : [diagnostics as Diagnostic];
     super(list.map((d) => d.message).join('\n'));
     this.name = 'UserError';
     this.diagnostics = list;
+    this.exitCode = exitCode;
   }
 }
 
 /** Shorthand for a located or unlocated user error. */
 export function userError(message: string, loc?: SourceLoc, notes?: readonly string[]): UserError {
   return new UserError({ message, loc, notes });
+}
+
+/** A run on valid input that produced no valid result (exit code 1). */
+export function runFailure(message: string, notes?: readonly string[]): UserError {
+  return new UserError({ message, notes }, 1);
 }
 
 /** Reads source text by file name, so diagnostics can quote the offending line. */

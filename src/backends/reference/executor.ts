@@ -1,7 +1,7 @@
 // The reference executor: runs any IR graph on the CPU, node by node, with each op's own
 // evaluate() (fused nodes step by step). It is the ground truth every other backend is compared with, so it stays plain.
 import { evaluateNode } from '../../ir/fusion.js';
-import { formatShape, sameShape, type Graph, type HostTensor } from '../../ir/types.js';
+import { formatShape, sameShape, type Graph, type HostTensor, type Node } from '../../ir/types.js';
 
 export type WeightMap = ReadonlyMap<string, HostTensor>;
 
@@ -16,6 +16,8 @@ function lastUses(graph: Graph): number[] {
 export interface ExecuteOptions {
   /** Called after each node, e.g. for a progress bar. */
   readonly onNode?: (done: number, total: number) => void;
+  /** Called with each node's value as soon as it is computed. */
+  readonly onValue?: (node: Node, value: HostTensor) => void;
 }
 
 export function executeReference(graph: Graph, weights: WeightMap, input: HostTensor, options: ExecuteOptions = {}): HostTensor {
@@ -37,6 +39,7 @@ export function executeReference(graph: Graph, weights: WeightMap, input: HostTe
       });
     }
     values.set(node.id, result);
+    options.onValue?.(node, result);
     for (const i of node.inputs) if (last[i] === node.id) values.delete(i);
     options.onNode?.(node.id + 1, graph.nodes.length);
   }

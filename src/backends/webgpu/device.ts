@@ -20,9 +20,15 @@ export interface AcquiredGpu {
   destroy(): void;
 }
 
+/** Which of Dawn's paths to take: `auto` tries Vulkan (a GPU's, then lavapipe) and then OpenGL ES. */
+export const adapterChoices = ['auto', 'vulkan', 'gl'] as const;
+export type AdapterChoice = (typeof adapterChoices)[number];
+
 export interface AcquireGpuOptions {
   /** Receives one line per step: which drivers were tried and why they were passed over. */
   readonly verbose?: (line: string) => void;
+  /** Default `auto`. */
+  readonly adapter?: AdapterChoice;
 }
 
 /** What scripts/setup-webgpu.sh writes to .cache/webgpu/driver.json. */
@@ -39,6 +45,7 @@ interface DriverDescription {
 /** One way of creating Dawn's instance and asking it for an adapter. */
 interface Attempt {
   readonly label: string;
+  readonly api: 'vulkan' | 'gl';
   readonly backend?: string;
   readonly featureLevel: 'core' | 'compatibility';
   readonly env?: Readonly<Record<string, string>>;
@@ -152,12 +159,13 @@ function* attempts(log: (line: string) => void): Generator<Attempt> {
   if (driver && !systemMayHaveVulkanLoader()) {
     log("skipping Dawn's default adapter: this machine has no Vulkan loader of its own");
   } else {
-    yield { label: "Dawn's default adapter", featureLevel: 'core' };
+    yield { label: "Dawn's default adapter", api: 'vulkan', featureLevel: 'core' };
   }
   if (driver) {
     const where = relative(packageRoot(), dirname(driverDescriptionPath()));
     yield {
       label: driver.kind === 'lavapipe' ? `lavapipe from ${where}` : `OpenGL ES fallback set up in ${where}`,
+      api: driver.kind === 'lavapipe' ? 'vulkan' : 'gl',
       backend: driver.backend,
       featureLevel: driver.featureLevel ?? 'core',
       env: driver.env,
@@ -168,6 +176,7 @@ function* attempts(log: (line: string) => void): Generator<Attempt> {
   if (driver?.kind !== 'gl-fallback') {
     yield {
       label: 'OpenGL ES on surfaceless EGL',
+      api: 'gl',
       backend: 'opengles',
       featureLevel: 'compatibility',
       env: { EGL_PLATFORM: 'surfaceless' },
@@ -222,8 +231,10 @@ function describeAdapter(adapter: GPUAdapter, attempt: Attempt): string {
 export async function acquireGpu(options: AcquireGpuOptions = {}): Promise<AcquiredGpu> {
   const log = options.verbose ?? (() => {});
   const dawn = await loadDawn();
+  const choice = options.adapter ?? 'auto';
   const tried: string[] = [];
   for (const attempt of attempts(log)) {
+    if (choice !== 'auto' && attempt.api !== choice) continue;
     if (attempt.preload?.length) preload(attempt.preload, log);
     const restoreEnv = applyEnv(attempt.env ?? {});
     const gpu = instanceFor(dawn, attempt.backend);
@@ -265,5 +276,6 @@ export async function acquireGpu(options: AcquireGpuOptions = {}): Promise<Acqui
       },
     };
   }
-  throw userError(`no WebGPU adapter found (tried ${tried.join(', ')})`, undefined, [SETUP_HINT]);
+  const which = choice === 'auto' ? 'WebGPU adapter' : choice === 'vulkan' ? 'Vulkan WebGPU adapter' : 'OpenGL ES WebGPU adapter';
+  throw userError(`no ${which} found (tried ${tried.length > 0 ? tried.join(', ') : 'nothing'})`, undefined, [SETUP_HINT]);
 }

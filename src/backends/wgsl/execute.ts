@@ -1,7 +1,7 @@
 // Runs a graph on WebGPU through its generated runner, exactly as a user's app would. A batch
 // whose tensors exceed what the adapter can bind is split into smaller batches up front; if
 // even one sample does not fit, the run is refused before anything is dispatched.
-import { importRunner } from './load-runner.js';
+import { importRunner, type NonFiniteReport } from './load-runner.js';
 import { lowerToWgsl, packWeights } from './lower.js';
 import { generateRunner } from './runner.js';
 import type { WeightMap } from '../reference/executor.js';
@@ -13,6 +13,13 @@ export interface WebGpuRun {
   /** Samples per dispatch of the runner (the whole batch unless it had to be split). */
   readonly chunk: number;
   readonly dispatches: number;
+  /** With `findNonFinite`, where a non-finite output came from (null when it is all finite). */
+  readonly nonFinite?: NonFiniteReport | null;
+}
+
+export interface ExecuteWebGpuOptions {
+  /** When the output holds a NaN or an infinity, replay that piece dispatch by dispatch to find its origin. */
+  readonly findNonFinite?: boolean;
 }
 
 /** How many bytes one storage binding may hold on this device. */
@@ -24,7 +31,13 @@ export function bindingLimit(device: GPUDevice): number {
  * @param build the model's graph for a batch size (the input's height and width fixed), so
  *   that an oversized batch can be recompiled in smaller pieces.
  */
-export async function executeWebGpu(build: (batch: number) => Graph, weights: WeightMap, input: HostTensor, device: GPUDevice): Promise<WebGpuRun> {
+export async function executeWebGpu(
+  build: (batch: number) => Graph,
+  weights: WeightMap,
+  input: HostTensor,
+  device: GPUDevice,
+  options: ExecuteWebGpuOptions = {},
+): Promise<WebGpuRun> {
   const batch = input.shape[0];
   const limit = bindingLimit(device);
   let graph = build(batch);
@@ -52,6 +65,7 @@ export async function executeWebGpu(build: (batch: number) => Graph, weights: We
   const perSample = numel(input.shape.slice(1));
   const outputs: Float32Array[] = [];
   const outputPerSample = numel(program.outputShape.slice(1));
+  let nonFinite: NonFiniteReport | null | undefined;
   const runners = new Map<number, Awaited<ReturnType<typeof loadModel>>>();
   const loadModel = async (size: number) => {
     const g = size === chunk ? graph : build(size);
@@ -67,7 +81,10 @@ export async function executeWebGpu(build: (batch: number) => Graph, weights: We
         model = await loadModel(size);
         runners.set(size, model);
       }
-      outputs.push(await model.run(input.data.subarray(start * perSample, (start + size) * perSample)));
+      const piece = input.data.subarray(start * perSample, (start + size) * perSample);
+      const output = await model.run(piece);
+      outputs.push(output);
+      if (options.findNonFinite && nonFinite === undefined && !output.every(Number.isFinite)) nonFinite = await model.findNonFinite(piece);
     }
   } finally {
     for (const model of runners.values()) model.destroy();
@@ -78,5 +95,10 @@ export async function executeWebGpu(build: (batch: number) => Graph, weights: We
     data.set(part, offset);
     offset += part.length;
   }
-  return { output: { shape: [batch, ...program.outputShape.slice(1)], data }, chunk, dispatches: program.dispatches.length };
+  return {
+    output: { shape: [batch, ...program.outputShape.slice(1)], data },
+    chunk,
+    dispatches: program.dispatches.length,
+    ...(options.findNonFinite ? { nonFinite: nonFinite ?? null } : {}),
+  };
 }

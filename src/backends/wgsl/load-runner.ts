@@ -7,8 +7,17 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ts } from 'ts-morph';
 
+export interface NonFiniteReport {
+  readonly dispatch: number;
+  readonly kernel: string;
+  readonly covers: string;
+  readonly index: number;
+  readonly value: number;
+}
+
 export interface RunnerModel {
   run(input: Float32Array): Promise<Float32Array>;
+  findNonFinite(input: Float32Array): Promise<NonFiniteReport | null>;
   destroy(): void;
 }
 

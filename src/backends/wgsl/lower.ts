@@ -7,7 +7,8 @@ import { wgslKernels } from './kernels/index.js';
 import { nchwToNhwc, nhwcToNchw } from './kernels/layout.js';
 import type { WeightMap } from '../reference/executor.js';
 import { paramSetsOf } from '../../ir/fusion.js';
-import { formatShape, numel, type Graph, type Node } from '../../ir/types.js';
+import { describeNode } from '../../ir/print.js';
+import { formatShape, numel, type Graph } from '../../ir/types.js';
 
 /**
  * Buffers for activations and scratch are reused once free: best fit, the smallest free
@@ -34,11 +35,6 @@ class BufferPool {
   release(index: number): void {
     this.free.push(index);
   }
-}
-
-function describeNode(node: Node): string {
-  const op = node.fusion ? [...node.fusion.prologue.map((s) => s.op), node.op, ...node.fusion.epilogue.map((s) => s.op)].join('+') : node.op;
-  return `%${node.id} ${op}${node.name ? ` ${node.name}` : ''} ${formatShape(node.type.shape)}`;
 }
 
 export function lowerToWgsl(graph: Graph, schedule: Schedule = defaultSchedule): WgslProgram {
@@ -98,7 +94,16 @@ export function lowerToWgsl(graph: Graph, schedule: Schedule = defaultSchedule):
       shaders.push({ name: spec.name, code });
     }
     const threads = spec.cooperative ? spec.cooperative.groups * schedule.workgroupSize : spec.invocations;
-    dispatches.push({ shader, workgroups: dispatchGrid(threads, schedule), buffers: spec.bindings.map((b) => resolve(b.buffer)), covers: commentSafe(covers), bytes: spec.bindings.reduce((sum, b) => sum + refBytes(b.buffer), 0) });
+    const written = spec.bindings.filter((b) => b.access === 'read_write');
+    if (written.length !== 1) throw new Error(`internal: kernel ${spec.name} has ${written.length} read_write bindings; each kernel writes exactly one buffer`);
+    dispatches.push({
+      shader,
+      workgroups: dispatchGrid(threads, schedule),
+      buffers: spec.bindings.map((b) => resolve(b.buffer)),
+      covers: commentSafe(covers),
+      bytes: spec.bindings.reduce((sum, b) => sum + refBytes(b.buffer), 0),
+      writes: [resolve(written[0].buffer), refBytes(written[0].buffer) / 4],
+    });
   };
 
   const inputBuffer = pool.allocate(numel(inputNode.type.shape), 'input');

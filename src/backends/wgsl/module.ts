@@ -41,7 +41,7 @@ export function renderKernel(spec: KernelSpec, schedule: Schedule, covers: strin
   for (const helper of spec.helpers ?? []) lines.push('', helper.trim());
   lines.push('');
   if (spec.cooperative) {
-    for (const declaration of spec.cooperative.workgroupVars ?? ['partial: array<f32, WORKGROUP_SIZE>']) lines.push(`var<workgroup> ${declaration};`);
+    for (const declaration of spec.cooperative.workgroupVars) lines.push(`var<workgroup> ${declaration};`);
     lines.push('');
     lines.push(`@compute @workgroup_size(${schedule.workgroupSize})`);
     lines.push(`fn ${spec.name}(@builtin(workgroup_id) workgroup: vec3u, @builtin(local_invocation_index) local: u32, @builtin(num_workgroups) groups: vec3u) {`);

@@ -44,13 +44,13 @@ export interface KernelSpec {
   /**
    * Set for kernels whose workgroups cooperate (reductions): the body runs once per thread with
    * `group` (the workgroup's index, < groups) and `local` (the thread's index in it), and may use
-   * `var<workgroup> partial: array<f32, WORKGROUP_SIZE>` and workgroupBarrier(). `invocations` and
-   * `index` are then unused.
+   * the workgroup variables it declares and workgroupBarrier(). `invocations` and `index` are
+   * then unused.
    */
   readonly cooperative?: {
     readonly groups: number;
-    /** Workgroup-memory declarations; without them, `partial: array<f32, WORKGROUP_SIZE>`. */
-    readonly workgroupVars?: readonly string[];
+    /** Workgroup-memory declarations, e.g. `tile: array<f32, 512>` (f32 arrays only). */
+    readonly workgroupVars: readonly string[];
   };
 }
 
@@ -75,6 +75,8 @@ export interface Dispatch {
   readonly covers: string;
   /** Bytes of the tensors it binds: an estimate of the memory traffic it causes. */
   readonly bytes: number;
+  /** The buffer its one read_write binding writes, and how many floats of it (from 0) it writes. */
+  readonly writes: readonly [buffer: number, floats: number];
 }
 
 export interface ProgramBuffer {

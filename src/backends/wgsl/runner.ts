@@ -119,6 +119,41 @@ return {
       running = false;
     }
   },
+  async findNonFinite(input: Float32Array): Promise<NonFiniteReport | null> {
+    if (input.length !== inputFloats) {
+      throw new RangeError(\`\${modelInfo.name}: expected an input of \${inputFloats} floats (NCHW \${JSON.stringify(modelInfo.inputShape)}), got \${input.length}\`);
+    }
+    if (running) throw new Error(\`\${modelInfo.name}: run() is already in progress; await it before calling again\`);
+    running = true;
+    // One dispatch per submission, each followed by a readback of what it wrote: slow, and only
+    // for finding which kernel first produced a NaN or an infinity.
+    const probeBytes = Math.max(4, ...dispatchPlan.map((dispatch) => dispatch.writes[1] * 4));
+    const probe = device.createBuffer({ label: 'non-finite probe', size: probeBytes, usage: MAP_READ | COPY_DST });
+    try {
+      device.queue.writeBuffer(buffers[modelInfo.inputBuffer], 0, input.buffer, input.byteOffset, input.byteLength);
+      for (const [index, dispatch] of dispatchPlan.entries()) {
+        const [written, floats] = dispatch.writes;
+        const encoder = device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        pass.setPipeline(pipelines[dispatch.shader]);
+        pass.setBindGroup(0, bindGroups[index]);
+        pass.dispatchWorkgroups(dispatch.workgroups[0], dispatch.workgroups[1], dispatch.workgroups[2]);
+        pass.end();
+        encoder.copyBufferToBuffer(buffers[written], 0, probe, 0, floats * 4);
+        device.queue.submit([encoder.finish()]);
+        await probe.mapAsync(MAP_MODE_READ, 0, floats * 4);
+        const values = new Float32Array(probe.getMappedRange(0, floats * 4));
+        const at = values.findIndex((value) => !Number.isFinite(value));
+        const report = at < 0 ? null : { dispatch: index, kernel: shaderSources[dispatch.shader].name, covers: dispatch.covers, index: at, value: values[at] };
+        probe.unmap();
+        if (report) return report;
+      }
+      return null;
+    } finally {
+      probe.destroy();
+      running = false;
+    }
+  },
   destroy(): void {
     for (const buffer of buffers) buffer.destroy();
     readback.destroy();
@@ -163,7 +198,26 @@ export function generateRunner(program: WgslProgram): string {
       properties: [{ name: 'info', type: 'typeof modelInfo', isReadonly: true }],
       methods: [
         { name: 'run', parameters: [{ name: 'input', type: 'Float32Array' }], returnType: 'Promise<Float32Array>', docs: ['One forward pass: `input` is float32 NCHW of `info.inputShape`; resolves to the output.'] },
+        {
+          name: 'findNonFinite',
+          parameters: [{ name: 'input', type: 'Float32Array' }],
+          returnType: 'Promise<NonFiniteReport | null>',
+          docs: ['Runs the forward pass one dispatch at a time and reports the first that wrote a NaN or an infinity (slow; for debugging).'],
+        },
         { name: 'destroy', returnType: 'void', docs: ["Frees the model's GPU buffers. The device stays the caller's."] },
+      ],
+    },
+    {
+      kind: StructureKind.Interface,
+      name: 'NonFiniteReport',
+      isExported: true,
+      docs: ['The first dispatch of a forward pass that wrote a non-finite value.'],
+      properties: [
+        { name: 'dispatch', type: 'number', isReadonly: true, docs: ['Its position in the forward pass.'] },
+        { name: 'kernel', type: 'string', isReadonly: true },
+        { name: 'covers', type: 'string', isReadonly: true, docs: ['The IR nodes it computes.'] },
+        { name: 'index', type: 'number', isReadonly: true, docs: ['The first non-finite element of what it wrote (NHWC for activations).'] },
+        { name: 'value', type: 'number', isReadonly: true },
       ],
     },
   ]);
@@ -223,12 +277,12 @@ export function generateRunner(program: WgslProgram): string {
   });
   file.addVariableStatement({
     declarationKind: VariableDeclarationKind.Const,
-    docs: ['The forward pass, in order: shader, grid, and one buffer per binding.'],
+    docs: ['The forward pass, in order: shader, grid, one buffer per binding, and the buffer (and floats) it writes.'],
     declarations: [
       {
         name: 'dispatchPlan',
-        type: 'readonly { readonly shader: number; readonly workgroups: readonly [number, number, number]; readonly buffers: readonly number[]; readonly covers: string }[]',
-        initializer: (writer) => writeJsonArray(writer, program.dispatches.map(({ shader, workgroups, buffers, covers }) => ({ shader, workgroups, buffers, covers }))),
+        type: 'readonly { readonly shader: number; readonly workgroups: readonly [number, number, number]; readonly buffers: readonly number[]; readonly writes: readonly [number, number]; readonly covers: string }[]',
+        initializer: (writer) => writeJsonArray(writer, program.dispatches.map(({ shader, workgroups, buffers, writes, covers }) => ({ shader, workgroups, buffers, writes, covers }))),
       },
     ],
   });

@@ -16,11 +16,14 @@ export interface Schedule {
   readonly workgroupSize: number;
   /** How pointwise layers (GEMMs) are tiled through workgroup memory. */
   readonly gemm: GemmTiling;
+  /** The most floats a kernel stages at once in workgroup memory (e.g. a conv's input window). */
+  readonly stagingFloats: number;
 }
 
 // 32x32 outputs per workgroup, 4x4 per thread: 64 threads, and each input and weight value
 // loaded into workgroup memory is used 32 times instead of once.
-export const defaultSchedule: Schedule = { workgroupSize: 64, gemm: { rows: 32, cols: 32, depth: 16, threadRows: 4, threadCols: 4 } };
+// Staging 2048 floats (8 KiB) leaves room under WebGPU's default 16 KiB of workgroup memory.
+export const defaultSchedule: Schedule = { workgroupSize: 64, gemm: { rows: 32, cols: 32, depth: 16, threadRows: 4, threadCols: 4 }, stagingFloats: 2048 };
 
 /** WebGPU's guaranteed maximum workgroups per grid dimension. */
 export const maxWorkgroupsPerDimension = 65535;

@@ -1,13 +1,14 @@
 // convc run: executes a model on an input with real or random weights.
 import { chosenPasses, loadModel } from '../model.js';
-import { inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, requireOne, sizeOptions, stringOption } from '../options.js';
+import { adapterHelp, adapterOption, inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, requireOne, sizeOptions, stringOption } from '../options.js';
 import { progress, type CliIo } from '../io.js';
 import { executeReference } from '../../backends/reference/executor.js';
 import { acquireGpu } from '../../backends/webgpu/device.js';
 import { executeWebGpu } from '../../backends/wgsl/execute.js';
 import { readNpy, writeNpy } from '../../io/npy.js';
-import { formatShape, type HostTensor } from '../../ir/types.js';
-import { userError } from '../../util/diagnostics.js';
+import { formatShape, type HostTensor, type Node } from '../../ir/types.js';
+import { describeNode } from '../../ir/print.js';
+import { runFailure, userError } from '../../util/diagnostics.js';
 import { writeFileAtomically } from '../../util/atomic-write.js';
 import { randomInput } from '../../weights/random.js';
 import { loadWeights, readBytes, weightHelp, weightOptions } from '../weights.js';
@@ -28,6 +29,9 @@ ${weightHelp} and for a random input
   --out FILE          write the output tensor here as .npy float32
   --backend NAME      ${backends.join(' | ')} (default reference)
   --verbose           say which adapter and driver the webgpu backend uses
+${adapterHelp}
+  --debug-nonfinite   when the output holds a NaN or an infinity (always an error, exit 1),
+                      find the first kernel (webgpu) or IR node (reference) that produced one
 ${modelHelp}
   --batch N           batch size of the random input used without --input (default 1)
   --size HxW          size of that random input, HxW or one number (default 224)
@@ -54,6 +58,8 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
     out: { type: 'string' },
     backend: { type: 'string' },
     verbose: { type: 'boolean' },
+    'debug-nonfinite': { type: 'boolean' },
+    adapter: { type: 'string' },
   });
   if (values.help) {
     io.stdout.write(`${runHelp}\n`);
@@ -88,24 +94,41 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
     throw userError(`${inputPath}: the input has ${input.shape[1]} channels (shape ${formatShape(input.shape)}), but model '${graph.name}' takes ${inputNode.type.shape[1]}`);
   }
   const weights = loadWeights(graph, values, seed)!;
+  const debugNonFinite = values['debug-nonfinite'] === true;
   let output: HostTensor;
   let where = backend;
+  /** With --debug-nonfinite: where the first non-finite value came from. */
+  let origin: string | undefined;
   if (backend === 'webgpu') {
-    const gpu = await acquireGpu({ verbose: values.verbose ? (line) => io.stderr.write(`${line}\n`) : undefined });
+    const gpu = await acquireGpu({ adapter: adapterOption(values), verbose: values.verbose ? (line) => io.stderr.write(`${line}\n`) : undefined });
     try {
       where = `webgpu (${gpu.adapterInfo})`;
       const size = { height, width };
       const build = (n: number) => (n === batch ? graph : loadModel(file, { model: stringOption(values, 'model'), size: { batch: n, ...size }, passes }).graph);
-      const result = await executeWebGpu(build, weights, input, gpu.device);
+      const result = await executeWebGpu(build, weights, input, gpu.device, { findNonFinite: debugNonFinite });
       if (result.chunk < batch) io.stderr.write(`note: the batch of ${batch} was run in pieces of ${result.chunk} to fit the adapter's buffer limits\n`);
       output = result.output;
+      const found = result.nonFinite;
+      if (found) origin = `dispatch ${found.dispatch} (kernel ${found.kernel}, computing ${found.covers}) first wrote ${found.value} at element ${found.index}`;
     } finally {
       gpu.destroy();
     }
   } else {
     const bar = progress(io, `running ${graph.name}`);
-    output = executeReference(graph, weights, input, { onNode: (done, total) => bar.update(done, total) });
+    const onValue = (node: Node, value: HostTensor) => {
+      if (origin !== undefined) return;
+      const at = value.data.findIndex((v) => !Number.isFinite(v));
+      if (at >= 0) origin = `IR node ${describeNode(node)} first produced ${value.data[at]} at element ${at} (NCHW)`;
+    };
+    output = executeReference(graph, weights, input, { onNode: (done, total) => bar.update(done, total), ...(debugNonFinite ? { onValue } : {}) });
     bar.finish();
+  }
+  const nonFinite = output.data.reduce((count, v) => (Number.isFinite(v) ? count : count + 1), 0);
+  if (nonFinite > 0) {
+    const first = output.data.findIndex((v) => !Number.isFinite(v));
+    throw runFailure(`${graph.name} on ${where}: the output has ${nonFinite} non-finite value(s) of ${output.data.length} (first: ${output.data[first]} at element ${first})`, [
+      origin ?? (debugNonFinite ? 'every dispatch wrote finite values; the non-finite value arose in the final read-back' : 'rerun with --debug-nonfinite to find the first kernel that produced one'),
+    ]);
   }
   const outPath = stringOption(values, 'out');
   if (outPath !== undefined) writeFileAtomically(outPath, writeNpy(output));

@@ -24,12 +24,9 @@ export const conv2d: OpDef = {
   summary: '2-D convolution (NCHW); groups = channels makes it depthwise',
   kind: 'out-elementwise-fusable',
   channelEpilogue: true,
-  // The kernel stages one output pixel's normalised input window, kh * kw * in floats, in 32 KB
-  // of workgroup memory (WebGPU's default maxComputeWorkgroupStorageSize).
-  channelPrologue: (attrs) => {
-    const [kh, kw] = pairAttr(attrs, 'kernel');
-    return pairAttr(attrs, 'padding').every((p) => p === 0) && intAttr(attrs, 'groups') === 1 && kh * kw * intAttr(attrs, 'in') <= 8192;
-  },
+  // A LayerNorm before an unpadded, ungrouped conv normalises each input pixel of the window as
+  // the kernel stages it (padding would have to stay zero after normalisation).
+  channelPrologue: (attrs) => pairAttr(attrs, 'padding').every((p) => p === 0) && intAttr(attrs, 'groups') === 1,
   readsInputElementwise: (attrs) => pairAttr(attrs, 'padding').every((p) => p === 0),
   arity: 1,
   callable: true,

@@ -8,10 +8,11 @@ export const linear: OpDef = {
   summary: 'linear layer over channels (a 1x1 / pointwise convolution)',
   kind: 'out-elementwise-fusable',
   readsInputElementwise: () => true,
-  // On pooled [N, C] inputs a workgroup owns a sample: it can stage the sample's (pooled,
-  // normalised) C values in workgroup memory, up to 8192 floats (32 KB).
-  channelPrologue: (attrs, input) => input.shape.length === 2 && (attrs.in as number) <= 8192,
-  spatialPrologue: (attrs, input) => input.shape.length === 2 && (attrs.in as number) <= 8192,
+  // On pooled [N, C] inputs a workgroup owns a sample: it stages the sample's (pooled,
+  // normalised) C values in workgroup memory beside its reduction scratch, within WebGPU's
+  // default maxComputeWorkgroupStorageSize of 16 KiB: up to 3840 floats (15 KiB).
+  channelPrologue: (attrs, input) => input.shape.length === 2 && (attrs.in as number) <= 3840,
+  spatialPrologue: (attrs, input) => input.shape.length === 2 && (attrs.in as number) <= 3840,
   arity: 1,
   callable: true,
   attrs: [

@@ -6,6 +6,7 @@
 import type { KernelBinding, KernelSpec } from '../program.js';
 import type { GemmTiling } from '../schedule.js';
 import { renderStep, type RenderedStep } from '../steps.js';
+import { reductionVars, workgroupSum } from './reduce.js';
 import { getOp } from '../../../ir/registry.js';
 import { numel, type FusedStep } from '../../../ir/types.js';
 import type { LoweringContext } from './kernel.js';
@@ -96,29 +97,19 @@ ${math.value.trim().split('\n').map((l) => `  ${l}`).join('\n')}
     const groups = Math.ceil((math.batch * math.positions) / ctx.schedule.gemm.rows) * Math.ceil(math.outChannels / ctx.schedule.gemm.cols);
     return finish(tiled.body, { groups, workgroupVars: tiled.workgroupVars }, '_tiled', [tiled.helper]);
   }
-  const reduce = (value: string, into: string) => [
-    `partial[local] = ${value};`,
-    'workgroupBarrier();',
-    'for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {',
-    '  if (local < stride) { partial[local] += partial[local + stride]; }',
-    '  workgroupBarrier();',
-    '}',
-    `let ${into} = partial[0];`,
-    'workgroupBarrier();',
-  ];
   if ((inputNorm || inputPool) && math.sample) {
     if (norm || (inputPool && inputPool.op !== 'global_avg_pool')) throw new Error(`internal: ${node.op} cannot take this prologue`);
     const poolPositions = inputPool ? ctx.inputs[0].shape.slice(2).reduce((a, b) => a * b, 1) : 1;
     const normLines = inputNorm
       ? [
-          ...reduce('sum', 'total'),
+          ...workgroupSum('sum', 'total', 0),
           'let mean = total / f32(CIN);',
           'var squares = 0.0;',
           'for (var c = local; c < CIN; c += WORKGROUP_SIZE) {',
           '  let d = sample[c] - mean;',
           '  squares += d * d;',
           '}',
-          ...reduce('squares', 'total_squares'),
+          ...workgroupSum('squares', 'total_squares', 1),
           'let inv = inverseSqrt(total_squares / f32(CIN) + INPUT_NORM_EPS);',
           'for (var c = local; c < CIN; c += WORKGROUP_SIZE) {',
           `  sample[c] = (sample[c] - mean) * inv * ${param(inputNorm.params.weight, 'c')} + ${param(inputNorm.params.bias, 'c')};`,
@@ -146,7 +137,7 @@ ${math.value.trim().split('\n').map((l) => `  ${l}`).join('\n')}
       '  output[n * C_OUT + oc] = v;',
       '}',
     ];
-    const spec = finish(lines, { groups: math.batch, workgroupVars: ['partial: array<f32, WORKGROUP_SIZE>', `sample: array<f32, ${math.inputChannels}>`] });
+    const spec = finish(lines, { groups: math.batch, workgroupVars: [...reductionVars(2), `sample: array<f32, ${math.inputChannels}>`] });
     return inputNorm ? { ...spec, floats: { ...spec.floats, INPUT_NORM_EPS: inputNorm.attrs.eps as number } } : spec;
   }
   if (inputNorm) {
@@ -154,43 +145,73 @@ ${math.value.trim().split('\n').map((l) => `  ${l}`).join('\n')}
     const gamma = param(inputNorm.params.weight, 'c');
     const beta = param(inputNorm.params.bias, 'c');
     const windowFloats = math.window.taps * math.inputChannels;
+    const taps = math.window.taps;
+    // Each tap's LayerNorm statistics come from one thread reading that input pixel, not from
+    // a workgroup reduction per tap (see reduce.ts for what Mesa's llvmpipe made of those);
+    // a pixel's channels are few enough for one thread, and the GEMM below costs more per
+    // output channel anyway. The normalised window is then staged in chunks of at most
+    // `stagingFloats`, so wide layers fit WebGPU's default 16 KiB of workgroup memory.
+    const chunk = Math.min(windowFloats, ctx.schedule.stagingFloats);
+    const perThread = Math.ceil(math.outChannels / ctx.schedule.workgroupSize);
     const lines = [
-      '// One workgroup per output pixel: stage its input window, LayerNorm each input pixel over',
-      '// channels (the fused prologue), then every thread computes some output channels from it.',
+      '// One workgroup per output pixel: LayerNorm each input pixel of its window over channels',
+      '// (the fused prologue) as the window is staged chunk by chunk; every thread accumulates',
+      '// some output channels from each chunk.',
       'let pixel = group;',
       'if (pixel >= ROWS) { return; }',
       'let n = pixel / P_OUT;',
       'let p = pixel % P_OUT;',
-      `for (var tap = 0u; tap < ${math.window.taps}u; tap++) {`,
+      `if (local < ${taps}u) {`,
+      '  let tap = local;',
       `  let at = (${math.window.pixel}) * CIN;`,
       '  var sum = 0.0;',
-      '  for (var c = local; c < CIN; c += WORKGROUP_SIZE) {',
-      '    let v = load_input(at + c, n, c);',
-      '    window[tap * CIN + c] = v;',
-      '    sum += v;',
-      '  }',
-      ...reduce('sum', 'total').map((l) => `  ${l}`),
-      '  let mean = total / f32(CIN);',
+      '  for (var c = 0u; c < CIN; c++) { sum += load_input(at + c, n, c); }',
+      '  let mean = sum / f32(CIN);',
       '  var squares = 0.0;',
-      '  for (var c = local; c < CIN; c += WORKGROUP_SIZE) {',
-      '    let d = window[tap * CIN + c] - mean;',
+      '  for (var c = 0u; c < CIN; c++) {',
+      '    let d = load_input(at + c, n, c) - mean;',
       '    squares += d * d;',
       '  }',
-      ...reduce('squares', 'total_squares').map((l) => `  ${l}`),
-      '  let inv = inverseSqrt(total_squares / f32(CIN) + INPUT_NORM_EPS);',
-      '  for (var c = local; c < CIN; c += WORKGROUP_SIZE) {',
-      `    window[tap * CIN + c] = (window[tap * CIN + c] - mean) * inv * ${gamma} + ${beta};`,
-      '  }',
+      '  tap_mean[tap] = mean;',
+      '  tap_inv[tap] = inverseSqrt(squares / f32(CIN) + INPUT_NORM_EPS);',
       '}',
       'workgroupBarrier();',
-      'for (var oc = local; oc < C_OUT; oc += WORKGROUP_SIZE) {',
-      `  var v = ${math.window.bias ? 'bias[oc]' : '0.0'};`,
-      `  for (var i = 0u; i < ${windowFloats}u; i++) { v += window[i] * weight[i * C_OUT + oc]; }`,
-      ...applySteps(before, { index: 'pixel * C_OUT + oc', n: 'n', c: 'oc' }).map((l) => `  ${l}`),
-      '  output[pixel * C_OUT + oc] = v;',
+      `var acc: array<f32, ${perThread}>;`,
+      `for (var start = 0u; start < ${windowFloats}u; start += ${chunk}u) {`,
+      `  for (var e = local; e < ${chunk}u; e += WORKGROUP_SIZE) {`,
+      '    let i = start + e;',
+      `    if (i < ${windowFloats}u) {`,
+      '      let tap = i / CIN;',
+      '      let c = i % CIN;',
+      `      let x = load_input((${math.window.pixel}) * CIN + c, n, c);`,
+      `      window[e] = (x - tap_mean[tap]) * tap_inv[tap] * ${gamma} + ${beta};`,
+      '    }',
+      '  }',
+      '  workgroupBarrier();',
+      `  let count = min(${chunk}u, ${windowFloats}u - start);`,
+      `  for (var j = 0u; j < ${perThread}u; j++) {`,
+      '    let oc = local + j * WORKGROUP_SIZE;',
+      '    if (oc < C_OUT) {',
+      '      var v = acc[j];',
+      '      for (var e = 0u; e < count; e++) { v += window[e] * weight[(start + e) * C_OUT + oc]; }',
+      '      acc[j] = v;',
+      '    }',
+      '  }',
+      '  workgroupBarrier();',
+      '}',
+      `for (var j = 0u; j < ${perThread}u; j++) {`,
+      '  let oc = local + j * WORKGROUP_SIZE;',
+      '  if (oc < C_OUT) {',
+      `    var v = acc[j]${math.window.bias ? ' + bias[oc]' : ''};`,
+      ...applySteps(before, { index: 'pixel * C_OUT + oc', n: 'n', c: 'oc' }).map((l) => `    ${l}`),
+      '    output[pixel * C_OUT + oc] = v;',
+      '  }',
       '}',
     ];
-    const spec = finish(lines, { groups: math.batch * math.positions, workgroupVars: ['partial: array<f32, WORKGROUP_SIZE>', `window: array<f32, ${windowFloats}>`] });
+    const spec = finish(lines, {
+      groups: math.batch * math.positions,
+      workgroupVars: [`window: array<f32, ${chunk}>`, `tap_mean: array<f32, ${taps}>`, `tap_inv: array<f32, ${taps}>`],
+    });
     return { ...spec, floats: { ...spec.floats, INPUT_NORM_EPS: inputNorm.attrs.eps as number } };
   }
   if (norm) {
@@ -207,14 +228,14 @@ ${math.value.trim().split('\n').map((l) => `  ${l}`).join('\n')}
       '  output[base + oc] = v;',
       '  sum += v;',
       '}',
-      ...reduce('sum', 'total'),
+      ...workgroupSum('sum', 'total', 0),
       'let mean = total / f32(C_OUT);',
       'var squares = 0.0;',
       'for (var oc = local; oc < C_OUT; oc += WORKGROUP_SIZE) {',
       '  let d = output[base + oc] - mean;',
       '  squares += d * d;',
       '}',
-      ...reduce('squares', 'total_squares'),
+      ...workgroupSum('squares', 'total_squares', 1),
       'let inv = inverseSqrt(total_squares / f32(C_OUT) + NORM_EPS);',
       'for (var oc = local; oc < C_OUT; oc += WORKGROUP_SIZE) {',
       `  var v = (output[base + oc] - mean) * inv * ${normGamma} + ${normBeta};`,
@@ -222,7 +243,7 @@ ${math.value.trim().split('\n').map((l) => `  ${l}`).join('\n')}
       '  output[base + oc] = v;',
       '}',
     ];
-    return finish(lines, { groups: math.batch * math.positions });
+    return finish(lines, { groups: math.batch * math.positions, workgroupVars: reductionVars(2) });
   }
   const body = [
     'let oc = index % C_OUT;',

@@ -4,6 +4,7 @@
 import type { KernelSpec } from '../program.js';
 import type { WgslKernels } from './kernel.js';
 import { nhwc } from './kernel.js';
+import { reductionVars, workgroupSum } from './reduce.js';
 
 export const layernormKernels: WgslKernels = {
   lower({ node, inputs, input, weight, output }) {
@@ -140,7 +141,7 @@ export const grnStatsKernels: WgslKernels = {
           { name: 'output', access: 'read_write', buffer: output },
         ],
         invocations: n * channels,
-        cooperative: { groups: n },
+        cooperative: { groups: n, workgroupVars: reductionVars(1) },
         constants: { C: channels, P: positions },
         floats: { EPS: node.attrs.eps as number },
         body: `
@@ -157,13 +158,8 @@ for (var c = local; c < C; c += WORKGROUP_SIZE) {
   output[group * C + c] = norm;
   total += norm;
 }
-partial[local] = total;
-workgroupBarrier();
-for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
-  if (local < stride) { partial[local] += partial[local + stride]; }
-  workgroupBarrier();
-}
-let scale = 1.0 / (partial[0] / f32(C) + EPS);
+${workgroupSum('total', 'norms', 0).join('\n')}
+let scale = 1.0 / (norms / f32(C) + EPS);
 for (var c = local; c < C; c += WORKGROUP_SIZE) {
   output[group * C + c] *= scale;
 }`,
