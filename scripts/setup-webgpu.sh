@@ -74,9 +74,10 @@ driver_is_current() {
   ' "$DRIVER_JSON" "$STAMP" 2>/dev/null
 }
 
+lavapipe_current=0
 if [[ $force == 0 && $fallback_only == 0 ]] && driver_is_current; then
-  log "lavapipe is already set up in ${CACHE#"$ROOT/"} (nothing to do; --force rebuilds it)"
-  exit 0
+  log "lavapipe is already set up in ${CACHE#"$ROOT/"} (--force rebuilds it)"
+  lavapipe_current=1
 fi
 
 # --- downloads ------------------------------------------------------------------------------
@@ -421,7 +422,9 @@ EOF
 
 # --- the OpenGL ES fallback -------------------------------------------------------------------
 
-setup_gl_fallback() {
+# The stock packages Dawn's OpenGL ES path needs (EGL, GLES and Mesa's llvmpipe). Installed
+# beside lavapipe too, as root: `convc --adapter gl` and the test suite use that path on purpose.
+install_gl_packages() {
   local triplet=${TRIPLET:-}
   [[ -n $triplet ]] || triplet=$(gcc -dumpmachine 2>/dev/null || echo "$(uname -m)-linux-gnu")
   TRIPLET=$triplet
@@ -433,9 +436,13 @@ setup_gl_fallback() {
   compgen -G '/usr/share/glvnd/egl_vendor.d/*mesa*.json' >/dev/null || need+=(libegl-mesa0)
   compgen -G "/usr/lib/$TRIPLET/dri/swrast_dri.so" >/dev/null || need+=(libgl1-mesa-dri)
   if ((${#need[@]})); then
-    log "the OpenGL ES fallback needs ${need[*]}"
+    log "the OpenGL ES path needs ${need[*]}"
     apt_install "${need[@]}" || die "could not install ${need[*]} (as root: apt-get install ${need[*]})"
   fi
+}
+
+setup_gl_fallback() {
+  install_gl_packages
   local candidate="$CACHE/driver.json.new"
   cat >"$candidate" <<EOF
 {
@@ -485,6 +492,11 @@ probe() { # driver.json candidate
 
 # --- main -------------------------------------------------------------------------------------
 
+if [[ $lavapipe_current == 1 ]]; then
+  (set -e; install_gl_packages) || warn "the OpenGL ES path (convc --adapter gl) is not available: see above"
+  exit 0
+fi
+
 # Each attempt runs in a subshell with errexit on, so any failing step ends just that attempt.
 if [[ $fallback_only == 0 ]]; then
   had_indexes=0
@@ -499,7 +511,10 @@ if [[ $fallback_only == 0 ]]; then
     rc=$?
   fi
   set -e
-  [[ $rc == 0 ]] && exit 0
+  if [[ $rc == 0 ]]; then
+    (set -e; install_gl_packages) || warn "the OpenGL ES path (convc --adapter gl) is not available: see above"
+    exit 0
+  fi
   warn "could not set up lavapipe (see above); falling back to OpenGL ES on llvmpipe"
 fi
 

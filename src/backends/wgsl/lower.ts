@@ -4,6 +4,7 @@ import { commentSafe, renderKernel } from './module.js';
 import type { BufferRef, Dispatch, KernelSpec, PackedWeight, ProgramBuffer, ShaderModuleSource, WgslProgram } from './program.js';
 import { defaultSchedule, dispatchGrid, type Schedule } from './schedule.js';
 import { wgslKernels } from './kernels/index.js';
+import { kernelNeeds, limitViolations, webgpuDefaultLimits, type TargetLimits } from './target.js';
 import { nchwToNhwc, nhwcToNchw } from './kernels/layout.js';
 import type { WeightMap } from '../reference/executor.js';
 import { paramSetsOf } from '../../ir/fusion.js';
@@ -37,7 +38,15 @@ class BufferPool {
   }
 }
 
-export function lowerToWgsl(graph: Graph, schedule: Schedule = defaultSchedule): WgslProgram {
+export interface LowerOptions {
+  readonly schedule?: Schedule;
+  /** The device limits every kernel must fit; by default WebGPU's, so the runner is portable. */
+  readonly limits?: TargetLimits;
+}
+
+export function lowerToWgsl(graph: Graph, options: LowerOptions = {}): WgslProgram {
+  const schedule = options.schedule ?? defaultSchedule;
+  const limits = options.limits ?? webgpuDefaultLimits;
   const pool = new BufferPool();
   const shaders: ShaderModuleSource[] = [];
   const shaderIndex = new Map<string, number>();
@@ -89,9 +98,13 @@ export function lowerToWgsl(graph: Graph, schedule: Schedule = defaultSchedule):
     const key = code.replace(/^\/\/ Computes IR node\(s\):.*$/m, '');
     let shader = shaderIndex.get(key);
     if (shader === undefined) {
+      const needs = kernelNeeds(spec, schedule);
+      const over = limitViolations(needs, limits);
+      // Kernels and schedules are made to fit; a kernel that does not is a bug, not a user error.
+      if (over.length > 0) throw new Error(`internal: kernel ${spec.name} for ${covers} needs ${over.join(', ')}`);
       shader = shaders.length;
       shaderIndex.set(key, shader);
-      shaders.push({ name: spec.name, code });
+      shaders.push({ name: spec.name, code, needs });
     }
     const threads = spec.cooperative ? spec.cooperative.groups * schedule.workgroupSize : spec.invocations;
     const written = spec.bindings.filter((b) => b.access === 'read_write');

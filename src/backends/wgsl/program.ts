@@ -2,6 +2,7 @@
 // write, and the order of dispatches. The runner generator and the in-process runner both
 // consume this, so the plan is made once.
 import type { ValueId } from '../../ir/types.js';
+import type { KernelNeeds } from './target.js';
 
 /** Where a kernel binding's data lives. */
 export type BufferRef =
@@ -89,6 +90,8 @@ export interface ProgramBuffer {
 export interface ShaderModuleSource {
   readonly name: string;
   readonly code: string;
+  /** What it needs of the device; the runner checks these against the device's limits. */
+  readonly needs: KernelNeeds;
 }
 
 export interface WgslProgram {

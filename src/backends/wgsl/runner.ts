@@ -44,6 +44,23 @@ for (const [index, plan] of bufferPlan.entries()) {
     );
   }
 }
+// Every kernel must fit this device's compute limits; say which does not before creating anything.
+const shortfalls: string[] = [];
+for (const source of shaderSources) {
+  const { workgroupStorageBytes, workgroupSize, storageBuffers } = source.needs;
+  if (workgroupStorageBytes > limits.maxComputeWorkgroupStorageSize) {
+    shortfalls.push(\`kernel \${source.name} needs \${workgroupStorageBytes} bytes of workgroup memory (maxComputeWorkgroupStorageSize is \${limits.maxComputeWorkgroupStorageSize})\`);
+  }
+  if (workgroupSize > limits.maxComputeInvocationsPerWorkgroup || workgroupSize > limits.maxComputeWorkgroupSizeX) {
+    shortfalls.push(\`kernel \${source.name} needs \${workgroupSize} invocations per workgroup (maxComputeInvocationsPerWorkgroup is \${limits.maxComputeInvocationsPerWorkgroup})\`);
+  }
+  if (storageBuffers > limits.maxStorageBuffersPerShaderStage) {
+    shortfalls.push(\`kernel \${source.name} needs \${storageBuffers} storage buffers (maxStorageBuffersPerShaderStage is \${limits.maxStorageBuffersPerShaderStage})\`);
+  }
+}
+if (shortfalls.length > 0) {
+  throw new RangeError(\`\${modelInfo.name}: this device's limits are too small for the model: \${shortfalls.join('; ')}\`);
+}
 const packed = weights instanceof ArrayBuffer
   ? new Float32Array(weights)
   : new Float32Array(weights.buffer, weights.byteOffset, weights.byteLength / 4);
@@ -249,15 +266,17 @@ export function generateRunner(program: WgslProgram): string {
   });
   file.addVariableStatement({
     declarationKind: VariableDeclarationKind.Const,
-    docs: ['The kernels: WGSL modules whose entry point has the module\'s name.'],
+    docs: ['The kernels: WGSL modules whose entry point has the module\'s name, and what each needs of the device.'],
     declarations: [
       {
         name: 'shaderSources',
-        type: 'readonly { readonly name: string; readonly code: string }[]',
+        type: 'readonly { readonly name: string; readonly code: string; readonly needs: { readonly workgroupStorageBytes: number; readonly workgroupSize: number; readonly storageBuffers: number } }[]',
         initializer: (writer) => {
           writer.write('[').newLine();
           writer.indent(() => {
-            for (const shader of program.shaders) writer.writeLine(`{ name: ${JSON.stringify(shader.name)}, code: ${templateLiteral(shader.code)} },`);
+            for (const shader of program.shaders) {
+              writer.writeLine(`{ name: ${JSON.stringify(shader.name)}, needs: ${JSON.stringify(shader.needs)}, code: ${templateLiteral(shader.code)} },`);
+            }
           });
           writer.write(']');
         },
