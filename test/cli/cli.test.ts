@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { readNpy } from '../../src/io/npy.js';
-import { captureIo, goldenCases, goldenDir, goldenFiles, repoPath, toleranceRatio } from '../helpers.js';
+import { captureIo, goldenCases, goldenDir, goldenFiles, repoPath, scaledDifference } from '../helpers.js';
 
 const scratch = () => mkdtempSync(join(tmpdir(), 'convc-cli-'));
 
@@ -130,7 +130,7 @@ describe('convc run', () => {
     const y = readNpy(readFileSync(out), out);
     expect(y.shape).toEqual(output.shape);
     // Same tolerance and reason as the golden test of the reference executor.
-    expect(toleranceRatio(y.data, output.data, 1e-4, 1e-4)).toBeLessThan(1);
+    expect(scaledDifference(y.data, output.data)).toBeLessThan(2e-6);
     expect(result.out).toMatch(/top classes/);
   });
 
@@ -140,8 +140,8 @@ describe('convc run', () => {
     const result = await convc('run', join(goldenDir, 'cases.cnx'), '--model', 'convnextv2-mini', '--weights', paths.weights, '--input', paths.input, '--out', out, '--backend', 'webgpu');
     expect(result.code, result.err).toBe(0);
     expect(result.out).toMatch(/on webgpu \(.+\): input \[2, 3, 64, 48\]/);
-    // f32 on the GPU against f64 goldens: the project's 1e-4 abs + rel.
-    expect(toleranceRatio(readNpy(readFileSync(out), out).data, output.data, 1e-4, 1e-4)).toBeLessThan(1);
+    // f32 on the GPU against f64 goldens: the WebGPU golden test's 2e-5 of the output's scale.
+    expect(scaledDifference(readNpy(readFileSync(out), out).data, output.data)).toBeLessThan(2e-5);
   }, 60_000);
 
   it('names the input file when its channels do not fit the model', async () => {

@@ -54,14 +54,15 @@ class LayerNormCF(nn.Module):
 class GRN(nn.Module):
     """Global Response Normalization (ConvNeXt V2) on an NHWC tensor."""
 
-    def __init__(self, dim):
+    def __init__(self, dim, eps=1e-6):
         super().__init__()
         self.gamma = nn.Parameter(torch.zeros(1, 1, 1, dim))
         self.beta = nn.Parameter(torch.zeros(1, 1, 1, dim))
+        self.eps = eps
 
     def forward(self, x):
         gx = torch.norm(x, p=2, dim=(1, 2), keepdim=True)
-        nx = gx / (gx.mean(dim=-1, keepdim=True) + 1e-6)
+        nx = gx / (gx.mean(dim=-1, keepdim=True) + self.eps)
         return self.gamma * (x * nx) + self.beta + x
 
 
@@ -85,13 +86,13 @@ class BlockV1(nn.Module):
 
 
 class BlockV2(nn.Module):
-    def __init__(self, dim):
+    def __init__(self, dim, ln_eps=1e-6, grn_eps=1e-6):
         super().__init__()
         self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.norm = nn.LayerNorm(dim, eps=ln_eps)
         self.pwconv1 = nn.Linear(dim, 4 * dim)
         self.act = nn.GELU()
-        self.grn = GRN(4 * dim)
+        self.grn = GRN(4 * dim, eps=grn_eps)
         self.pwconv2 = nn.Linear(4 * dim, dim)
 
     def branch(self, x):
@@ -223,7 +224,11 @@ def save_npy(path, t):
 # ---------------------------------------------------------------------------
 
 def op_cases():
-    """(name, seed, builder, input_shape, description) for single ops/blocks."""
+    """(name, seed, builder, input_shape, description[, input_scale]) for single ops/blocks.
+
+    The *-eps cases make the epsilons matter: inputs with a variance (LayerNorm) or an L2
+    norm (GRN) near eps = 1e-2, so that an implementation that drops or misplaces eps fails.
+    """
     return [
         ("grn", 101, lambda: Named("grn", GRN(12), nhwc=True), [2, 12, 5, 7],
          "GRN(12) on NHWC (input/output NCHW; permuted in and out)"),
@@ -241,6 +246,18 @@ def op_cases():
          "ConvNeXt V1 block(dim=20) with layer scale and residual"),
         ("v2-block", 107, lambda: Named("block", BlockV2(20)), [2, 20, 7, 6],
          "ConvNeXt V2 block(dim=20) with GRN and residual"),
+        ("layernorm-eps", 108, lambda: Named("norm", LayerNormCF(10, eps=1e-2)), [2, 10, 6, 5],
+         "channels-first LayerNorm(10, eps=1e-2) on inputs of std 0.1 (variance ~ eps)", 0.1),
+        ("grn-eps", 109, lambda: Named("grn", GRN(12, eps=1e-2), nhwc=True), [2, 12, 5, 7],
+         "GRN(12, eps=1e-2) on inputs of std 0.003 (mean L2 norm ~ eps)", 0.003),
+        ("downsample-eps", 110, lambda: Named("downsample", nn.Sequential(
+            LayerNormCF(8, eps=1e-2), nn.Conv2d(8, 16, 2, stride=2))), [2, 8, 9, 7],
+         "LayerNorm channels_first(8, eps=1e-2) then Conv2d(8,16,2,stride=2), inputs of std 0.1", 0.1),
+        ("stem-eps", 111, lambda: Named("stem", nn.Sequential(
+            nn.Conv2d(3, 16, 4, stride=4), LayerNormCF(16, eps=1e-2))), [2, 3, 34, 29],
+         "Conv2d(3,16,4,stride=4) then LayerNorm channels_first(16, eps=1e-2), inputs of std 0.02", 0.02),
+        ("v2-block-eps", 112, lambda: Named("block", BlockV2(20, ln_eps=1e-2, grn_eps=1e-2)), [2, 20, 7, 6],
+         "ConvNeXt V2 block(dim=20), LayerNorm and GRN eps=1e-2, inputs of std 0.05", 0.05),
     ]
 
 
@@ -309,11 +326,11 @@ def write_case(name, model, x32):
 
 def make_all():
     manifest = []
-    for name, seed, build, shape, desc in op_cases():
+    for name, seed, build, shape, desc, *scale in op_cases():
         torch.manual_seed(seed)
         model = build()
         randomize(model)
-        x = torch.randn(*shape, dtype=torch.float32)
+        x = torch.randn(*shape, dtype=torch.float32) * (scale[0] if scale else 1.0)
         out_shape = write_case(name, model, x)
         manifest.append({"name": name, "kind": "op", "input_shape": shape,
                          "output_shape": out_shape, "description": desc,
@@ -344,7 +361,7 @@ def rebuild(entry):
     if entry["kind"] == "model":
         return build_model(entry["family"], entry["depths"], entry["dims"],
                            entry["classes"], entry["in_chans"])
-    return {n: b for n, _, b, _, _ in op_cases()}[entry["name"]]()
+    return {case[0]: case[2] for case in op_cases()}[entry["name"]]()
 
 
 def verify(manifest):
