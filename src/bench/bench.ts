@@ -1,10 +1,13 @@
 // convc bench's measurement: fused and unfused convc and the peer runtimes, in one process on
-// one adapter, with the same input and weights, timed in alternation so that drift (thermal,
-// other load) falls on all of them alike.
+// one adapter, with the same input and weights. Every round runs each configuration once, in an
+// order shuffled per round from a recorded seed, so that drift (thermal, other load, caches warm
+// from the previous configuration) falls on all of them alike. Every output is checked against
+// the reference executor: a fast configuration that computes the wrong thing is marked wrong and
+// never reported as a speed-up.
 import { performance } from 'node:perf_hooks';
-import { peers as allPeers } from './peers.js';
-import { summarize, type TimingSummary } from './stats.js';
-import type { WeightMap } from '../backends/reference/executor.js';
+import { peers as allPeers, type ConfigAdapter } from './peers.js';
+import { shuffled, summarize, type TimingSummary } from './stats.js';
+import { executeReference, type WeightMap } from '../backends/reference/executor.js';
 import type { AcquiredGpu } from '../backends/webgpu/device.js';
 import { bindingLimit } from '../backends/wgsl/execute.js';
 import { importRunner } from '../backends/wgsl/load-runner.js';
@@ -13,6 +16,18 @@ import { generateRunner } from '../backends/wgsl/runner.js';
 import { exportOnnx } from '../export/onnx.js';
 import { graphCost } from '../ir/cost.js';
 import type { Graph, HostTensor } from '../ir/types.js';
+import { seededRandom } from '../weights/random.js';
+
+/**
+ * Largest |output - reference| / largest |reference| a configuration may show. convc's kernels
+ * and ONNX Runtime's compute in f32 while the reference executor accumulates in f64: sums of up
+ * to a few thousand f32 products round off like sqrt(terms) x 6e-8 of their magnitude and erf
+ * approximations add ~1.5e-7, so correct kernels stay below ~1e-5 of the output's scale (the
+ * WebGPU backend tests see the same). 2e-5 leaves a 2x margin and still catches a wrong epsilon,
+ * a mis-ordered channel or a stale buffer. ONNX Runtime's providers are held to the same bound:
+ * they are f32 too, and a peer that computes something else must not count as faster either.
+ */
+export const agreementTolerance = 2e-5;
 
 export interface ConfigResult extends Partial<TimingSummary> {
   /** 2 x MACs / median time. */
@@ -21,36 +36,63 @@ export interface ConfigResult extends Partial<TimingSummary> {
   readonly dispatches?: number;
   /** Compiling kernels or building the session, and uploading weights: reported apart. */
   readonly setup_ms?: number;
-  /** Largest |difference| to the fused output, relative to its largest |value|: a sanity check. */
-  readonly max_rel_diff_vs_fused?: number;
+  /** The adapter it ran on, and whether the runtime was given or reported it (see ConfigAdapter). */
+  readonly adapter?: string;
+  readonly adapter_verified?: boolean;
+  /** The input shape a peer's session declares (fixed: the benchmarked batch and size). */
+  readonly input_shape?: readonly (number | string)[];
+  /** Largest |output - reference| over the largest |reference|, worst over all runs. */
+  readonly max_scaled_diff_vs_reference?: number;
+  /** That difference is over agreementTolerance: the times are of a wrong computation. */
+  readonly wrong?: boolean;
   readonly error?: string;
 }
 
+/** A throughput ratio, or 'wrong' where either side's output disagrees with the reference. */
+export type Ratio = number | 'wrong';
+
 export interface BenchResult {
   readonly adapter: string;
+  /** What --adapter asked for. */
+  readonly adapter_choice: string;
   readonly model: string;
   readonly batch: number;
   readonly size: readonly [number, number];
   readonly date: string;
   readonly macs: number;
   readonly runs: number;
+  readonly warmup: number;
+  /** Seed of the per-round shuffle of the run order; --order-seed repeats it. */
+  readonly order_seed: number;
+  /** Bound on max_scaled_diff_vs_reference (agreementTolerance). */
+  readonly tolerance: number;
+  /** The reference executor's one CPU pass, before and apart from the timed runs. */
+  readonly reference_ms: number;
   readonly fused: ConfigResult;
   readonly unfused: ConfigResult;
   readonly peers: Readonly<Record<string, ConfigResult>>;
-  readonly ratios: { readonly fused_vs_unfused?: number; readonly fused_vs_ort_webgpu?: number };
+  readonly ratios: { readonly fused_vs_unfused?: Ratio; readonly fused_vs_ort_webgpu?: Ratio };
 }
 
 export interface BenchInputs {
   readonly gpu: AcquiredGpu;
+  /** What --adapter asked for (default 'auto'). */
+  readonly adapterChoice?: string;
   readonly fused: Graph;
   readonly unfused: Graph;
   readonly weightsFor: (graph: Graph) => WeightMap;
   readonly input: HostTensor;
   readonly runs: number;
   readonly warmup: number;
+  readonly orderSeed: number;
   /** Names of the peers to run; [] for none. */
   readonly peers: readonly string[];
   readonly onProgress?: (done: number, total: number, label: string) => void;
+  /**
+   * Test-only: rewrites a configuration's output ('fused', 'unfused' or a peer's name) before it
+   * is checked, to prove that a wrong configuration is caught. No CLI flag reaches it.
+   */
+  readonly tamperOutput?: (config: string, output: Float32Array) => Float32Array;
 }
 
 interface Runnable {
@@ -58,7 +100,7 @@ interface Runnable {
   readonly run: () => Promise<Float32Array>;
   readonly release: () => Promise<void> | void;
   readonly times: number[];
-  output?: Float32Array;
+  worstDiff: number;
 }
 
 async function convcRunnable(name: string, graph: Graph, inputs: BenchInputs): Promise<{ runnable: Runnable; setup_ms: number; dispatches: number }> {
@@ -71,16 +113,18 @@ async function convcRunnable(name: string, graph: Graph, inputs: BenchInputs): P
   const module = await importRunner(generateRunner(program));
   const model = await module.createModel(inputs.gpu.device, packWeights(graph, program, inputs.weightsFor(graph)));
   const setup_ms = performance.now() - started;
-  return { runnable: { name, run: () => model.run(inputs.input.data), release: () => model.destroy(), times: [] }, setup_ms, dispatches: program.dispatches.length };
+  return { runnable: { name, run: () => model.run(inputs.input.data), release: () => model.destroy(), times: [], worstDiff: 0 }, setup_ms, dispatches: program.dispatches.length };
 }
 
-function relativeDifference(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) return Infinity;
+/** Largest |a - b| over the largest |reference|; NaN, or a length mismatch, gives Infinity. */
+export function scaledDifference(output: Float32Array, reference: Float32Array): number {
+  if (output.length !== reference.length) return Infinity;
   let diff = 0;
   let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
+  for (let i = 0; i < output.length; i++) {
+    const d = Math.abs(output[i] - reference[i]);
+    if (!(d <= diff)) diff = Number.isNaN(d) ? Infinity : d;
+    scale = Math.max(scale, Math.abs(reference[i]));
   }
   return diff / Math.max(scale, 1e-30);
 }
@@ -90,13 +134,19 @@ export async function runBench(inputs: BenchInputs, adapter: string): Promise<Be
   const macs = graphCost(inputs.fused).macs;
   const results: Record<string, ConfigResult> = {};
   const runnables: Runnable[] = [];
-  const extra = new Map<string, { setup_ms: number; dispatches?: number }>();
+  const extra = new Map<string, { setup_ms: number; dispatches?: number; adapter: ConfigAdapter; input_shape?: readonly (number | string)[] }>();
+  const convcAdapter: ConfigAdapter = { description: adapter, verified: true };
+
+  // The ground truth, from the plain unfused graph: every configuration's output is held to it.
+  const referenceStarted = performance.now();
+  const reference = executeReference(inputs.unfused, inputs.weightsFor(inputs.unfused), inputs.input).data;
+  const reference_ms = performance.now() - referenceStarted;
 
   for (const [name, graph] of [['fused', inputs.fused], ['unfused', inputs.unfused]] as const) {
     try {
       const { runnable, setup_ms, dispatches } = await convcRunnable(name, graph, inputs);
       runnables.push(runnable);
-      extra.set(name, { setup_ms, dispatches });
+      extra.set(name, { setup_ms, dispatches, adapter: convcAdapter });
     } catch (error) {
       results[name] = { error: (error as Error).message };
     }
@@ -104,11 +154,13 @@ export async function runBench(inputs: BenchInputs, adapter: string): Promise<Be
   let onnx: Uint8Array | undefined;
   for (const peer of allPeers.filter((p) => inputs.peers.includes(p.name))) {
     try {
-      onnx ??= exportOnnx(inputs.unfused, inputs.weightsFor(inputs.unfused));
+      // Fixed batch and size, as convc's kernels are: a dynamic batch axis would leave ORT
+      // shape-generic kernels and shape inference at run time that convc does not pay.
+      onnx ??= exportOnnx(inputs.unfused, inputs.weightsFor(inputs.unfused), { batch: 'fixed' });
       const started = performance.now();
-      const session = await peer.create(onnx, inputs.input);
-      runnables.push({ name: peer.name, run: () => session.run(), release: () => session.release(), times: [] });
-      extra.set(peer.name, { setup_ms: performance.now() - started });
+      const session = await peer.create(onnx, inputs.input, { info: adapter });
+      runnables.push({ name: peer.name, run: () => session.run(), release: () => session.release(), times: [], worstDiff: 0 });
+      extra.set(peer.name, { setup_ms: performance.now() - started, adapter: session.adapter, input_shape: session.inputShape });
     } catch (error) {
       results[peer.name] = { error: (error as Error).message };
     }
@@ -119,47 +171,66 @@ export async function runBench(inputs: BenchInputs, adapter: string): Promise<Be
   const step = async (r: Runnable, timed: boolean) => {
     try {
       const started = performance.now();
-      const output = await r.run();
+      let output = await r.run();
       if (timed) r.times.push(performance.now() - started);
-      r.output ??= output;
+      if (inputs.tamperOutput) output = inputs.tamperOutput(r.name, output);
+      // Every run is checked, warm-up included: a stale buffer can make only a later run wrong.
+      r.worstDiff = Math.max(r.worstDiff, scaledDifference(output, reference));
     } catch (error) {
       results[r.name] = { error: (error as Error).message };
     }
     inputs.onProgress?.(++done, total, r.name);
   };
   const alive = () => runnables.filter((r) => !results[r.name]?.error);
-  for (let i = 0; i < inputs.warmup; i++) for (const r of alive()) await step(r, false);
-  // Round robin: each round runs every configuration once, in the same order.
-  for (let i = 0; i < inputs.runs; i++) for (const r of alive()) await step(r, true);
+  const random = seededRandom(inputs.orderSeed);
+  for (let i = 0; i < inputs.warmup; i++) for (const r of shuffled(alive(), random)) await step(r, false);
+  for (let i = 0; i < inputs.runs; i++) for (const r of shuffled(alive(), random)) await step(r, true);
 
-  const reference = runnables.find((r) => r.name === 'fused')?.output;
   for (const r of runnables) {
     if (!results[r.name]?.error && r.times.length > 0) {
       const summary = summarize(r.times, batch);
-      const { setup_ms, dispatches } = extra.get(r.name)!;
+      const { setup_ms, dispatches, adapter: where, input_shape } = extra.get(r.name)!;
       results[r.name] = {
         ...summary,
         gflops: (2 * macs) / (summary.median_ms / 1000) / 1e9,
         ...(dispatches !== undefined ? { dispatches } : {}),
         setup_ms,
-        ...(reference && r.output ? { max_rel_diff_vs_fused: relativeDifference(r.output, reference) } : {}),
+        adapter: where.description,
+        adapter_verified: where.verified,
+        ...(input_shape ? { input_shape } : {}),
+        max_scaled_diff_vs_reference: r.worstDiff,
+        wrong: !(r.worstDiff <= agreementTolerance),
       };
     }
     await r.release();
   }
-  const ratio = (a?: ConfigResult, b?: ConfigResult) => (a?.median_ms && b?.median_ms ? b.median_ms / a.median_ms : undefined);
+  const ratio = (a?: ConfigResult, b?: ConfigResult): Ratio | undefined => {
+    if (!a?.median_ms || !b?.median_ms) return undefined;
+    return a.wrong || b.wrong ? 'wrong' : b.median_ms / a.median_ms;
+  };
   const peerResults = Object.fromEntries(inputs.peers.map((name) => [name, results[name] ?? { error: 'unknown peer' }]));
   return {
     adapter,
+    adapter_choice: inputs.adapterChoice ?? 'auto',
     model: inputs.fused.name,
     batch,
     size: [inputs.input.shape[2], inputs.input.shape[3]],
     date: new Date().toISOString(),
     macs,
     runs: inputs.runs,
+    warmup: inputs.warmup,
+    order_seed: inputs.orderSeed,
+    tolerance: agreementTolerance,
+    reference_ms,
     fused: results.fused,
     unfused: results.unfused,
     peers: peerResults,
     ratios: { fused_vs_unfused: ratio(results.fused, results.unfused), fused_vs_ort_webgpu: ratio(results.fused, results['ort-webgpu']) },
   };
+}
+
+/** The configurations whose output disagreed with the reference executor's. */
+export function wrongConfigs(result: BenchResult): string[] {
+  const all: [string, ConfigResult][] = [['convc fused', result.fused], ['convc unfused', result.unfused], ...Object.entries(result.peers)];
+  return all.filter(([, r]) => r?.wrong).map(([name]) => name);
 }

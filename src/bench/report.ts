@@ -1,32 +1,61 @@
 // Presenting bench results: a table for the terminal, an SVG bar chart, a markdown table row.
-import type { BenchResult, ConfigResult } from './bench.js';
+// A configuration whose output disagreed with the reference executor is shown as wrong, and no
+// ratio involving it is shown as a number.
+import type { BenchResult, ConfigResult, Ratio } from './bench.js';
 
 function configs(result: BenchResult): [string, ConfigResult][] {
   return [['convc fused', result.fused], ['convc unfused', result.unfused], ...Object.entries(result.peers)];
 }
 
 const fixed = (v: number | undefined, digits: number) => (v === undefined ? '-' : v.toFixed(digits));
+const ratioText = (v: Ratio | undefined) => (v === undefined ? undefined : v === 'wrong' ? 'wrong' : `${v.toFixed(2)}x`);
+
+function agreement(r: ConfigResult): string {
+  if (r.max_scaled_diff_vs_reference === undefined) return '-';
+  return `${r.wrong ? 'WRONG ' : ''}${r.max_scaled_diff_vs_reference.toExponential(1)}`;
+}
+
+function adapterCell(r: ConfigResult, convc: string): string {
+  if (r.adapter === undefined) return '-';
+  if (r.adapter === convc) return "convc's";
+  return r.adapter_verified ? r.adapter.split(' ')[0].toLowerCase() : 'unverified';
+}
 
 export function formatTable(result: BenchResult): string {
-  const header = ['config', 'median ms', 'min ms', 'max ms', 'images/s', 'GFLOP/s', 'dispatches', 'setup ms'];
+  const header = ['config', 'median ms', 'IQR ms', 'min ms', 'max ms', 'images/s', 'GFLOP/s', 'dispatches', 'setup ms', 'vs reference', 'adapter'];
   const rows = configs(result).map(([name, r]) =>
     r.error
       ? [name, `error: ${r.error}`]
-      : [name, fixed(r.median_ms, 2), fixed(r.min_ms, 2), fixed(r.max_ms, 2), fixed(r.images_per_s, 1), fixed(r.gflops, 2), r.dispatches === undefined ? '-' : String(r.dispatches), fixed(r.setup_ms, 0)],
+      : [
+          name,
+          fixed(r.median_ms, 2),
+          fixed(r.iqr_ms, 2),
+          fixed(r.min_ms, 2),
+          fixed(r.max_ms, 2),
+          fixed(r.images_per_s, 1),
+          fixed(r.gflops, 2),
+          r.dispatches === undefined ? '-' : String(r.dispatches),
+          fixed(r.setup_ms, 0),
+          agreement(r),
+          adapterCell(r, result.adapter),
+        ],
   );
   const widths = header.map((h, i) => Math.max(h.length, ...rows.filter((r) => r.length > 2).map((r) => r[i].length)));
   const line = (cells: string[]) => (cells.length === 2 ? `${cells[0].padEnd(widths[0])}  ${cells[1]}` : cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
   const ratios = [
-    result.ratios.fused_vs_unfused !== undefined ? `fused vs unfused: ${result.ratios.fused_vs_unfused.toFixed(2)}x` : undefined,
-    result.ratios.fused_vs_ort_webgpu !== undefined ? `fused vs ort-webgpu: ${result.ratios.fused_vs_ort_webgpu.toFixed(2)}x` : undefined,
-  ].filter(Boolean);
+    ['fused vs unfused', ratioText(result.ratios.fused_vs_unfused)],
+    ['fused vs ort-webgpu', ratioText(result.ratios.fused_vs_ort_webgpu)],
+  ].filter(([, text]) => text !== undefined);
+  const otherAdapters = configs(result).filter(([, r]) => r.adapter !== undefined && r.adapter !== result.adapter && !r.adapter_verified);
   return [
-    `${result.model}, batch ${result.batch}, ${result.size[0]}x${result.size[1]}, ${result.runs} runs each (medians; setup reported apart)`,
-    `adapter: ${result.adapter}`,
+    `${result.model}, batch ${result.batch}, ${result.size[0]}x${result.size[1]}, ${result.runs} timed runs each after ${result.warmup} warm-up; run order shuffled every round (order seed ${result.order_seed}); setup reported apart`,
+    `adapter (--adapter ${result.adapter_choice}): ${result.adapter}`,
+    ...otherAdapters.map(([name, r]) => `${name} adapter: ${r.adapter}`),
+    `vs reference: max |output - reference executor's| / max |reference|, worst run; over ${result.tolerance.toExponential(0)} is WRONG (reference: ${(result.reference_ms / 1000).toFixed(1)} s on the CPU, untimed)`,
     '',
     line(header),
     ...rows.map(line),
-    ...(ratios.length ? ['', `throughput ratios, same adapter, same run: ${ratios.join(', ')}`] : []),
+    ...(ratios.length ? ['', `throughput ratios of medians, same process, same run: ${ratios.map(([label, text]) => `${label}: ${text}`).join(', ')}`] : []),
   ].join('\n');
 }
 
@@ -37,16 +66,17 @@ function escapeXml(text: string): string {
 /** Horizontal bars of images/s, one per configuration, labelled with the adapter and date. */
 export function renderSvg(result: BenchResult): string {
   const rows = configs(result);
-  const best = Math.max(1e-9, ...rows.map(([, r]) => r.images_per_s ?? 0));
+  const best = Math.max(1e-9, ...rows.map(([, r]) => (r.wrong ? 0 : (r.images_per_s ?? 0))));
   const [left, barWidth, rowHeight, top] = [150, 420, 28, 58];
   const height = top + rows.length * rowHeight + 30;
   const bars = rows.map(([name, r], i) => {
     const y = top + i * rowHeight;
     const label = `<text x="${left - 8}" y="${y + 17}" text-anchor="end">${escapeXml(name)}</text>`;
     if (r.error || r.images_per_s === undefined) return `${label}<text x="${left}" y="${y + 17}" fill="#a00">error: ${escapeXml(r.error ?? 'no result').slice(0, 70)}</text>`;
+    if (r.wrong) return `${label}<text x="${left}" y="${y + 17}" fill="#a00">wrong output (differs from the reference by ${r.max_scaled_diff_vs_reference!.toExponential(1)} of its scale); not compared</text>`;
     const w = Math.max(1, (barWidth * r.images_per_s) / best);
     const color = name.startsWith('convc fused') ? '#2a7' : name.startsWith('convc') ? '#8bc' : '#c96';
-    return `${label}<rect x="${left}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowHeight - 8}" fill="${color}"/><text x="${left + w + 6}" y="${y + 17}">${r.images_per_s.toFixed(1)} img/s (${r.median_ms!.toFixed(1)} ms)</text>`;
+    return `${label}<rect x="${left}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowHeight - 8}" fill="${color}"/><text x="${left + w + 6}" y="${y + 17}">${r.images_per_s.toFixed(1)} img/s (${r.median_ms!.toFixed(1)} ms, IQR ${r.iqr_ms!.toFixed(1)})</text>`;
   });
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${left + barWidth + 190}" height="${height}" font-family="sans-serif" font-size="12">`,
@@ -61,12 +91,13 @@ export function renderSvg(result: BenchResult): string {
 
 /** One markdown table row for the README. */
 export function markdownRow(result: BenchResult): string {
-  const ms = (r: ConfigResult | undefined) => (r?.median_ms !== undefined ? r.median_ms.toFixed(1) : r?.error ? 'error' : '-');
-  const x = (v: number | undefined) => (v === undefined ? '-' : `${v.toFixed(2)}x`);
+  const ms = (r: ConfigResult | undefined) =>
+    r?.median_ms !== undefined ? `${r.median_ms.toFixed(1)} (${r.iqr_ms!.toFixed(1)})${r.wrong ? ' wrong' : ''}` : r?.error ? 'error' : '-';
+  const x = (v: Ratio | undefined) => ratioText(v) ?? '-';
   return `| ${result.model} | ${result.batch} | ${result.size[0]}x${result.size[1]} | ${ms(result.fused)} | ${ms(result.unfused)} | ${ms(result.peers['ort-webgpu'])} | ${ms(result.peers['ort-cpu'])} | ${x(result.ratios.fused_vs_unfused)} | ${x(result.ratios.fused_vs_ort_webgpu)} |`;
 }
 
 export const markdownHeader = [
-  '| model | batch | size | fused ms | unfused ms | ort-webgpu ms | ort-cpu ms | fused vs unfused | fused vs ort-webgpu |',
+  '| model | batch | size | fused ms (IQR) | unfused ms (IQR) | ort-webgpu ms (IQR) | ort-cpu ms (IQR) | fused vs unfused | fused vs ort-webgpu |',
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
 ].join('\n');

@@ -1,5 +1,6 @@
 // convc bench: fused vs unfused convc and ONNX Runtime, side by side on one adapter.
-import { runBench } from '../../bench/bench.js';
+import { randomInt } from 'node:crypto';
+import { agreementTolerance, runBench, wrongConfigs, type BenchInputs } from '../../bench/bench.js';
 import { formatTable, renderSvg } from '../../bench/report.js';
 import { peers } from '../../bench/peers.js';
 import { acquireGpu } from '../../backends/webgpu/device.js';
@@ -11,23 +12,34 @@ import { userError } from '../../util/diagnostics.js';
 import { writeFileAtomically } from '../../util/atomic-write.js';
 import { progress, type CliIo } from '../io.js';
 import { loadModel } from '../model.js';
-import { inputSize, modelHelp, nonNegativeInt, parseCommandLine, positiveInt, requireOne, sizeHelp, sizeOptions, stringOption } from '../options.js';
+import { adapterHelp, adapterOption, inputSize, modelHelp, nonNegativeInt, parseCommandLine, positiveInt, requireOne, sizeHelp, sizeOptions, stringOption } from '../options.js';
 import { readBytes } from '../weights.js';
 
 export const benchHelp = `convc bench <file.cnx> [options]
 
 Measures one forward pass of the model on a WebGPU adapter: convc fused and unfused, and
-ONNX Runtime's WebGPU provider (same adapter) and CPU provider on the same input and weights
-(the unfused graph exported to ONNX). Configurations run in alternation in one process, after
-a warm-up; each reports the median, min and max ms per batch, images/s, GFLOP/s
-(2 x MACs / median time) and, for convc, kernel dispatches. Kernel compilation and weight
-upload are timed apart (setup). A peer that cannot start is reported with its error.
+ONNX Runtime's WebGPU provider and CPU provider on the same input and weights (the unfused
+graph exported to ONNX with the benchmarked batch and size fixed, as convc's kernels are).
+After a warm-up, every round runs each configuration once, in an order shuffled per round from
+a printed seed; each reports the median and interquartile range (IQR), min and max ms per
+batch, images/s, GFLOP/s (2 x MACs / median time) and, for convc, kernel dispatches. Kernel
+compilation and weight upload are timed apart (setup). A peer that cannot start is reported
+with its error.
+
+Every output is compared with the reference executor's; a configuration off by more than
+${agreementTolerance.toExponential(0)} of the output's scale is marked WRONG, its ratios read 'wrong', and the command exits 1
+after printing the table. onnxruntime-node can neither be given an adapter nor report its
+own: ort-webgpu runs on Dawn's default adapter, reported as unverified, and is refused where
+that cannot be convc's (e.g. --adapter gl).
 
 Options:
 ${modelHelp.split('\n')[0]}
 ${sizeHelp}
+${adapterHelp}
   --runs N            timed runs per configuration (default 10)
   --warmup N          untimed runs first (default 2)
+  --order-seed N      seed of the per-round shuffle of the run order (default: a random one,
+                      printed with the results)
   --peers a,b         which peers to run: ${peers.map((p) => p.name).join(', ')} (default: all); 'none' for none
   --weights FILE      safetensors weights (default: seeded random weights)
   --seed N            seed for the random weights and input (default 0)
@@ -36,12 +48,19 @@ ${sizeHelp}
   --verbose           say which adapter and driver are used
   -h, --help          show this help`;
 
-export async function benchCommand(args: readonly string[], io: CliIo): Promise<number> {
+/** Not reachable from the command line: lets a test make a configuration's output wrong. */
+export interface BenchTestHooks {
+  readonly tamperOutput?: BenchInputs['tamperOutput'];
+}
+
+export async function benchCommand(args: readonly string[], io: CliIo, hooks: BenchTestHooks = {}): Promise<number> {
   const { values, positionals } = parseCommandLine('bench', args, {
     model: { type: 'string' },
     ...sizeOptions,
+    adapter: { type: 'string' },
     runs: { type: 'string' },
     warmup: { type: 'string' },
+    'order-seed': { type: 'string' },
     peers: { type: 'string' },
     weights: { type: 'string' },
     seed: { type: 'string' },
@@ -54,9 +73,11 @@ export async function benchCommand(args: readonly string[], io: CliIo): Promise<
     return 0;
   }
   const file = requireOne(positionals, 'bench', 'a .cnx file');
+  const adapter = adapterOption(values);
   const runs = positiveInt(values.runs, '--runs', 10);
   const warmup = nonNegativeInt(values.warmup, '--warmup', 2);
   const seed = nonNegativeInt(values.seed, '--seed', 0);
+  const orderSeed = nonNegativeInt(values['order-seed'], '--order-seed', randomInt(2 ** 31));
   const peerList = stringOption(values, 'peers');
   const chosenPeers = peerList === undefined ? peers.map((p) => p.name) : peerList === 'none' ? [] : peerList.split(',').map((s) => s.trim());
   for (const name of chosenPeers) if (!peers.some((p) => p.name === name)) throw userError(`unknown peer '${name}'; peers: ${peers.map((p) => p.name).join(', ')}, or none`);
@@ -70,17 +91,25 @@ export async function benchCommand(args: readonly string[], io: CliIo): Promise<
   weightsFor(fused); // a mismatched weights file fails here, before any GPU work
   const input = randomInput(fused.nodes[0].type.shape, seed + 1);
 
-  const gpu = await acquireGpu({ verbose: values.verbose ? (line) => io.stderr.write(`${line}\n`) : undefined });
+  const gpu = await acquireGpu({ adapter, verbose: values.verbose ? (line) => io.stderr.write(`${line}\n`) : undefined });
   const bar = progress(io, `bench ${fused.name}`, 0);
   try {
-    io.stderr.write(`adapter: ${gpu.adapterInfo}\n`);
-    const result = await runBench({ gpu, fused, unfused, weightsFor, input, runs, warmup, peers: chosenPeers, onProgress: (done, total) => bar.update(done, total) }, gpu.adapterInfo);
+    io.stderr.write(`adapter (--adapter ${adapter}): ${gpu.adapterInfo}\norder seed: ${orderSeed}\n`);
+    const result = await runBench(
+      { gpu, adapterChoice: adapter, fused, unfused, weightsFor, input, runs, warmup, orderSeed, peers: chosenPeers, onProgress: (done, total) => bar.update(done, total), tamperOutput: hooks.tamperOutput },
+      gpu.adapterInfo,
+    );
     bar.finish();
     io.stdout.write(`${formatTable(result)}\n`);
     const json = stringOption(values, 'json');
     if (json !== undefined) writeFileAtomically(json, `${JSON.stringify(result, null, 2)}\n`);
     const svg = stringOption(values, 'svg');
     if (svg !== undefined) writeFileAtomically(svg, renderSvg(result));
+    const wrong = wrongConfigs(result);
+    if (wrong.length > 0) {
+      io.stderr.write(`error: ${wrong.join(', ')} computed a different output than the reference executor (over ${result.tolerance.toExponential(0)} of the output's scale); its times are not a result\n`);
+      return 1;
+    }
     return 0;
   } finally {
     gpu.destroy();
