@@ -1,9 +1,9 @@
 // --weights FILE / --random-weights [--seed N], shared by run and compile.
-import { readFileSync } from 'node:fs';
 import type { WeightMap } from '../backends/reference/executor.js';
 import { readSafetensors } from '../io/safetensors.js';
 import type { Graph } from '../ir/types.js';
 import { userError } from '../util/diagnostics.js';
+import { readRegularFile } from '../util/input-file.js';
 import { bindWeights } from '../weights/bind.js';
 import { randomWeights } from '../weights/random.js';
 import type { OptionSpec, Parsed } from './options.js';
@@ -19,13 +19,12 @@ export const weightHelp = `  --weights FILE      safetensors weights (F32, F16 o
   --random-weights    use seeded random weights instead
   --seed N            seed for --random-weights (default 0)`;
 
+/**
+ * The bytes of a file the user named (`what`: "weights", "input"). Regular files only, read for
+ * the size they have: a device, FIFO or directory is a clear error, never a hang.
+ */
 export function readBytes(path: string, what: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw userError(`cannot read ${what} '${path}': ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
-  }
+  return readRegularFile(path, what);
 }
 
 /** The weights the options ask for, or undefined when neither option is given. */

@@ -83,7 +83,7 @@ describe('convc compile', () => {
     const { code, out: stdout } = await convc('compile', repoPath('models/convnextv2-base.cnx'), '-o', out);
     expect(code).toBe(0);
     expect(stdout).toContain('compiled convnextv2-base');
-    expect(readdirSync(out).sort()).toEqual(['graph.json', 'kernels', 'model.js', 'model.ts', 'summary.txt']);
+    expect(readdirSync(out).sort()).toEqual(['.convc-output', 'graph.json', 'kernels', 'model.js', 'model.ts', 'summary.txt']);
     expect(readdirSync(join(out, 'kernels'))).toContain('000-nchw_to_nhwc.wgsl');
     const graph = JSON.parse(readFileSync(join(out, 'graph.json'), 'utf8'));
     expect(graph.name).toBe('convnextv2-base');

@@ -13,7 +13,10 @@ import { generateRunner } from '../../backends/wgsl/runner.js';
 import { humanCount } from '../../ir/cost.js';
 import { graphToJson, printGraph } from '../../ir/print.js';
 import { formatShape } from '../../ir/types.js';
-import { writeDirectoryAtomically } from '../../util/atomic-write.js';
+import { writeDirectoryAtomically, writeLargeFile } from '../../util/atomic-write.js';
+import { checkRegularFile } from '../../util/input-file.js';
+import { yieldToSignals } from '../../util/interrupt-cleanup.js';
+import { outputMarkerName, planOutputDirectory } from '../../util/output-directory.js';
 
 export const compileHelp = `convc compile <file.cnx> [options]
 
@@ -26,10 +29,16 @@ Parses and checks the model, builds its IR for one input size, runs the pass pip
   DIR/weights.bin     with --weights or --random-weights: the weights packed for the runner
   DIR/graph.json      the verified IR graph
   DIR/summary.txt     shapes, parameter count, MACs and the graph in text form
-The directory is written whole or not at all.
+  DIR/${outputMarkerName}   marks DIR as convc's output and lists the files above
+The directory is written whole or not at all: in a staging directory beside DIR, removed on
+an error or Ctrl-C, then renamed into place. DIR may be new, empty, or a previous convc output
+holding only the files it wrote, which is replaced; anything else is refused (a file always).
 
 Options:
   -o, --out-dir DIR   where to write (default: build/<model name>)
+  --force             replace DIR even if it holds files convc did not write; never a file,
+                      /, a home directory, the current directory or one holding it, or one
+                      holding the model or weights being compiled
 ${weightHelp}
 ${modelHelp}
 ${sizeHelp}
@@ -41,29 +50,40 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
     ...sizeOptions,
     ...weightOptions,
     'out-dir': { type: 'string', short: 'o' },
+    force: { type: 'boolean' },
   });
   if (values.help) {
     io.stdout.write(`${compileHelp}\n`);
     return 0;
   }
   const file = requireOne(positionals, 'compile', 'a .cnx file');
+  checkRegularFile(file, 'model file', { ignoreMissing: true });
   const { graph } = loadModel(file, { model: stringOption(values, 'model'), size: inputSize(values), passes: chosenPasses(values) });
+  // Where the output goes is settled before the weights are read or drawn and the model lowered.
+  const explicitOut = stringOption(values, 'out-dir');
+  const outDir = explicitOut ?? join('build', graph.name);
+  const weightsPath = stringOption(values, 'weights');
+  const plan = planOutputDirectory(outDir, {
+    force: values.force === true,
+    createParents: explicitOut === undefined,
+    inputs: [{ path: file, what: 'model file' }, ...(weightsPath === undefined ? [] : [{ path: weightsPath, what: 'weights file' }])],
+  });
   const weights = loadWeights(graph, values, nonNegativeInt(values.seed, '--seed', 0));
-  const outDir = stringOption(values, 'out-dir') ?? join('build', graph.name);
   const program = lowerToWgsl(graph);
   const report = inspectReport(graph, file, chosenPasses(values), program);
   const runner = generateRunner(program);
-  await writeDirectoryAtomically(outDir, (dir) => {
+  const runnerJs = transpileRunner(runner);
+  const packed = weights ? packWeights(graph, program, weights) : undefined;
+  // Only writing happens while the staging directory exists; each step lets a Ctrl-C through.
+  await writeDirectoryAtomically(plan, async (dir) => {
     writeFileSync(join(dir, 'model.ts'), runner);
-    writeFileSync(join(dir, 'model.js'), transpileRunner(runner));
+    writeFileSync(join(dir, 'model.js'), runnerJs);
     mkdirSync(join(dir, 'kernels'));
     program.shaders.forEach((shader, index) => {
       writeFileSync(join(dir, 'kernels', `${String(index).padStart(3, '0')}-${shader.name}.wgsl`), shader.code);
     });
-    if (weights) {
-      const packed = packWeights(graph, program, weights);
-      writeFileSync(join(dir, 'weights.bin'), new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength));
-    }
+    await yieldToSignals();
+    if (packed) await writeLargeFile(join(dir, 'weights.bin'), new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength));
     writeFileSync(join(dir, 'graph.json'), `${JSON.stringify(graphToJson(graph), null, 1)}\n`);
     const summary = [
       `model       ${report.model}  (${file})`,
@@ -81,7 +101,7 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
   io.stdout.write(
     `compiled ${graph.name}: ${formatShape(report.input)} -> ${formatShape(report.output)}, ` +
       `${humanCount(report.params)} params, ${humanCount(report.macs)} MACs, ${program.dispatches.length} WGSL dispatches\n` +
-      `wrote ${outDir}/ (model.ts, model.js, ${program.shaders.length} kernels${weights ? ', weights.bin' : ''}, graph.json, summary.txt)\n`,
+      `wrote ${outDir.replace(/[\\/]+$/, '')}/ (model.ts, model.js, ${program.shaders.length} kernels${weights ? ', weights.bin' : ''}, graph.json, summary.txt)\n`,
   );
   return 0;
 }

@@ -5,6 +5,8 @@ import { graphCost, humanCount } from '../../ir/cost.js';
 import { formatShape } from '../../ir/types.js';
 import { writeFileAtomically } from '../../util/atomic-write.js';
 import { userError } from '../../util/diagnostics.js';
+import { checkRegularFile } from '../../util/input-file.js';
+import { checkOutputFile } from '../../util/output-path.js';
 import { randomWeights } from '../../weights/random.js';
 import type { CliIo } from '../io.js';
 import { loadModel } from '../model.js';
@@ -24,7 +26,8 @@ the model gets seeded random weights (as --random-weights), and a note says so.
 
 Options:
   --format NAME       the output format: ${exportFormats.join(' | ')} (required)
-  -o, --out FILE      where to write (required); written whole or not at all
+  -o, --out FILE      where to write (required); written whole or not at all, replacing
+                      a regular file there; missing directories are created
 ${weightHelp}
   --model NAME        which model of the file to use (needed when it defines several)
   --batch N           fix the batch size to N; without it the batch axis is the symbol 'batch'
@@ -50,6 +53,9 @@ export async function exportCommand(args: readonly string[], io: CliIo): Promise
   if (!(exportFormats as readonly string[]).includes(format)) throw userError(`unknown format '${format}'; formats: ${exportFormats.join(', ')}`);
   const outPath = stringOption(values, 'out');
   if (outPath === undefined) throw userError(`convc export needs an output file: -o FILE (see 'convc export --help')`);
+  checkRegularFile(file, 'model file', { ignoreMissing: true });
+  // Before the model is built and its weights drawn: a bad path fails in a moment.
+  checkOutputFile(outPath, 'the output file', { createParents: true });
   const batchFixed = values.batch !== undefined;
   const size = inputSize(values);
   const { graph } = loadModel(file, { model: stringOption(values, 'model'), size, passes: pipelines.unfused });
@@ -65,7 +71,7 @@ export async function exportCommand(args: readonly string[], io: CliIo): Promise
     weights = randomWeights(graph, seed);
   }
   const bytes = exportOnnx(graph, weights, { batch: batchFixed ? 'fixed' : 'dynamic' });
-  writeFileAtomically(outPath, bytes);
+  writeFileAtomically(outPath, bytes, { what: 'the output file', createParents: true });
   const shape = (s: readonly number[]) => formatShape(s).replace(/^\[\d+/, batchFixed ? '$&' : '[batch');
   const input = graph.nodes.find((n) => n.op === 'input')!.type.shape;
   const output = graph.nodes[graph.output].type.shape;

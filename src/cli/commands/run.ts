@@ -10,6 +10,7 @@ import { formatShape, type HostTensor, type Node } from '../../ir/types.js';
 import { describeNode } from '../../ir/print.js';
 import { runFailure, userError } from '../../util/diagnostics.js';
 import { writeFileAtomically } from '../../util/atomic-write.js';
+import { checkOutputFile } from '../../util/output-path.js';
 import { randomInput } from '../../weights/random.js';
 import { loadWeights, readBytes, weightHelp, weightOptions } from '../weights.js';
 
@@ -71,6 +72,8 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
   if (values.weights === undefined && values['random-weights'] !== true) {
     throw userError('convc run needs weights: --weights FILE or --random-weights');
   }
+  // Before the model runs: a bad --out path fails in a moment, not after the run.
+  if (stringOption(values, 'out') !== undefined) checkOutputFile(stringOption(values, 'out')!, 'the output file');
   const seed = nonNegativeInt(values.seed, '--seed', 0);
   const inputPath = stringOption(values, 'input');
   let input: HostTensor;
