@@ -41,15 +41,27 @@ class Scope {
   }
 }
 
+/** Names longer than this get no "did you mean": comparing them costs more than it helps. */
+const MAX_SUGGESTED_NAME_LENGTH = 64;
+/** Past this many problems the rest are only counted (see MAX_DIAGNOSTICS), so skip suggestions. */
+const MAX_SUGGESTIONS = 50;
+
 export function checkProgram(program: Program): Diagnostic[] {
   const diagnostics: Diagnostic[] = [];
   const report = (d: Diagnostic) => diagnostics.push(d);
   const callableNames = callables(program);
+  // Edit distance is quadratic in the names' lengths; only names whose length is close enough
+  // to be suggested at all are compared, and only for the first problems.
+  const suggest = (name: string, candidates: () => Iterable<string>): string => {
+    if (diagnostics.length >= MAX_SUGGESTIONS || name.length > MAX_SUGGESTED_NAME_LENGTH) return '';
+    const slack = Math.max(1, Math.floor(name.length / 3));
+    return didYouMean(name, [...candidates()].filter((c) => Math.abs(c.length - name.length) <= slack));
+  };
 
   const checkExpr = (expr: Expr, scope: Scope): void => {
     switch (expr.kind) {
       case 'name':
-        if (!scope.has(expr.name)) report({ message: `'${expr.name}' is not defined${didYouMean(expr.name, scope.all())}`, loc: expr.loc });
+        if (!scope.has(expr.name)) report({ message: `'${expr.name}' is not defined${suggest(expr.name, () => scope.all())}`, loc: expr.loc });
         return;
       case 'list':
         expr.items.forEach((e) => checkExpr(e, scope));
@@ -68,7 +80,7 @@ export function checkProgram(program: Program): Diagnostic[] {
       case 'call': {
         const builtin = builtins[expr.callee];
         if (!builtin) {
-          report({ message: `unknown function '${expr.callee}'${didYouMean(expr.callee, Object.keys(builtins))}`, loc: expr.loc, notes: [`functions: ${Object.keys(builtins).join(', ')}`] });
+          report({ message: `unknown function '${expr.callee}'${suggest(expr.callee, () => Object.keys(builtins))}`, loc: expr.loc, notes: [`functions: ${Object.keys(builtins).join(', ')}`] });
         } else if (expr.args.length < builtin.minArgs || expr.args.length > builtin.maxArgs) {
           report({ message: `${expr.callee}() takes ${builtin.minArgs === builtin.maxArgs ? builtin.minArgs : `at least ${builtin.minArgs}`} argument${builtin.maxArgs === 1 ? '' : 's'}, got ${expr.args.length}`, loc: expr.loc });
         }
@@ -134,7 +146,7 @@ export function checkProgram(program: Program): Diagnostic[] {
           } else if (def?.kind === 'family') {
             report({ message: `'${def.name}' is a family; families are instantiated by a model line (\`model name = ${def.name}(...)\`), not called`, loc: stmt.calleeLoc });
           } else {
-            report({ message: `unknown op or block '${stmt.callee}'${didYouMean(stmt.callee, callableNames)}`, loc: stmt.calleeLoc });
+            report({ message: `unknown op or block '${stmt.callee}'${suggest(stmt.callee, () => callableNames)}`, loc: stmt.calleeLoc });
           }
           break;
         }
@@ -157,7 +169,7 @@ export function checkProgram(program: Program): Diagnostic[] {
     if (!def) {
       const families = [...program.definitions.values()].filter((d) => d.kind === 'family').map((d) => d.name);
       report({
-        message: `unknown family '${model.family}'${didYouMean(model.family, families)}`,
+        message: `unknown family '${model.family}'${suggest(model.family, () => families)}`,
         loc: model.familyLoc,
         notes: families.length > 0 ? [`families in scope: ${families.join(', ')}`] : ['no family is in scope; did you forget an `import`?'],
       });

@@ -5,10 +5,11 @@ import type { Arg, DefinitionDecl, Path, Stmt } from './ast.js';
 import { matchArgs } from './arguments.js';
 import { definitionParameters, opParameters } from './check.js';
 import { where, type Program } from './load.js';
-import { Env, evaluate, expectBool, show, typeName, type Value } from './values.js';
+import { Budget, Env, evaluate, expectBool, show, typeName, type Value } from './values.js';
 import { DuplicateWeightError, GraphBuilder } from '../ir/builder.js';
 import { ShapeError, type AttrSpec } from '../ir/op.js';
 import { opRegistry } from '../ir/registry.js';
+import { MAX_GRAPH_NODES } from '../ir/limits.js';
 import type { AttrValue, Graph, ValueId, WeightAlias } from '../ir/types.js';
 import { verifyGraph } from '../ir/verify.js';
 import { UserError, userError, type SourceLoc } from '../util/diagnostics.js';
@@ -20,6 +21,27 @@ export interface InputSize {
 }
 
 export const defaultInputSize: InputSize = { batch: 1, height: 224, width: 224 };
+
+/** Iterations of one `for` loop; a stage of a real network has tens of blocks. */
+export const MAX_LOOP_ITERATIONS = 100_000;
+/** Blocks calling blocks: real models nest two or three deep, so deeper is runaway recursion. */
+export const MAX_CALL_DEPTH = 64;
+/** Block calls listed in an error's notes; the rest of a deep chain is summarised in one line. */
+const MAX_STACK_NOTES = 8;
+/**
+ * Integer attributes (channels, kernel, stride, padding, groups) and input sizes: WGSL indexes
+ * with u32 and computes sizes in i32 in places, so anything past 2^31 - 1 could never run.
+ */
+export const MAX_ATTR_INT = 2 ** 31 - 1;
+/**
+ * Characters in one weight name (`stages.3.2.pwconv1.weight` is 25). Every node keeps its name,
+ * so megabyte-long names from string segments would multiply into gigabytes.
+ */
+export const MAX_WEIGHT_NAME_LENGTH = 1024;
+/** The largest finite f32: a float attribute beyond it (eps=1e39) is Infinity on every target. */
+export const MAX_F32 = 3.4028234663852886e38;
+/** The smallest normal f32: GPUs may flush anything smaller (eps=1e-45) to zero. */
+export const MIN_NORMAL_F32 = 1.1754943508222875e-38;
 
 /** Picks the model to build: the one named, or the only one the entry file defines. */
 export function selectModel(program: Program, name: string | undefined, file: string): string {
@@ -46,6 +68,8 @@ class Elaborator {
   private readonly aliases: WeightAlias[] = [];
   private readonly frames: Frame[] = [];
   private current: ValueId | undefined;
+  private readonly budget = new Budget();
+  private nodeCount = 0;
 
   constructor(
     private readonly program: Program,
@@ -58,6 +82,10 @@ class Elaborator {
   /** A located error with the chain of block calls that led to it. */
   private fail(message: string, loc: SourceLoc | undefined, notes: string[] = []): never {
     const stack = [...this.frames].reverse().map((f) => `${f.description} at ${where(f.loc)}`);
+    if (stack.length > MAX_STACK_NOTES) {
+      const hidden = stack.length - MAX_STACK_NOTES;
+      stack.splice(MAX_STACK_NOTES - 2, hidden, `... ${hidden} more block calls ...`);
+    }
     throw userError(message, loc, [...notes, ...stack]);
   }
 
@@ -78,7 +106,8 @@ class Elaborator {
     const model = this.program.models.get(this.modelName)!;
     const family = this.program.definitions.get(model.family)!;
     this.frames.push({ description: `in model '${model.name}'`, loc: model.nameLoc });
-    const env = this.bindArguments(family, model.args, new Env(), model.familyLoc);
+    this.checkSize(model.nameLoc);
+    const env = this.bindArguments(family, model.args, new Env(undefined, this.budget), model.familyLoc);
     this.runBody(family.body, env, []);
     if (this.current === undefined) this.fail(`family '${family.name}' computes nothing; it must start with \`input(channels)\``, family.nameLoc);
     this.frames.pop();
@@ -87,9 +116,18 @@ class Elaborator {
     return graph;
   }
 
+  /** Batch and image size come from the command line; they must fit the targets' integers. */
+  private checkSize(loc: SourceLoc): void {
+    for (const [what, value] of [['batch', this.size.batch], ['height', this.size.height], ['width', this.size.width]] as const) {
+      if (!Number.isSafeInteger(value) || value < 1 || value > MAX_ATTR_INT) {
+        this.fail(`the input ${what} must be an integer from 1 to ${MAX_ATTR_INT}, got ${value}`, loc);
+      }
+    }
+  }
+
   private bindArguments(def: DefinitionDecl, args: readonly Arg[], callerEnv: Env, callLoc: SourceLoc): Env {
     const { bound } = matchArgs(args, definitionParameters(def), def.name, callLoc);
-    const env = new Env();
+    const env = new Env(undefined, this.budget);
     for (const param of def.params) {
       const expr = bound.get(param.name);
       const value = this.guard(() => (expr ? evaluate(expr, callerEnv) : evaluate(param.default!, env)));
@@ -103,6 +141,7 @@ class Elaborator {
   }
 
   private run(stmt: Stmt, env: Env, prefix: readonly string[]): void {
+    this.guard(() => this.budget.charge(1, stmt.loc));
     switch (stmt.kind) {
       case 'let':
         env.set(stmt.name, this.guard(() => evaluate(stmt.value, env)));
@@ -126,6 +165,11 @@ class Elaborator {
         const to = this.guard(() => evaluate(stmt.to, env));
         if (from.t !== 'int') this.fail(`a loop range needs integers, but its start is ${typeName(from)} (${show(from)})`, stmt.from.loc);
         if (to.t !== 'int') this.fail(`a loop range needs integers, but its end is ${typeName(to)} (${show(to)})`, stmt.to.loc);
+        // A reversed range is a mistake (depths=[-5, ...]), not an empty loop.
+        if (to.v < from.v) this.fail(`a loop range's end (${to.v}) is before its start (${from.v})`, stmt.to.loc);
+        if (to.v - from.v > MAX_LOOP_ITERATIONS) {
+          this.fail(`a loop may run at most ${MAX_LOOP_ITERATIONS} times, but ${from.v}..${to.v} is ${to.v - from.v} iterations`, stmt.to.loc);
+        }
         for (let i = from.v; i < to.v; i++) {
           const inner = env.child();
           inner.set(stmt.variable, { t: 'int', v: i });
@@ -173,6 +217,9 @@ class Elaborator {
         attrs[spec.name] = expr ? this.toAttr(this.guard(() => evaluate(expr, env)), spec, op.name, expr.loc) : spec.default!;
       }
       const name = [...prefix, ...path].join('.');
+      if (name.length > MAX_WEIGHT_NAME_LENGTH) {
+        this.fail(`this weight name is ${name.length} characters long; names may have at most ${MAX_WEIGHT_NAME_LENGTH}`, stmt.path?.loc ?? stmt.calleeLoc);
+      }
       if (op.name === 'input') {
         if (this.current !== undefined) this.fail('the model already has an input; `input(...)` may appear once', stmt.calleeLoc);
         attrs.shape = [this.size.batch, attrs.channels as number, this.size.height, this.size.width];
@@ -187,6 +234,10 @@ class Elaborator {
     }
     const block = this.program.definitions.get(stmt.callee)!;
     const blockEnv = this.bindArguments(block, stmt.args, env, stmt.calleeLoc);
+    // frames[0] is the model line; the rest are block calls.
+    if (this.frames.length > MAX_CALL_DEPTH) {
+      this.fail(`block calls nest more than ${MAX_CALL_DEPTH} deep; does '${block.name}' call itself, directly or through other blocks?`, stmt.calleeLoc);
+    }
     this.frames.push({ description: `in block '${block.name}' called`, loc: stmt.calleeLoc });
     this.runBody(block.body, blockEnv, [...prefix, ...path]);
     this.frames.pop();
@@ -197,21 +248,31 @@ class Elaborator {
     const bad = (expected: string): never => this.fail(`${what} needs ${expected}, but this is ${typeName(value)} (${show(value)})`, loc);
     switch (spec.type) {
       case 'int':
-        return value.t === 'int' ? value.v : bad('an integer');
+        return value.t === 'int' ? this.checkInt(value.v, what, loc) : bad('an integer');
       case 'float':
-        return value.t === 'int' || value.t === 'float' ? value.v : bad('a number');
+        if (value.t !== 'int' && value.t !== 'float') return bad('a number');
+        // Float attributes become f32 constants in kernels; beyond f32's range they are Infinity.
+        if (!Number.isFinite(value.v) || Math.abs(value.v) > MAX_F32) this.fail(`${what} is ${show(value)}, which overflows a 32-bit float (at most ${MAX_F32})`, loc);
+        if (value.v !== 0 && Math.abs(value.v) < MIN_NORMAL_F32) this.fail(`${what} is ${show(value)}, which underflows a 32-bit float (GPUs may take it as 0); use 0 or at least ${MIN_NORMAL_F32}`, loc);
+        return value.v;
       case 'bool':
         return value.t === 'bool' ? value.v : bad('true or false');
       case 'int-pair':
-        if (value.t === 'int') return [value.v, value.v];
+        if (value.t === 'int') return [this.checkInt(value.v, what, loc), value.v];
         if (value.t === 'list' && value.items.length === 2 && value.items.every((i) => i.t === 'int')) {
-          return value.items.map((i) => i.v as number);
+          return value.items.map((i) => this.checkInt(i.v as number, what, loc));
         }
         return bad('an integer or a list of two integers');
     }
   }
 
+  private checkInt(v: number, what: string, loc: SourceLoc): number {
+    if (Math.abs(v) > MAX_ATTR_INT) this.fail(`${what} is ${v}, beyond what a target can index (at most ${MAX_ATTR_INT} in magnitude)`, loc);
+    return v;
+  }
+
   private addNode(op: string, inputs: ValueId[], attrs: Record<string, AttrValue>, name: string, loc: SourceLoc): void {
+    if (++this.nodeCount > MAX_GRAPH_NODES) this.fail(`the model has more than ${MAX_GRAPH_NODES} ops; convc compiles graphs up to that size`, loc);
     try {
       this.current = this.builder.add({ op, inputs, attrs, name, loc });
     } catch (error) {

@@ -2,7 +2,7 @@
 import type { IToken } from 'chevrotain';
 import type { Decl } from './ast.js';
 import { cnxLexer } from './lexer.js';
-import { CnxParser } from './parser.js';
+import { CnxParser, TooComplex } from './parser.js';
 import type { Diagnostic } from '../util/diagnostics.js';
 
 // Building a chevrotain parser analyses the whole grammar, so there is one, reused.
@@ -13,8 +13,16 @@ export interface ParseResult {
   readonly diagnostics: readonly Diagnostic[];
 }
 
-export function parseSource(text: string, file: string): ParseResult {
+/** A UTF-8 byte order mark, which some editors put at the start of a file; it is not text. */
+const BYTE_ORDER_MARK = '\uFEFF';
+
+export function stripByteOrderMark(text: string): string {
+  return text.startsWith(BYTE_ORDER_MARK) ? text.slice(1) : text;
+}
+
+export function parseSource(source: string, file: string): ParseResult {
   parser ??= new CnxParser();
+  const text = stripByteOrderMark(source);
   const diagnostics: Diagnostic[] = [];
   const lexed = cnxLexer.tokenize(text);
   for (const error of lexed.errors) {
@@ -27,7 +35,16 @@ export function parseSource(text: string, file: string): ParseResult {
   parser.file = file;
   parser.semanticErrors = [];
   parser.input = lexed.tokens;
-  const decls = parser.sourceFile();
+  parser.nesting = 0;
+  let decls: Decl[];
+  try {
+    decls = parser.sourceFile();
+  } catch (error) {
+    // Too deep, too long or too broken to parse on: that error, with those found before it.
+    if (!(error instanceof TooComplex)) throw error;
+    diagnostics.push(error.diagnostic);
+    decls = [];
+  }
   for (const error of parser.errors) {
     const token = error.token;
     // At the end of input chevrotain's token has no position; point just past the last token.

@@ -13,6 +13,31 @@ import type { Arg, BinaryOp, Decl, Expr, Param, Path, Segment, Stmt } from './as
 import * as T from './lexer.js';
 import type { Diagnostic, SourceLoc } from '../util/diagnostics.js';
 
+/**
+ * Brackets, blocks, `else if`s and prefix operators nested in one another. Parsing recurses
+ * once per level, and a few hundred levels overflow the stack; real models nest about five.
+ */
+export const MAX_NESTING_DEPTH = 64;
+/**
+ * Depth of one expression's tree (`1 + 1 + ... + 1` is as deep as it has terms). Checking and
+ * evaluating recurse over it; real expressions are a few levels deep.
+ */
+export const MAX_EXPRESSION_DEPTH = 256;
+/** Items of one list literal or argument list (see MAX_LIST_LENGTH in values.ts). */
+export const MAX_LIST_ITEMS = 10_000;
+/**
+ * Syntax errors before parsing stops. Recovering from each costs time, and a megabyte of garbage
+ * has tens of thousands; only the first few dozen are shown anyway (MAX_DIAGNOSTICS).
+ */
+export const MAX_SYNTAX_ERRORS = 200;
+
+/** Thrown out of the parse when input is too deep or too long to parse safely; one error ends it. */
+export class TooComplex extends Error {
+  constructor(readonly diagnostic: Diagnostic) {
+    super(diagnostic.message);
+  }
+}
+
 function describe(token: IToken): string {
   return token.tokenType.name === 'EOF' ? 'the end of the file' : `'${token.image}'`;
 }
@@ -57,6 +82,9 @@ export class CnxParser extends EmbeddedActionsParser {
   file = '';
   /** Errors the grammar cannot express, found while building the tree. */
   semanticErrors: Diagnostic[] = [];
+  /** How deeply the rules now running are nested (see MAX_NESTING_DEPTH). */
+  nesting = 0;
+  private readonly exprDepth = new WeakMap<object, number>();
 
   constructor() {
     super([...T.allTokens], { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider });
@@ -64,8 +92,9 @@ export class CnxParser extends EmbeddedActionsParser {
   }
 
   loc(token: IToken, end?: IToken): SourceLoc {
-    // During chevrotain's grammar recording, tokens are placeholders without text.
-    if (token.image === undefined) return { file: this.file, line: 0, col: 0, length: 1 };
+    // During chevrotain's grammar recording, tokens are placeholders without text; tokens made up
+    // by error recovery have no position.
+    if (token?.image === undefined || !Number.isFinite(token.startLine)) return { file: this.file, line: 0, col: 0, length: 1 };
     const length =
       end && end.endOffset !== undefined && end.startLine === token.startLine && !Number.isNaN(end.endOffset)
         ? end.endOffset - token.startOffset + 1
@@ -73,7 +102,51 @@ export class CnxParser extends EmbeddedActionsParser {
     return { file: this.file, line: token.startLine ?? 0, col: token.startColumn ?? 0, length: Math.max(1, length) };
   }
 
+  /** Chevrotain records each syntax error here; past MAX_SYNTAX_ERRORS the parse stops. */
+  SAVE_ERROR(error: unknown): unknown {
+    const saved = (ErrorHandlerSave as (this: CnxParser, e: unknown) => unknown).call(this, error);
+    if ((this as unknown as { _errors: unknown[] })._errors.length >= MAX_SYNTAX_ERRORS) {
+      throw new TooComplex({ message: `more than ${MAX_SYNTAX_ERRORS} syntax errors; stopped reading the file here`, loc: this.here() });
+    }
+    return saved;
+  }
+
   private errorExpr = (): Expr => ({ kind: 'error', loc: { file: this.file, line: 0, col: 0, length: 1 } });
+
+  /** Runs a recursive rule one level deeper, refusing to go past MAX_NESTING_DEPTH. */
+  private nested<T>(run: () => T): T {
+    try {
+      if (++this.nesting > MAX_NESTING_DEPTH) {
+        throw new TooComplex({ message: `nesting is more than ${MAX_NESTING_DEPTH} levels deep (brackets, blocks, 'else if's or prefix operators)`, loc: this.here() });
+      }
+      return run();
+    } finally {
+      this.nesting--;
+    }
+  }
+
+  /** Records an expression node's depth; refuses trees deeper than MAX_EXPRESSION_DEPTH. */
+  private deep<E extends Expr>(node: E, ...children: readonly (Expr | undefined)[]): E {
+    let depth = 0;
+    for (const child of children) if (typeof child === 'object' && child !== null) depth = Math.max(depth, this.exprDepth.get(child) ?? 0);
+    if (depth + 1 > MAX_EXPRESSION_DEPTH) {
+      throw new TooComplex({ message: `this expression is more than ${MAX_EXPRESSION_DEPTH} operations deep; split it with \`let\``, loc: node.loc });
+    }
+    this.exprDepth.set(node, depth + 1);
+    return node;
+  }
+
+  /** Counts one more item of a list; refuses more than MAX_LIST_ITEMS. */
+  private countItem(count: number): void {
+    if (count > MAX_LIST_ITEMS) throw new TooComplex({ message: `a list or argument list may have at most ${MAX_LIST_ITEMS} items`, loc: this.here() });
+  }
+
+  /** The location of the next token, or of the last one at the end of the input. */
+  private here(): SourceLoc {
+    const next = this.LA(1);
+    const token = next.tokenType.name === 'EOF' || Number.isNaN(next.startOffset) ? this.LA(0) : next;
+    return this.loc(token);
+  }
 
   public sourceFile = this.RULE(
     'sourceFile',
@@ -101,9 +174,12 @@ export class CnxParser extends EmbeddedActionsParser {
     { recoveryValueFunc: () => undefined },
   );
 
-  private importDecl = this.RULE('importDecl', (): Decl => {
+  private importDecl = this.RULE('importDecl', (): Decl | undefined => {
     const kw = this.CONSUME(T.Import);
     const path = this.CONSUME(T.StringLiteral);
+    // Error recovery may make up the missing string (with no text and no position); the syntax
+    // error is reported, and there is nothing to import.
+    if (path.isInsertedInRecovery === true || !Number.isFinite(path.startLine)) return undefined;
     return { kind: 'import', path: unquote(path.image), loc: this.loc(path) ?? this.loc(kw) };
   });
 
@@ -156,7 +232,13 @@ export class CnxParser extends EmbeddedActionsParser {
   private argumentList = this.RULE('argumentList', (): Arg[] => {
     const args: Arg[] = [];
     this.CONSUME(T.LParen);
-    this.MANY_SEP({ SEP: T.Comma, DEF: () => args.push(this.SUBRULE(this.argument)) });
+    this.MANY_SEP({
+      SEP: T.Comma,
+      DEF: () => {
+        args.push(this.SUBRULE(this.argument));
+        this.ACTION(() => this.countItem(args.length));
+      },
+    });
     this.CONSUME(T.RParen);
     return args;
   });
@@ -175,7 +257,7 @@ export class CnxParser extends EmbeddedActionsParser {
     ]),
   );
 
-  private body = this.RULE('body', (): Stmt[] => {
+  private body = this.RULE('body', (): Stmt[] => this.nested(() => {
     const stmts: Stmt[] = [];
     this.CONSUME(T.LBrace);
     this.MANY(() => {
@@ -184,7 +266,7 @@ export class CnxParser extends EmbeddedActionsParser {
     });
     this.CONSUME(T.RBrace);
     return stmts;
-  });
+  }));
 
   private statement = this.RULE(
     'statement',
@@ -212,7 +294,7 @@ export class CnxParser extends EmbeddedActionsParser {
     return { kind: 'for', variable: variable.image, variableLoc: this.loc(variable), from, to, body, loc: this.loc(kw) };
   });
 
-  private ifStmt = this.RULE('ifStmt', (): Stmt => {
+  private ifStmt = this.RULE('ifStmt', (): Stmt => this.nested(() => {
     const kw = this.CONSUME(T.If);
     const condition = this.SUBRULE(this.expression);
     const then = this.SUBRULE(this.body);
@@ -224,8 +306,8 @@ export class CnxParser extends EmbeddedActionsParser {
         { ALT: () => this.SUBRULE1(this.body) },
       ]);
     });
-    return { kind: 'if', condition, then, otherwise, loc: this.loc(kw) };
-  });
+    return { kind: 'if', condition, then, otherwise, loc: this.loc(kw) } as Stmt;
+  }));
 
   private letStmt = this.RULE('letStmt', (): Stmt => {
     const kw = this.CONSUME(T.Let);
@@ -261,7 +343,8 @@ export class CnxParser extends EmbeddedActionsParser {
   });
 
   private pathStmt = this.RULE('pathStmt', (): Stmt => {
-    const path = this.SUBRULE(this.path);
+    // Error recovery inside the path may leave it undefined; the error is reported already.
+    const path: Path = this.SUBRULE(this.path) ?? { segments: [], loc: this.loc(this.LA(0)) };
     return this.OR([
       {
         ALT: (): Stmt => {
@@ -280,7 +363,7 @@ export class CnxParser extends EmbeddedActionsParser {
           const args = this.SUBRULE1(this.argumentList);
           const callee = this.ACTION(() => {
             const first = path.segments[0];
-            if (path.segments.length !== 1 || first.kind !== 'text' || /^\d/.test(first.text)) {
+            if (path.segments.length !== 1 || first?.kind !== 'text' || /^\d/.test(first.text)) {
               this.semanticErrors.push({
                 message: `a call needs an op or block name here; to name the call's weights write \`name: op(...)\``,
                 loc: path.loc,
@@ -337,14 +420,14 @@ export class CnxParser extends EmbeddedActionsParser {
   });
 
   // Expressions, loosest binding first.
-  public expression = this.RULE('expression', (): Expr => this.SUBRULE(this.orExpr), { recoveryValueFunc: this.errorExpr });
+  public expression = this.RULE('expression', (): Expr => this.nested(() => this.SUBRULE(this.orExpr)), { recoveryValueFunc: this.errorExpr });
 
   private orExpr = this.RULE('orExpr', (): Expr => {
     let left = this.SUBRULE(this.andExpr);
     this.MANY(() => {
       const op = this.CONSUME(T.Or);
       const right = this.SUBRULE1(this.andExpr);
-      left = { kind: 'binary', op: 'or', left, right, loc: span(left?.loc, right?.loc, this.loc(op)) };
+      left = this.deep({ kind: 'binary', op: 'or', left, right, loc: span(left?.loc, right?.loc, this.loc(op)) } as Expr, left, right);
     });
     return left;
   });
@@ -354,7 +437,7 @@ export class CnxParser extends EmbeddedActionsParser {
     this.MANY(() => {
       const op = this.CONSUME(T.And);
       const right = this.SUBRULE1(this.comparison);
-      left = { kind: 'binary', op: 'and', left, right, loc: span(left?.loc, right?.loc, this.loc(op)) };
+      left = this.deep({ kind: 'binary', op: 'and', left, right, loc: span(left?.loc, right?.loc, this.loc(op)) } as Expr, left, right);
     });
     return left;
   });
@@ -371,7 +454,7 @@ export class CnxParser extends EmbeddedActionsParser {
         { ALT: () => this.CONSUME(T.Greater) },
       ]);
       const right = this.SUBRULE1(this.additive);
-      left = { kind: 'binary', op: op.image as BinaryOp, left, right, loc: span(left?.loc, right?.loc, this.loc(op)) };
+      left = this.deep({ kind: 'binary', op: op.image as BinaryOp, left, right, loc: span(left?.loc, right?.loc, this.loc(op)) } as Expr, left, right);
     });
     return left;
   });
@@ -381,7 +464,7 @@ export class CnxParser extends EmbeddedActionsParser {
     this.MANY(() => {
       const op = this.OR([{ ALT: () => this.CONSUME(T.Plus) }, { ALT: () => this.CONSUME(T.Minus) }]);
       const right = this.SUBRULE1(this.multiplicative);
-      left = { kind: 'binary', op: op.image as BinaryOp, left, right, loc: span(left?.loc, right?.loc, this.loc(op)) };
+      left = this.deep({ kind: 'binary', op: op.image as BinaryOp, left, right, loc: span(left?.loc, right?.loc, this.loc(op)) } as Expr, left, right);
     });
     return left;
   });
@@ -396,22 +479,22 @@ export class CnxParser extends EmbeddedActionsParser {
         { ALT: () => this.CONSUME(T.Percent) },
       ]);
       const right = this.SUBRULE1(this.unary);
-      left = { kind: 'binary', op: op.image as BinaryOp, left, right, loc: span(left?.loc, right?.loc, this.loc(op)) };
+      left = this.deep({ kind: 'binary', op: op.image as BinaryOp, left, right, loc: span(left?.loc, right?.loc, this.loc(op)) } as Expr, left, right);
     });
     return left;
   });
 
   private unary = this.RULE('unary', (): Expr =>
-    this.OR([
+    this.nested(() => this.OR([
       {
         ALT: () => {
           const op = this.OR1([{ ALT: () => this.CONSUME(T.Minus) }, { ALT: () => this.CONSUME(T.Not) }]);
           const operand = this.SUBRULE(this.unary);
-          return { kind: 'unary', op: op.image === '-' ? '-' : 'not', operand, loc: span(this.loc(op), operand?.loc, this.loc(op)) } as Expr;
+          return this.deep({ kind: 'unary', op: op.image === '-' ? '-' : 'not', operand, loc: span(this.loc(op), operand?.loc, this.loc(op)) } as Expr, operand);
         },
       },
       { ALT: () => this.SUBRULE(this.postfix) },
-    ]),
+    ])),
   );
 
   private postfix = this.RULE('postfix', (): Expr => {
@@ -420,7 +503,7 @@ export class CnxParser extends EmbeddedActionsParser {
       const open = this.CONSUME(T.LBracket);
       const index = this.SUBRULE(this.expression);
       const close = this.CONSUME(T.RBracket);
-      target = { kind: 'index', target, index, loc: this.loc(open, close) };
+      target = this.deep({ kind: 'index', target, index, loc: this.loc(open, close) } as Expr, target, index);
     });
     return target;
   });
@@ -430,13 +513,21 @@ export class CnxParser extends EmbeddedActionsParser {
       {
         ALT: () => {
           const t = this.CONSUME(T.IntLiteral);
-          return { kind: 'int', value: Number(t.image), loc: this.loc(t) } as Expr;
+          const value = Number(t.image);
+          this.ACTION(() => {
+            if (!Number.isSafeInteger(value)) this.semanticErrors.push({ message: `integer ${t.image} is too large; convc's integers are exact only up to 2^53 - 1`, loc: this.loc(t) });
+          });
+          return { kind: 'int', value: Number.isSafeInteger(value) ? value : 0, loc: this.loc(t) } as Expr;
         },
       },
       {
         ALT: () => {
           const t = this.CONSUME(T.FloatLiteral);
-          return { kind: 'float', value: Number(t.image), loc: this.loc(t) } as Expr;
+          const value = Number(t.image);
+          this.ACTION(() => {
+            if (!Number.isFinite(value)) this.semanticErrors.push({ message: `number ${t.image} is too large to represent`, loc: this.loc(t) });
+          });
+          return { kind: 'float', value: Number.isFinite(value) ? value : 0, loc: this.loc(t) } as Expr;
         },
       },
       {
@@ -463,7 +554,7 @@ export class CnxParser extends EmbeddedActionsParser {
         ALT: () => {
           const t = this.CONSUME(T.Identifier);
           const args = this.SUBRULE(this.argumentList);
-          return { kind: 'call', callee: t.image, args, loc: this.loc(t) } as Expr;
+          return this.deep({ kind: 'call', callee: t.image, args, loc: this.loc(t) } as Expr, ...(Array.isArray(args) ? args.map((a) => a?.value) : []));
         },
       },
       {
@@ -476,9 +567,15 @@ export class CnxParser extends EmbeddedActionsParser {
         ALT: () => {
           const open = this.CONSUME(T.LBracket);
           const items: Expr[] = [];
-          this.MANY_SEP({ SEP: T.Comma, DEF: () => items.push(this.SUBRULE(this.expression)) });
+          this.MANY_SEP({
+            SEP: T.Comma,
+            DEF: () => {
+              items.push(this.SUBRULE(this.expression));
+              this.ACTION(() => this.countItem(items.length));
+            },
+          });
           const close = this.CONSUME(T.RBracket);
-          return { kind: 'list', items, loc: this.loc(open, close) } as Expr;
+          return this.deep({ kind: 'list', items, loc: this.loc(open, close) } as Expr, ...items);
         },
       },
       {
@@ -503,6 +600,9 @@ function span(first: SourceLoc | undefined, last: SourceLoc | undefined, fallbac
   if (first.file !== last.file || first.line !== last.line || first.line === 0 || last.col < first.col) return fallback;
   return { ...first, length: last.col + last.length - first.col };
 }
+
+// Chevrotain's own SAVE_ERROR, which the override above extends.
+const ErrorHandlerSave = (EmbeddedActionsParser.prototype as unknown as { SAVE_ERROR: unknown }).SAVE_ERROR;
 
 export function unquote(image: string): string {
   if (image.length < 2) return '';

@@ -11,6 +11,50 @@ export type Value =
 
 export const int = (v: number): Value => ({ t: 'int', v });
 
+// Limits that keep elaboration bounded whatever the input: a .cnx file is a program, and a
+// program can loop, recurse or multiply work without end. Each limit is far above what any real
+// ConvNeXt needs and far below what would take minutes or gigabytes.
+
+/**
+ * Work units (statements run, expression nodes evaluated, list items compared or summed) one
+ * elaboration may spend. The largest zoo model needs about 10^4; a 2000-block model about 10^5.
+ */
+export const MAX_ELABORATION_STEPS = 5_000_000;
+/** Items in one list value; lists are written out literally, so no real model comes close. */
+export const MAX_LIST_LENGTH = 10_000;
+/** Characters of a value quoted in an error message, so a huge list cannot flood the terminal. */
+const MAX_SHOWN_CHARS = 120;
+
+/** The work budget of one elaboration, shared by every environment of it. */
+export class Budget {
+  private spent = 0;
+  constructor(readonly limit: number = MAX_ELABORATION_STEPS) {}
+
+  /** Spends `units`; a located error once the budget is gone. */
+  charge(units: number, loc: SourceLoc | undefined): void {
+    this.spent += units;
+    if (this.spent > this.limit) {
+      throw userError(`elaboration takes more than ${this.limit} steps here; is a loop range or a block call far larger than intended?`, loc);
+    }
+  }
+
+  get used(): number {
+    return this.spent;
+  }
+}
+
+/** An int result that JS numbers cannot hold exactly is an error, never a rounded value. */
+function checkedInt(v: number, loc: SourceLoc): Value {
+  if (!Number.isSafeInteger(v)) throw userError(`integer overflow: the result ${v} is beyond ±(2^53 - 1), the largest integers convc represents exactly`, loc);
+  return { t: 'int', v };
+}
+
+/** A float result must stay finite (1e300 * 1e300 is not a number any target can use). */
+function checkedFloat(v: number, loc: SourceLoc): Value {
+  if (!Number.isFinite(v)) throw userError(`float overflow: the result is ${v}`, loc);
+  return { t: 'float', v };
+}
+
 export function typeName(value: Value): string {
   switch (value.t) {
     case 'int':
@@ -27,9 +71,18 @@ export function typeName(value: Value): string {
 }
 
 export function show(value: Value): string {
+  const text = showFull(value, MAX_SHOWN_CHARS + 1);
+  return text.length > MAX_SHOWN_CHARS ? `${text.slice(0, MAX_SHOWN_CHARS - 3)}...` : text;
+}
+
+/** The value's text, stopping early once it is longer than `room` characters. */
+function showFull(value: Value, room: number): string {
   switch (value.t) {
-    case 'list':
-      return `[${value.items.map(show).join(', ')}]`;
+    case 'list': {
+      let text = '[';
+      for (let i = 0; i < value.items.length && text.length <= room; i++) text += (i > 0 ? ', ' : '') + showFull(value.items[i], room - text.length);
+      return `${text}]`;
+    }
     case 'string':
       return JSON.stringify(value.v);
     case 'float':
@@ -43,8 +96,15 @@ export function show(value: Value): string {
 /** Lexically scoped variables: block and family parameters, `let`s and loop variables. */
 export class Env {
   private readonly vars = new Map<string, Value>();
+  /** Shared with every child, so one elaboration has one budget. */
+  readonly budget: Budget;
 
-  constructor(private readonly parent?: Env) {}
+  constructor(
+    private readonly parent?: Env,
+    budget?: Budget,
+  ) {
+    this.budget = budget ?? parent?.budget ?? new Budget();
+  }
 
   get(name: string): Value | undefined {
     return this.vars.get(name) ?? this.parent?.get(name);
@@ -88,19 +148,22 @@ function numbersOf(args: readonly Value[], locs: readonly SourceLoc[], fn: strin
   return { values, allInt: list.every((v) => v.t === 'int') };
 }
 
-function equal(a: Value, b: Value): boolean {
+function equal(a: Value, b: Value, budget: Budget, loc: SourceLoc): boolean {
   if (a.t === 'list' || b.t === 'list') {
-    return a.t === 'list' && b.t === 'list' && a.items.length === b.items.length && a.items.every((x, i) => equal(x, b.items[i]));
+    if (!(a.t === 'list' && b.t === 'list' && a.items.length === b.items.length)) return false;
+    budget.charge(a.items.length, loc);
+    return a.items.every((x, i) => equal(x, b.items[i], budget, loc));
   }
   return a.v === b.v;
 }
 
 export function evaluate(expr: Expr, env: Env): Value {
+  env.budget.charge(1, expr.loc);
   switch (expr.kind) {
     case 'int':
-      return { t: 'int', v: expr.value };
+      return checkedInt(expr.value, expr.loc);
     case 'float':
-      return { t: 'float', v: expr.value };
+      return checkedFloat(expr.value, expr.loc);
     case 'bool':
       return { t: 'bool', v: expr.value };
     case 'string':
@@ -113,6 +176,7 @@ export function evaluate(expr: Expr, env: Env): Value {
       return value;
     }
     case 'list':
+      if (expr.items.length > MAX_LIST_LENGTH) throw userError(`a list may hold at most ${MAX_LIST_LENGTH} items; this one has ${expr.items.length}`, expr.loc);
       return { t: 'list', items: expr.items.map((item) => evaluate(item, env)) };
     case 'index': {
       const target = evaluate(expr.target, env);
@@ -136,7 +200,10 @@ export function evaluate(expr: Expr, env: Env): Value {
         case 'min':
         case 'max': {
           const { values, allInt } = numbersOf(args, locs, expr.callee);
-          const v = expr.callee === 'min' ? Math.min(...values) : Math.max(...values);
+          env.budget.charge(values.length, expr.loc);
+          // A loop, not Math.min(...values): spreading a long list overflows the call stack.
+          let v = values[0];
+          for (const x of values) v = expr.callee === 'min' ? Math.min(v, x) : Math.max(v, x);
           return allInt ? int(v) : { t: 'float', v };
         }
         case 'sum': {
@@ -144,8 +211,9 @@ export function evaluate(expr: Expr, env: Env): Value {
           if (list.t !== 'list') throw userError(`sum() needs a list, but this is ${typeName(list)}`, locs[0]);
           if (list.items.length === 0) return int(0);
           const { values, allInt } = numbersOf(args, locs, 'sum');
+          env.budget.charge(values.length, expr.loc);
           const v = values.reduce((a, b) => a + b, 0);
-          return allInt ? int(v) : { t: 'float', v };
+          return allInt ? checkedInt(v, expr.loc) : checkedFloat(v, expr.loc);
         }
         default:
           throw userError(`unknown function '${expr.callee}'`, expr.loc);
@@ -155,7 +223,7 @@ export function evaluate(expr: Expr, env: Env): Value {
       const operand = evaluate(expr.operand, env);
       if (expr.op === 'not') return { t: 'bool', v: !expectBool(operand, expr.operand.loc, "'not'") };
       const v = expectNumber(operand, expr.operand.loc, "'-'");
-      return operand.t === 'int' ? int(-v) : { t: 'float', v: -v };
+      return operand.t === 'int' ? checkedInt(-v, expr.loc) : { t: 'float', v: -v };
     }
     case 'binary': {
       const left = evaluate(expr.left, env);
@@ -165,13 +233,13 @@ export function evaluate(expr: Expr, env: Env): Value {
         return { t: 'bool', v: expectBool(evaluate(expr.right, env), expr.right.loc, `'${expr.op}'`) };
       }
       const right = evaluate(expr.right, env);
-      if (expr.op === '==') return { t: 'bool', v: equal(left, right) };
-      if (expr.op === '!=') return { t: 'bool', v: !equal(left, right) };
+      if (expr.op === '==') return { t: 'bool', v: equal(left, right, env.budget, expr.loc) };
+      if (expr.op === '!=') return { t: 'bool', v: !equal(left, right, env.budget, expr.loc) };
       const what = `'${expr.op}'`;
       const a = expectNumber(left, expr.left.loc, what);
       const b = expectNumber(right, expr.right.loc, what);
       const ints = left.t === 'int' && right.t === 'int';
-      const number = (v: number): Value => (ints ? int(v) : { t: 'float', v });
+      const number = (v: number): Value => (ints ? checkedInt(v, expr.loc) : checkedFloat(v, expr.loc));
       switch (expr.op) {
         case '+':
           return number(a + b);
@@ -181,7 +249,7 @@ export function evaluate(expr: Expr, env: Env): Value {
           return number(a * b);
         case '/':
           if (b === 0) throw userError('division by zero', expr.loc);
-          return { t: 'float', v: a / b };
+          return checkedFloat(a / b, expr.loc);
         case '//':
           if (b === 0) throw userError('division by zero', expr.loc);
           return number(Math.floor(a / b));

@@ -196,6 +196,8 @@ function parsePythonLiteral(text: string, fail: (message: string) => Error): Pyt
       sequence('}', () => {
         const key = value();
         if (typeof key !== 'string') throw fail(`dict keys must be strings (near offset ${pos})`);
+        // np.save never repeats a key; a repeated 'shape' or 'descr' would leave the real one unclear.
+        if (dict.has(key)) throw fail(`key '${key.slice(0, 40)}' appears twice (near offset ${pos})`);
         expect(':');
         dict.set(key, value());
       });

@@ -50,7 +50,7 @@ export function readSafetensorsWithMetadata(bytes: Uint8Array, label: string): S
     if (name === METADATA_KEY) metadata = checkMetadata(value, fail);
     else entries.push(checkEntry(name, value, dataLength, fail));
   }
-  checkNoOverlap(entries, fail);
+  checkLayout(entries, dataLength, fail);
 
   // Map order follows the data layout: JS objects hoist integer-like keys ("0", "10"), so the
   // header's own key order cannot be recovered from JSON.parse.
@@ -96,6 +96,10 @@ function parseHeader(bytes: Uint8Array, fail: Fail): { headerLength: number; jso
   if (!isPlainObject(json)) {
     throw fail(`header must be a JSON object mapping tensor names to {dtype, shape, data_offsets}, got ${kindOf(json)}`);
   }
+  // JSON.parse keeps the last of two equal keys; the format forbids them, and silently taking one
+  // of two tensors of the same name would load whichever the writer happened to put last.
+  const duplicate = findDuplicateKey(text);
+  if (duplicate !== undefined) throw fail(`header names ${JSON.stringify(duplicate).slice(0, 100)} twice; each key may appear once`);
   return { headerLength, json };
 }
 
@@ -135,10 +139,18 @@ function checkEntry(name: string, value: unknown, dataLength: number, fail: Fail
   return { name, dtype, shape: [...(shape as number[])], begin, end };
 }
 
-function checkNoOverlap(entries: readonly TensorEntry[], fail: Fail): void {
-  // Empty ranges hold no bytes, so they cannot overlap anything.
+/**
+ * The tensors' bytes must tile the data section: no overlaps, no holes between tensors and no
+ * bytes after the last one (the format forbids all three; a hole or a tail usually means a
+ * wrong offset). Bytes before the first tensor are tolerated as alignment padding.
+ */
+function checkLayout(entries: readonly TensorEntry[], dataLength: number, fail: Fail): void {
+  // Empty ranges hold no bytes, so they cannot overlap anything or leave a hole.
   const sorted = entries.filter((e) => e.end > e.begin).sort((a, b) => a.begin - b.begin);
   let furthest: TensorEntry | undefined;
+  if (sorted.length > 0 && sorted[0].begin > 0) {
+    throw fail(`bytes [0, ${sorted[0].begin}) before tensor '${sorted[0].name}' belong to no tensor; the data_offsets are wrong or the file is corrupt`);
+  }
   for (const entry of sorted) {
     if (furthest && entry.begin < furthest.end) {
       throw fail(
@@ -146,8 +158,46 @@ function checkNoOverlap(entries: readonly TensorEntry[], fail: Fail): void {
           `(bytes [${furthest.begin}, ${furthest.end}) and [${entry.begin}, ${entry.end}))`,
       );
     }
+    if (furthest && entry.begin > furthest.end) {
+      throw fail(
+        `bytes [${furthest.end}, ${entry.begin}) between tensors '${furthest.name}' and '${entry.name}' belong to no tensor; ` +
+          'the data_offsets are wrong or the file is corrupt',
+      );
+    }
     if (!furthest || entry.end > furthest.end) furthest = entry;
   }
+  const end = furthest?.end ?? 0;
+  if (end !== dataLength) {
+    throw fail(`${dataLength - end} bytes after the last tensor's data belong to no tensor; the data section is ${dataLength} bytes but the tensors end at byte ${end}`);
+  }
+}
+
+/** The first key that appears twice in one object of valid JSON `text`, if any. */
+function findDuplicateKey(text: string): string | undefined {
+  // A scanner over valid JSON (JSON.parse already accepted it): objects and arrays nest, and a
+  // string is a key when it comes first in an object or right after a comma in one.
+  const frames: { keys: Set<string> | undefined; expectKey: boolean }[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      const start = i;
+      for (i++; text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      const frame = frames.at(-1);
+      if (frame?.keys && frame.expectKey) {
+        const key = JSON.parse(text.slice(start, i + 1)) as string;
+        if (frame.keys.has(key)) return key;
+        frame.keys.add(key);
+        frame.expectKey = false;
+      }
+    } else if (c === '{') frames.push({ keys: new Set(), expectKey: true });
+    else if (c === '[') frames.push({ keys: undefined, expectKey: false });
+    else if (c === '}' || c === ']') frames.pop();
+    else if (c === ',') {
+      const frame = frames.at(-1);
+      if (frame?.keys) frame.expectKey = true;
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -1,6 +1,8 @@
 // Builds a Graph node by node, running each op's shape rule as the node is added, so that a
 // shape error surfaces at the node that caused it.
 import type { SourceLoc } from '../util/diagnostics.js';
+import { elementsWithinLimit, MAX_TENSOR_ELEMENTS } from './limits.js';
+import { ShapeError } from './op.js';
 import { getOp } from './registry.js';
 import type { Attrs, Graph, Node, ParamSpec, TensorType, ValueId, WeightAlias } from './types.js';
 
@@ -37,8 +39,16 @@ export class GraphBuilder {
   add(request: NodeRequest): ValueId {
     const op = getOp(request.op);
     const type = op.infer(request.inputs.map((id) => this.typeOf(id)), request.attrs);
+    if (!elementsWithinLimit(type.shape)) {
+      throw new ShapeError(`${request.op}'s output [${type.shape.join(', ')}] has more than ${MAX_TENSOR_ELEMENTS} elements, more than a target can index`);
+    }
     const params: Record<string, string> = {};
     const decls = op.params(request.attrs);
+    for (const decl of decls) {
+      if (!elementsWithinLimit(decl.shape)) {
+        throw new ShapeError(`${request.op}'s weight '${decl.suffix || request.name}' [${decl.shape.join(', ')}] has more than ${MAX_TENSOR_ELEMENTS} elements, more than a target can index`);
+      }
+    }
     for (const decl of decls) {
       const key = decl.suffix === '' ? request.name : request.name === '' ? decl.suffix : `${request.name}.${decl.suffix}`;
       if (this.params.has(key)) throw new DuplicateWeightError(key, this.paramOwners.get(key));

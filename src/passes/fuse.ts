@@ -7,7 +7,7 @@
 //   where the op declares it can normalise what it loads (channelPrologue).
 // A value read by anything else stays in memory, so its producer is never absorbed.
 import { getOp } from '../ir/registry.js';
-import type { FusedStep, Graph, Node } from '../ir/types.js';
+import type { FusedStep, Graph, Node, ValueId } from '../ir/types.js';
 import type { Pass } from './manager.js';
 import { rewriteGraph, useCounts } from './rewrite.js';
 
@@ -18,86 +18,159 @@ function step(node: Node, operands: readonly number[]): FusedStep {
   return { op: node.op, attrs: node.attrs, params: node.params, operands, name: node.name };
 }
 
-/** One epilogue fusion, or undefined when none applies. */
-function fuseOneEpilogue(graph: Graph): Graph | undefined {
-  const uses = useCounts(graph);
-  for (const anchor of graph.nodes) {
-    if (getOp(anchor.op).kind !== 'out-elementwise-fusable' || uses[anchor.id] !== 1 || anchor.id === graph.output) continue;
-    const consumer = graph.nodes.find((n) => n.inputs.includes(anchor.id))!;
-    if (consumer.fusion) continue;
-    const def = getOp(consumer.op);
-    const epilogue = anchor.fusion?.epilogue ?? [];
-    const legal =
-      perElement(consumer.op) ||
-      (isChannelReduction(consumer.op) && getOp(anchor.op).channelEpilogue === true && ![...(anchor.fusion?.prologue ?? []), ...epilogue].some((s) => isChannelReduction(s.op)));
-    if (!legal) continue;
-    // The running value must be the op's first operand; a commutative op may take it second.
-    let others: number[];
-    if (consumer.inputs[0] === anchor.id) others = consumer.inputs.slice(1);
-    else if (def.commutative && consumer.inputs.length === 2 && consumer.inputs[1] === anchor.id) others = [consumer.inputs[0]];
-    else continue;
-    // The fused node sits where the anchor was, so every other operand must exist by then.
-    if (others.some((id) => id >= anchor.id)) continue;
-    const base = anchor.inputs.length;
-    const fused: Node = {
-      ...anchor,
-      inputs: [...anchor.inputs, ...others],
-      type: consumer.type,
-      fusion: { prologue: anchor.fusion?.prologue ?? [], epilogue: [...epilogue, step(consumer, others.map((_, i) => base + i))] },
-    };
-    return rewriteGraph(graph, new Map([[consumer.id, anchor.id]]), new Map([[anchor.id, fused]]));
+/**
+ * A graph being fused in place: the current version of each node by its original id, and the
+ * nodes merged away, each forwarding its uses to the value that replaced it. Every fusion is a
+ * local change here, so a pass costs time linear in the graph rather than a rebuild per fusion;
+ * the graph is rebuilt once at the end.
+ */
+class FusionState {
+  readonly nodes: Node[];
+  readonly uses: number[];
+  /** Per value, the nodes that read it; entries may name nodes since merged (resolve them). */
+  readonly readers: ValueId[][];
+  private readonly forward = new Map<ValueId, ValueId>();
+  private readonly changed = new Map<ValueId, Node>();
+
+  constructor(private readonly graph: Graph) {
+    this.nodes = [...graph.nodes];
+    this.uses = useCounts(graph);
+    this.readers = graph.nodes.map(() => []);
+    for (const node of graph.nodes) for (const input of node.inputs) this.readers[input].push(node.id);
   }
-  return undefined;
+
+  removed(id: ValueId): boolean {
+    return this.forward.has(id);
+  }
+
+  /** The value that now stands for `id`, compressing the forwarding chain as it goes. */
+  resolve(id: ValueId): ValueId {
+    let target = id;
+    while (this.forward.has(target)) target = this.forward.get(target)!;
+    for (let at = id; at !== target; ) {
+      const next = this.forward.get(at)!;
+      this.forward.set(at, target);
+      at = next;
+    }
+    return target;
+  }
+
+  isOutput(id: ValueId): boolean {
+    return this.resolve(this.graph.output) === id;
+  }
+
+  /** The one node reading `id` (callers check that it has exactly one use). */
+  soleReader(id: ValueId): Node | undefined {
+    for (const reader of this.readers[id]) {
+      const node = this.resolve(reader);
+      if (node !== id) return this.nodes[node];
+    }
+    return undefined;
+  }
+
+  /** Replaces node `id` and removes `gone`, whose uses now go to `to`. */
+  merge(id: ValueId, fused: Node, gone: ValueId, to: ValueId): void {
+    this.nodes[id] = fused;
+    this.changed.set(id, fused);
+    this.forward.set(gone, to);
+  }
+
+  result(): Graph {
+    return this.changed.size === 0 ? this.graph : rewriteGraph(this.graph, this.forward, this.changed);
+  }
 }
 
-/** One prologue fusion, or undefined when none applies. */
-function fuseOnePrologue(graph: Graph): Graph | undefined {
-  const uses = useCounts(graph);
-  for (const anchor of graph.nodes) {
-    const def = getOp(anchor.op);
-    if (def.kind !== 'out-elementwise-fusable' || !def.readsInputElementwise?.(anchor.attrs)) continue;
-    const producer = graph.nodes[anchor.inputs[0]];
-    if (producer.fusion || uses[producer.id] !== 1 || producer.id === graph.output) continue;
-    // A channel reduction must be the prologue's last step (the anchor normalises what it
-    // loads), and one kernel owns one normalisation.
-    const hasChannelReduction = [...(anchor.fusion?.prologue ?? []), ...(anchor.fusion?.epilogue ?? [])].some((s) => isChannelReduction(s.op));
-    const input = producer.type;
-    const normalises = isChannelReduction(producer.op) && def.channelPrologue?.(anchor.attrs, input) === true && !anchor.fusion && !hasChannelReduction;
-    // A spatial reduction (pooling) may only come first, before a channel reduction at most.
-    const pools =
-      getOp(producer.op).kind === 'reduction' &&
-      getOp(producer.op).reduces === 'spatial' &&
-      producer.op === 'global_avg_pool' &&
-      def.spatialPrologue?.(anchor.attrs, input) === true &&
-      (anchor.fusion?.prologue ?? []).every((s) => isChannelReduction(s.op)) &&
-      (anchor.fusion?.epilogue ?? []).every((s) => !isChannelReduction(s.op));
-    if (!perElement(producer.op) && !normalises && !pools) continue;
-    const others = producer.inputs.slice(1);
-    const base = anchor.inputs.length;
-    const fused: Node = {
-      ...anchor,
-      inputs: [producer.inputs[0], ...anchor.inputs.slice(1), ...others],
-      fusion: { prologue: [step(producer, others.map((_, i) => base + i)), ...(anchor.fusion?.prologue ?? [])], epilogue: anchor.fusion?.epilogue ?? [] },
-    };
-    return rewriteGraph(graph, new Map([[producer.id, producer.inputs[0]]]), new Map([[anchor.id, fused]]));
+// One sweep in node order reaches the same fixpoint as fusing one pair at a time and rescanning:
+// a fusion never makes an earlier anchor fusable (it only adds steps to anchors, keeps every
+// value's use count and keeps nodes in order), so each anchor takes its whole chain in its turn.
+
+/** Absorbs into each anchor, in order, the chain of consumers it may take as its epilogue. */
+function fuseEpiloguesOnce(graph: Graph): Graph {
+  const state = new FusionState(graph);
+  for (const { id } of graph.nodes) {
+    if (state.removed(id)) continue;
+    for (;;) {
+      const anchor = state.nodes[id];
+      if (getOp(anchor.op).kind !== 'out-elementwise-fusable' || state.uses[id] !== 1 || state.isOutput(id)) break;
+      const consumer = state.soleReader(id);
+      if (!consumer || consumer.fusion) break;
+      const def = getOp(consumer.op);
+      const epilogue = anchor.fusion?.epilogue ?? [];
+      const legal =
+        perElement(consumer.op) ||
+        (isChannelReduction(consumer.op) && getOp(anchor.op).channelEpilogue === true && ![...(anchor.fusion?.prologue ?? []), ...epilogue].some((s) => isChannelReduction(s.op)));
+      if (!legal) break;
+      const inputs = consumer.inputs.map((i) => state.resolve(i));
+      // The running value must be the op's first operand; a commutative op may take it second.
+      let others: number[];
+      if (inputs[0] === id) others = inputs.slice(1);
+      else if (def.commutative && inputs.length === 2 && inputs[1] === id) others = [inputs[0]];
+      else break;
+      // The fused node sits where the anchor was, so every other operand must exist by then.
+      if (others.some((other) => other >= id)) break;
+      const base = anchor.inputs.length;
+      const fused: Node = {
+        ...anchor,
+        inputs: [...anchor.inputs, ...others],
+        type: consumer.type,
+        fusion: { prologue: anchor.fusion?.prologue ?? [], epilogue: [...epilogue, step(consumer, others.map((_, i) => base + i))] },
+      };
+      state.merge(id, fused, consumer.id, id);
+      // The anchor now makes the consumer's value, so it has the consumer's readers.
+      state.uses[id] = state.uses[consumer.id];
+      state.readers[id] = state.readers[consumer.id];
+    }
   }
-  return undefined;
+  return state.result();
 }
 
-function toFixpoint(graph: Graph, once: (g: Graph) => Graph | undefined): Graph {
-  let current = graph;
-  for (let next = once(current); next; next = once(current)) current = next;
-  return current;
+/** Absorbs into each anchor, in order, the chain of producers it may take as its prologue. */
+function fuseProloguesOnce(graph: Graph): Graph {
+  const state = new FusionState(graph);
+  for (const { id } of graph.nodes) {
+    if (state.removed(id)) continue;
+    for (;;) {
+      const anchor = state.nodes[id];
+      const def = getOp(anchor.op);
+      if (def.kind !== 'out-elementwise-fusable' || !def.readsInputElementwise?.(anchor.attrs)) break;
+      const producerId = state.resolve(anchor.inputs[0]);
+      const producer = state.nodes[producerId];
+      if (producer.fusion || state.uses[producerId] !== 1 || state.isOutput(producerId)) break;
+      // A channel reduction must be the prologue's last step (the anchor normalises what it
+      // loads), and one kernel owns one normalisation.
+      const hasChannelReduction = [...(anchor.fusion?.prologue ?? []), ...(anchor.fusion?.epilogue ?? [])].some((s) => isChannelReduction(s.op));
+      const input = producer.type;
+      const normalises = isChannelReduction(producer.op) && def.channelPrologue?.(anchor.attrs, input) === true && !anchor.fusion && !hasChannelReduction;
+      // A spatial reduction (pooling) may only come first, before a channel reduction at most.
+      const pools =
+        getOp(producer.op).kind === 'reduction' &&
+        getOp(producer.op).reduces === 'spatial' &&
+        producer.op === 'global_avg_pool' &&
+        def.spatialPrologue?.(anchor.attrs, input) === true &&
+        (anchor.fusion?.prologue ?? []).every((s) => isChannelReduction(s.op)) &&
+        (anchor.fusion?.epilogue ?? []).every((s) => !isChannelReduction(s.op));
+      if (!perElement(producer.op) && !normalises && !pools) break;
+      const others = producer.inputs.slice(1);
+      const base = anchor.inputs.length;
+      const fused: Node = {
+        ...anchor,
+        inputs: [producer.inputs[0], ...anchor.inputs.slice(1), ...others],
+        fusion: { prologue: [step(producer, others.map((_, i) => base + i)), ...(anchor.fusion?.prologue ?? [])], epilogue: anchor.fusion?.epilogue ?? [] },
+      };
+      state.merge(id, fused, producerId, producer.inputs[0]);
+    }
+  }
+  return state.result();
 }
 
 export const fuseEpilogues: Pass = {
   name: 'fuse-epilogues',
   description: 'folds elementwise ops and channel reductions into the conv or linear before them',
-  run: (graph) => toFixpoint(graph, fuseOneEpilogue),
+  run: fuseEpiloguesOnce,
 };
 
 export const fusePrologues: Pass = {
   name: 'fuse-prologues',
   description: 'folds into a linear or unpadded conv the elementwise op, LayerNorm or pooling that makes its input',
-  run: (graph) => toFixpoint(graph, fuseOnePrologue),
+  run: fuseProloguesOnce,
 };

@@ -7,9 +7,21 @@ import type { Graph, Node, ValueId } from '../ir/types.js';
  * Ids are renumbered densely.
  */
 export function rewriteGraph(graph: Graph, forward: ReadonlyMap<ValueId, ValueId>, replace: ReadonlyMap<ValueId, Node> = new Map()): Graph {
+  // Memoised, so long forwarding chains cost linear time in all.
+  const resolved = new Map<ValueId, ValueId>();
   const resolve = (id: ValueId): ValueId => {
     let target = id;
-    while (forward.has(target)) target = forward.get(target)!;
+    const chain: ValueId[] = [];
+    while (forward.has(target)) {
+      const known = resolved.get(target);
+      if (known !== undefined) {
+        target = known;
+        break;
+      }
+      chain.push(target);
+      target = forward.get(target)!;
+    }
+    for (const at of chain) resolved.set(at, target);
     return target;
   };
   const renumber = new Map<ValueId, ValueId>();

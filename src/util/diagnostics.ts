@@ -58,21 +58,26 @@ export type SourceLookup = (file: string) => string | undefined;
  *     |     ^^^^^^
  */
 export function formatDiagnostic(d: Diagnostic, sources: SourceLookup): string {
-  const lines = [`error: ${d.message}`];
+  // Messages quote user text (assert messages, tensor and file names), which must not reach the
+  // terminal as escape sequences: control characters are shown escaped ("\x1b"), except the
+  // line breaks of a multi-line message. A quoted source line keeps one column per character.
+  const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+  const escape = (text: string) => text.replace(CONTROL, (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
+  const lines = [`error: ${escape(d.message)}`];
   // The arrow, bars and notes line up with the line number's width, as in rustc.
   const gutter = ' '.repeat(d.loc ? String(d.loc.line).length : 1);
   if (d.loc) {
     const { file, line, col, length } = d.loc;
-    lines.push(`${gutter}--> ${file}:${line}:${col}`);
+    lines.push(`${gutter}--> ${escape(file).replace(/[\n\t]/g, ' ')}:${line}:${col}`);
     const text = sources(file)?.split(/\r?\n/)[line - 1];
     if (text !== undefined) {
-      const shown = text.replace(/\t/g, ' ');
+      const shown = text.replace(/\t/g, ' ').replace(CONTROL, '\uFFFD');
       const width = Math.max(1, Math.min(length, shown.length - col + 1));
       lines.push(`${gutter} |`);
       lines.push(`${line} | ${shown}`);
-      lines.push(`${gutter} | ${' '.repeat(col - 1)}${'^'.repeat(width)}`);
+      lines.push(`${gutter} | ${' '.repeat(Math.max(0, col - 1))}${'^'.repeat(width)}`);
     }
   }
-  for (const note of d.notes ?? []) lines.push(`${gutter} = note: ${note}`);
+  for (const note of d.notes ?? []) lines.push(`${gutter} = note: ${escape(note).replace(/\n/g, '\\n')}`);
   return lines.join('\n');
 }

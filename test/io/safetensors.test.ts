@@ -109,16 +109,22 @@ describe('readSafetensors', () => {
   });
 
   it('reads tensors at unaligned offsets from an unaligned buffer', () => {
-    // A 13-byte header puts the data section at byte 21; offsets of 1 and 7 are odd on top.
-    const header = '{"a":{"dtype":"F32","shape":[2],"data_offsets":[1,9]},"b":{"dtype":"F16","shape":[1],"data_offsets":[9,11]}}';
+    // A header padded to 8k + 5 bytes puts the data section at an odd byte; 'a' starts 2 bytes
+    // past it, so its floats are unaligned on top (leading filler bytes would be a hole).
+    const header = '{"b":{"dtype":"F16","shape":[1],"data_offsets":[0,2]},"a":{"dtype":"F32","shape":[2],"data_offsets":[2,10]}}';
     const padded = header + ' '.repeat(13 - (header.length % 8));
-    const data = new Uint8Array([0xee, ...f32le([1.5, -3]), ...u16le([0xc100])]);
+    const data = new Uint8Array([...u16le([0xc100]), ...f32le([1.5, -3])]);
     const file = makeFile(padded, data);
     const backing = new Uint8Array(file.byteLength + 3);
     backing.set(file, 3);
     const tensors = readSafetensors(backing.subarray(3), LABEL);
     expect(Array.from(tensors.get('a')!.data)).toEqual([1.5, -3]);
     expect(Array.from(tensors.get('b')!.data)).toEqual([-2.5]);
+  });
+
+  it('refuses bytes before the first tensor, which belong to no tensor', () => {
+    const file = makeFile({ x: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, new Uint8Array([0, 0, 0, 0, ...f32le([7])]));
+    expect(() => readSafetensors(file, LABEL)).toThrow(/bytes \[0, 4\) before tensor 'x' belong to no tensor/);
   });
 
   it('returns the __metadata__ object and ignores it as a tensor', () => {
