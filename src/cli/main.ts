@@ -5,6 +5,7 @@ import { benchCommand, benchHelp } from './commands/bench.js';
 import { compileCommand, compileHelp } from './commands/compile.js';
 import { exportCommand, exportHelp } from './commands/export.js';
 import { inspectCommand, inspectHelp } from './commands/inspect.js';
+import { modelsCommand, modelsHelp } from './commands/models.js';
 import { runCommand, runHelp } from './commands/run.js';
 import { processIo, type CliIo } from './io.js';
 import { formatDiagnostic, UserError } from '../util/diagnostics.js';
@@ -15,6 +16,7 @@ const commands: Readonly<Record<string, { run: (args: readonly string[], io: Cli
   inspect: { run: inspectCommand, help: inspectHelp, summary: "print a model's shapes, parameters, MACs and kernels" },
   bench: { run: benchCommand, help: benchHelp, summary: 'time fused vs unfused convc and ONNX Runtime on one adapter' },
   export: { run: exportCommand, help: exportHelp, summary: 'export a model to ONNX' },
+  models: { run: modelsCommand, help: modelsHelp, summary: 'list the bundled model zoo with parameters and MACs' },
 };
 
 export const mainHelp = `convc - a compiler for ConvNeXt models written in .cnx

@@ -22,12 +22,27 @@ export function parsePassList(list: string | undefined, noFuse = false): readonl
   return names;
 }
 
+// Notes already printed: commands may load the same file more than once (at several sizes).
+const notesShown = new Set<string>();
+
+function noteOnce(line: string): void {
+  if (notesShown.has(line)) return;
+  notesShown.add(line);
+  process.stderr.write(`${line}\n`);
+}
+
 export function loadModel(
   file: string,
-  options: { readonly model?: string; readonly size: InputSize; readonly passes?: readonly string[] },
+  options: {
+    readonly model?: string;
+    readonly size: InputSize;
+    readonly passes?: readonly string[];
+    /** Where a note goes (a zoo name taken for a missing file); stderr, once a line, by default. */
+    readonly note?: (line: string) => void;
+  },
   trace?: (t: PassTrace) => void,
 ): LoadedModel {
-  const program = loadProgram(file);
+  const program = loadProgram(file, undefined, { note: options.note ?? noteOnce });
   const name = selectModel(program, options.model, file);
   const graph = runPipeline(elaborate(program, name, options.size), options.passes ?? defaultPipeline, trace);
   return { program, graph };

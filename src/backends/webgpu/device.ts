@@ -6,9 +6,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type * as Dawn from 'webgpu';
+import { captureNativeStderr } from './quiet-stderr.js';
+import { ensureRuntimeDir } from './runtime-dir.js';
 import { userError } from '../../util/diagnostics.js';
+import { packageRoot } from '../../util/package-root.js';
+
+export { packageRoot };
 
 export interface AcquiredGpu {
   readonly device: GPUDevice;
@@ -107,17 +111,6 @@ async function loadDawn(): Promise<typeof Dawn> {
     Object.assign(globalThis, dawnModule.globals);
   }
   return dawnModule;
-}
-
-/** The directory holding this package's package.json, from src/ under vitest or from dist/. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`internal: no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
-  return dir;
 }
 
 export function driverDescriptionPath(): string {
@@ -230,8 +223,14 @@ function describeAdapter(adapter: GPUAdapter, attempt: Attempt): string {
  */
 export async function acquireGpu(options: AcquireGpuOptions = {}): Promise<AcquiredGpu> {
   const log = options.verbose ?? (() => {});
+  // Mesa reads it when Dawn's instance loads the driver, so it has to be right before that.
+  ensureRuntimeDir(log);
+  // What Dawn and the driver print natively while they start goes to the verbose log, not stderr.
+  return captureNativeStderr((inner) => findDevice(inner, options.adapter ?? 'auto'), log);
+}
+
+async function findDevice(log: (line: string) => void, choice: AdapterChoice): Promise<AcquiredGpu> {
   const dawn = await loadDawn();
-  const choice = options.adapter ?? 'auto';
   const tried: string[] = [];
   for (const attempt of attempts(log)) {
     if (choice !== 'auto' && attempt.api !== choice) continue;
