@@ -4,6 +4,7 @@ import { commentSafe, renderKernel } from './module.js';
 import type { BufferRef, Dispatch, KernelSpec, PackedWeight, ProgramBuffer, ShaderModuleSource, WgslProgram } from './program.js';
 import { defaultSchedule, dispatchGrid, type Schedule } from './schedule.js';
 import { wgslKernels } from './kernels/index.js';
+import type { WeightPacking } from './kernels/kernel.js';
 import { kernelNeeds, limitViolations, webgpuDefaultLimits, type TargetLimits } from './target.js';
 import { nchwToNhwc, nhwcToNchw } from './kernels/layout.js';
 import type { WeightMap } from '../reference/executor.js';
@@ -179,6 +180,7 @@ export function lowerToWgsl(graph: Graph, options: LowerOptions = {}): WgslProgr
     );
   }
 
+  const packingOf = packings(graph);
   return {
     model: graph.name,
     inputShape: inputNode.type.shape,
@@ -186,37 +188,44 @@ export function lowerToWgsl(graph: Graph, options: LowerOptions = {}): WgslProgr
     shaders,
     buffers: pool.buffers,
     dispatches,
-    weights: weights.map((w) => ({ ...w, layout: w.parts ? `concatenation of ${w.parts.join(', ')}` : layoutOf(graph, w.key) })),
+    weights: weights.map((w) => ({
+      ...w,
+      layout: w.parts ? `concatenation of ${w.parts.join(', ')}` : (packingOf(w.key)?.layout ?? `${formatShape(graph.params.get(w.key)!.shape)} as stored`),
+    })),
     inputBuffer,
     outputBuffer,
-    largestBufferBytes: Math.max(...pool.buffers.map((b) => b.floats * 4)),
+    largestBufferBytes: pool.buffers.reduce((largest, b) => Math.max(largest, b.floats * 4), 0),
   };
 }
 
-/** How a weight is packed, from the kernels of the op (or fused step) that reads it. */
-function packingFor(graph: Graph, key: string) {
+/**
+ * How each weight is packed, from the kernels of the op (or fused step) that reads it: one walk
+ * over the graph for all weights, so lowering stays linear in the graph's size.
+ */
+function packings(graph: Graph): (key: string) => WeightPacking | undefined {
+  const readers = new Map<string, { readonly op: string; readonly role: string }>();
   for (const node of graph.nodes) {
     for (const set of paramSetsOf(node)) {
-      const role = Object.entries(set.params).find(([, k]) => k === key)?.[0];
-      if (role !== undefined) return wgslKernels.get(set.op)?.packing?.(role);
+      for (const [role, key] of Object.entries(set.params)) if (!readers.has(key)) readers.set(key, { op: set.op, role });
     }
   }
-  throw new Error(`internal: no node reads weight '${key}'`);
-}
-
-function layoutOf(graph: Graph, key: string): string {
-  return packingFor(graph, key)?.layout ?? `${formatShape(graph.params.get(key)!.shape)} as stored`;
+  return (key) => {
+    const reader = readers.get(key);
+    if (!reader) throw new Error(`internal: no node reads weight '${key}'`);
+    return wgslKernels.get(reader.op)?.packing?.(reader.role);
+  };
 }
 
 /** All weights in the packed layouts, concatenated in program order (the runner's weights file). */
 export function packWeights(graph: Graph, program: WgslProgram, weights: WeightMap): Float32Array {
   const packed = new Float32Array(program.weights.reduce((sum, w) => sum + w.floats, 0));
+  const packingOf = packings(graph);
   for (const w of program.weights) {
     let offset = w.offset;
     for (const key of w.parts ?? [w.key]) {
       const tensor = weights.get(key);
       if (!tensor) throw new Error(`internal: weight '${key}' was not bound`);
-      const data = w.parts ? tensor.data : (packingFor(graph, key)?.pack(tensor) ?? tensor.data);
+      const data = w.parts ? tensor.data : (packingOf(key)?.pack(tensor) ?? tensor.data);
       packed.set(data, offset);
       offset += data.length;
     }

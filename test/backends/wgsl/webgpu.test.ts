@@ -75,6 +75,8 @@ describe.each(adapters)('on %s', (adapter) => {
 
   describe('WebGPU vs the reference executor on zoo models', () => {
     it.each<[string, 'fused' | 'unfused', number, number, number]>([
+      ['convnextv2-atto', 'fused', 1, 224, 224],
+      ['convnextv2-atto', 'unfused', 1, 224, 224],
       ['convnextv2-atto', 'fused', 2, 64, 48],
       ['convnextv2-atto', 'unfused', 2, 64, 48],
       ['convnextv1-tiny', 'fused', 1, 45, 67],
