@@ -76,6 +76,17 @@ describe('convc bench', () => {
     expect(io.err()).toMatch(/--adapter needs one of auto, vulkan, gl; got 'metal'/);
   });
 
+  it('refuses an unwritable --json or --svg path before benchmarking anything', async () => {
+    const io = captureIo();
+    const started = Date.now();
+    expect(await main(['bench', repoPath('models/convnextv2-atto.cnx'), '--json', '/proc/convc-bench.json'], io)).toBe(2);
+    expect(io.err()).toMatch(/cannot write the --json file '\/proc\/convc-bench\.json'/);
+    expect(await main(['bench', repoPath('models/convnextv2-atto.cnx'), '--svg', repoPath('models')], io)).toBe(2);
+    expect(io.err()).toMatch(/cannot write the --svg file '.*models'/);
+    // No adapter was acquired and nothing ran: both answers come at once.
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
   it.runIf(process.platform === 'linux')("refuses ort-webgpu where convc's adapter cannot be the one ORT takes, and calls ORT's adapter unverified", () => {
     const gl = 'device: llvmpipe, backend: opengles; compatibility feature level, via OpenGL ES on surfaceless EGL';
     expect(() => ortWebGpuAdapter({ info: gl })).toThrow(/adapter mismatch, not run: convc runs on opengles/);

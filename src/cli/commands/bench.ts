@@ -9,6 +9,7 @@ import { randomInput, randomWeights } from '../../weights/random.js';
 import { readSafetensors } from '../../io/safetensors.js';
 import { pipelines } from '../../passes/manager.js';
 import { userError } from '../../util/diagnostics.js';
+import { checkOutputFile } from '../../util/output-path.js';
 import { writeFileAtomically } from '../../util/atomic-write.js';
 import { progress, type CliIo } from '../io.js';
 import { loadModel } from '../model.js';
@@ -82,6 +83,11 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
   const chosenPeers = peerList === undefined ? peers.map((p) => p.name) : peerList === 'none' ? [] : peerList.split(',').map((s) => s.trim());
   for (const name of chosenPeers) if (!peers.some((p) => p.name === name)) throw userError(`unknown peer '${name}'; peers: ${peers.map((p) => p.name).join(', ')}, or none`);
   const size = inputSize(values);
+  // Before the benchmark: a bad --json or --svg path fails now, not after minutes of runs.
+  for (const flag of ['json', 'svg'] as const) {
+    const path = stringOption(values, flag);
+    if (path !== undefined) checkOutputFile(path, `the --${flag} file`, { createParents: true });
+  }
   const model = stringOption(values, 'model');
   const fused = loadModel(file, { model, size, passes: pipelines.fused }).graph;
   const unfused = loadModel(file, { model, size, passes: pipelines.unfused }).graph;
