@@ -18,15 +18,22 @@ import { withDerivedWeights } from '../../src/weights/derive.js';
 import { randomInput, randomWeights } from '../../src/weights/random.js';
 import { repoPath, scaledDifference } from '../helpers.js';
 
-// Errors are measured relative to the output's scale (scaledDifference). The reference
-// executor accumulates in f64 and stores f32, so its fused and unfused graphs differ only by
-// the f32 rounding of intermediates (6e-8 each), but the random networks here go down to one
-// to three channels, where a LayerNorm amplifies its input's rounding by |x - mean| / std:
-// observed up to 5e-6, hence 1e-5. WebGPU computes in f32 throughout (sums of up to a few
-// thousand products, an erf approximation good to 1.5e-7) on top of that: 2e-5, the
-// project's f32 kernel tolerance.
-const REFERENCE_RTOL = 1e-5;
-const WEBGPU_RTOL = 2e-5;
+// Errors are measured relative to the output's scale (scaledDifference).
+// - Wide tier (32-128 channels, well conditioned): the reference executor accumulates in f64
+//   and stores f32, so its fused and unfused graphs differ only by the f32 rounding of
+//   intermediates (6e-8 each, a few dozen deep): 1e-5. WebGPU computes in f32 throughout (sums
+//   of up to a few thousand products, an erf approximation good to 1.5e-7): 2e-5, the
+//   project's f32 kernel tolerance, as for the goldens.
+// - Narrow tiers (1 to 24 channels): a LayerNorm over one to three channels amplifies the
+//   rounding of its input by |x - mean| / std, without bound as two channels approach each
+//   other (observed 5e-5 for a LayerNorm over 2 channels after layer-scale folding changed the
+//   rounding of its input). These tiers check structure on odd shapes, so they allow 1e-4 of
+//   the output's scale; the numerics are held to the tight bounds by the wide tier and the goldens.
+const tolerance = {
+  reference: { narrow: 1e-4, wide: 1e-5 },
+  webgpu: { narrow: 1e-4, wide: 2e-5 },
+} as const;
+type Tier = 'narrow' | 'wide';
 
 interface Case {
   readonly source: string;
@@ -162,25 +169,25 @@ function data(c: Case & { readonly weightScale?: number; readonly inputScale?: n
   return { weights, input: { shape: input.shape, data: input.data.map((v) => v * (c.inputScale ?? 1)) } };
 }
 
-function referenceAgrees(c: Case): void {
+const referenceAgrees = (tier: Tier) => (c: Case): void => {
   const { fused, unfused } = graphs(c);
   const { weights, input } = data(c, unfused);
   const expected = executeReference(unfused, weights, input);
   // The fused graph also reads weights that constant folding derives from these.
-  expect(scaledDifference(executeReference(fused, withDerivedWeights(fused, weights), input).data, expected.data)).toBeLessThan(REFERENCE_RTOL);
-}
+  expect(scaledDifference(executeReference(fused, withDerivedWeights(fused, weights), input).data, expected.data)).toBeLessThan(tolerance.reference[tier]);
+};
 
 describe('fused == unfused on the reference executor', () => {
   it('for random blocks', () => {
-    fc.assert(fc.property(blockCase, referenceAgrees), { numRuns: 300 });
+    fc.assert(fc.property(blockCase, referenceAgrees('narrow')), { numRuns: 300 });
   });
 
   it('for random networks', () => {
-    fc.assert(fc.property(networkCase, referenceAgrees), { numRuns: 300 });
+    fc.assert(fc.property(networkCase, referenceAgrees('narrow')), { numRuns: 300 });
   }, 120_000);
 
   it('for wide blocks with varied epsilons and scales', () => {
-    fc.assert(fc.property(wideCase, referenceAgrees), { numRuns: 25 });
+    fc.assert(fc.property(wideCase, referenceAgrees('wide')), { numRuns: 25 });
   }, 300_000);
 });
 
@@ -191,13 +198,13 @@ describe.each(['vulkan', 'gl'] as const)('fused == unfused == reference on WebGP
   }, 120_000);
   afterAll(() => gpu?.destroy());
 
-  const gpuAgrees = async (c: Case): Promise<void> => {
+  const gpuAgrees = (tier: Tier) => async (c: Case): Promise<void> => {
     const { fused, unfused } = graphs(c);
     const { weights, input } = data(c, unfused);
     const expected = executeReference(unfused, weights, input);
     for (const graph of [fused, unfused]) {
       const { output } = await executeWebGpu(() => graph, withDerivedWeights(graph, weights), input, gpu.device);
-      expect(scaledDifference(output.data, expected.data)).toBeLessThan(WEBGPU_RTOL);
+      expect(scaledDifference(output.data, expected.data)).toBeLessThan(tolerance.webgpu[tier]);
     }
   };
 
@@ -206,14 +213,14 @@ describe.each(['vulkan', 'gl'] as const)('fused == unfused == reference on WebGP
   // OpenGL path.
   const runs = adapter === 'vulkan' ? { blocks: 8, networks: 5, wide: 3 } : { blocks: 8, networks: 6, wide: 6 };
   it('for random blocks', async () => {
-    await fc.assert(fc.asyncProperty(blockCase, gpuAgrees), { numRuns: runs.blocks });
+    await fc.assert(fc.asyncProperty(blockCase, gpuAgrees('narrow')), { numRuns: runs.blocks });
   }, 600_000);
 
   it('for random networks', async () => {
-    await fc.assert(fc.asyncProperty(networkCase, gpuAgrees), { numRuns: runs.networks });
+    await fc.assert(fc.asyncProperty(networkCase, gpuAgrees('narrow')), { numRuns: runs.networks });
   }, 600_000);
 
   it('for wide blocks with varied epsilons and scales', async () => {
-    await fc.assert(fc.asyncProperty(wideCase, gpuAgrees), { numRuns: runs.wide });
+    await fc.assert(fc.asyncProperty(wideCase, gpuAgrees('wide')), { numRuns: runs.wide });
   }, 600_000);
 });
