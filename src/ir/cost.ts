@@ -30,3 +30,25 @@ export function humanCount(n: number): string {
   for (const [scale, unit] of units) if (n >= scale) return `${(n / scale).toFixed(2)}${unit}`;
   return String(n);
 }
+
+/**
+ * Host memory a forward pass on the reference executor needs at its peak, in bytes (f32): every
+ * weight (folded ones included), plus the activations alive at once, each value freed after its
+ * last reader as the executor does. The WebGPU backend holds the same weights on the host while
+ * it packs them, and less in activations.
+ */
+export function peakHostBytes(graph: Graph): number {
+  let weights = 0;
+  for (const spec of graph.params.values()) weights += numel(spec.shape);
+  const lastUse = graph.nodes.map((n) => n.id);
+  for (const node of graph.nodes) for (const input of node.inputs) lastUse[input] = node.id;
+  lastUse[graph.output] = Infinity;
+  let live = 0;
+  let peak = 0;
+  for (const node of graph.nodes) {
+    live += numel(node.type.shape);
+    peak = Math.max(peak, live);
+    for (const input of new Set(node.inputs)) if (lastUse[input] === node.id) live -= numel(graph.nodes[input].type.shape);
+  }
+  return 4 * (weights + peak);
+}

@@ -1,11 +1,12 @@
 // convc run: executes a model on an input with real or random weights.
 import { chosenPasses, loadModel } from '../model.js';
-import { adapterHelp, adapterOption, inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, requireOne, sizeOptions, stringOption } from '../options.js';
+import { adapterHelp, adapterOption, inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, positiveInt, requireOne, sizeOptions, stringOption } from '../options.js';
 import { progress, type CliIo } from '../io.js';
 import { executeReference } from '../../backends/reference/executor.js';
 import { acquireGpu } from '../../backends/webgpu/device.js';
 import { executeWebGpu } from '../../backends/wgsl/execute.js';
 import { readNpy, writeNpy } from '../../io/npy.js';
+import { peakHostBytes } from '../../ir/cost.js';
 import { formatShape, type HostTensor, type Node } from '../../ir/types.js';
 import { describeNode } from '../../ir/print.js';
 import { runFailure, userError } from '../../util/diagnostics.js';
@@ -15,6 +16,9 @@ import { randomInput } from '../../weights/random.js';
 import { loadWeights, readBytes, weightHelp, weightOptions } from '../weights.js';
 
 export const backends = ['reference', 'webgpu'] as const;
+
+/** Host memory a run may need before it is refused, in GiB: a third of a 24 GiB machine. */
+const DEFAULT_MAX_MEMORY_GIB = 8;
 
 export const runHelp = `convc run <file.cnx> (--weights W.safetensors | --random-weights) [options]
 
@@ -31,6 +35,8 @@ ${weightHelp} and for a random input
   --backend NAME      ${backends.join(' | ')} (default reference)
   --verbose           say which adapter and driver the webgpu backend uses
 ${adapterHelp}
+  --max-memory GIB    refuse, before allocating, a run whose weights and activations need more
+                      host memory than this (default ${DEFAULT_MAX_MEMORY_GIB})
   --debug-nonfinite   when the output holds a NaN or an infinity (always an error, exit 1),
                       find the first kernel (webgpu) or IR node (reference) that produced one
 ${modelHelp}
@@ -61,6 +67,7 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
     verbose: { type: 'boolean' },
     'debug-nonfinite': { type: 'boolean' },
     adapter: { type: 'string' },
+    'max-memory': { type: 'string' },
   });
   if (values.help) {
     io.stdout.write(`${runHelp}\n`);
@@ -89,6 +96,14 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
   const [batch, , height, width] = input.shape;
   const passes = chosenPasses(values);
   const { graph } = loadModel(file, { model: stringOption(values, 'model'), size: { batch, height, width }, passes });
+  const maxMemory = positiveInt(values['max-memory'], '--max-memory', DEFAULT_MAX_MEMORY_GIB);
+  const needed = peakHostBytes(graph);
+  if (needed > maxMemory * 2 ** 30) {
+    throw userError(
+      `${graph.name} at input ${formatShape(graph.nodes[0].type.shape)} needs about ${(needed / 2 ** 30).toFixed(1)} GiB of host memory ` +
+        `for its weights and activations, more than the limit of ${maxMemory} GiB; use a smaller batch or input size, or raise --max-memory`,
+    );
+  }
   const inputNode = graph.nodes.find((n) => n.op === 'input')!;
   if (inputPath === undefined) {
     input = randomInput(inputNode.type.shape, seed + 1);
