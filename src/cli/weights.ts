@@ -35,3 +35,12 @@ export function loadWeights(graph: Graph, values: Parsed['values'], seed: number
   if (values['random-weights'] === true) return randomWeights(graph, seed);
   return undefined;
 }
+
+/**
+ * A note for a --seed that changes nothing: weights come from a file and, where the command
+ * would draw a random input with it, so does the input. Undefined when the seed is used.
+ */
+export function unusedSeedNote(values: Parsed['values'], seedsInput: boolean): string | undefined {
+  if (values.seed === undefined || values.weights === undefined || seedsInput) return undefined;
+  return 'note: --seed is ignored: it seeds random weights (and a random input), and here they come from files\n';
+}

@@ -63,3 +63,20 @@ describe('non-finite output', () => {
     expect(err).toMatch(/--adapter needs one of auto, vulkan, gl; got 'metal'/);
   });
 });
+
+describe('--seed beside --weights', () => {
+  const cases = join(goldenDir, 'cases.cnx');
+  const { paths } = goldenFiles('convnextv2-mini');
+
+  it('says it is ignored when weights and input both come from files', async () => {
+    const { code, err } = await convc('run', cases, '--model', 'convnextv2-mini', '--weights', paths.weights, '--input', paths.input, '--seed', '7');
+    expect(code).toBe(0);
+    expect(err).toMatch(/note: --seed is ignored: it seeds random weights \(and a random input\), and here they come from files/);
+  });
+
+  it('stays quiet when it seeds the random input', async () => {
+    const { code, err } = await convc('run', cases, '--model', 'convnextv2-mini', '--weights', paths.weights, '--seed', '7', '--size', '32');
+    expect(code).toBe(0);
+    expect(err).not.toMatch(/--seed is ignored/);
+  });
+});

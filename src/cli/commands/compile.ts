@@ -6,7 +6,7 @@ import { inspectReport } from './inspect.js';
 import { chosenPasses, loadModel } from '../model.js';
 import { inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, requireOne, sizeHelp, sizeOptions, stringOption } from '../options.js';
 import type { CliIo } from '../io.js';
-import { loadWeights, weightHelp, weightOptions } from '../weights.js';
+import { loadWeights, unusedSeedNote, weightHelp, weightOptions } from '../weights.js';
 import { transpileRunner } from '../../backends/wgsl/load-runner.js';
 import { lowerToWgsl, packWeights } from '../../backends/wgsl/lower.js';
 import { generateRunner } from '../../backends/wgsl/runner.js';
@@ -69,6 +69,8 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
     inputs: [{ path: file, what: 'model file' }, ...(weightsPath === undefined ? [] : [{ path: weightsPath, what: 'weights file' }])],
   });
   const weights = loadWeights(graph, values, nonNegativeInt(values.seed, '--seed', 0));
+  const seedNote = unusedSeedNote(values, false);
+  if (seedNote) io.stderr.write(seedNote);
   const program = lowerToWgsl(graph);
   const report = inspectReport(graph, file, chosenPasses(values), program);
   const runner = generateRunner(program);

@@ -11,7 +11,7 @@ import { randomWeights } from '../../weights/random.js';
 import type { CliIo } from '../io.js';
 import { loadModel } from '../model.js';
 import { inputSize, nonNegativeInt, parseCommandLine, requireOne, stringOption } from '../options.js';
-import { loadWeights, weightHelp, weightOptions } from '../weights.js';
+import { loadWeights, unusedSeedNote, weightHelp, weightOptions } from '../weights.js';
 
 export const exportFormats = ['onnx'] as const;
 
@@ -66,6 +66,8 @@ export async function exportCommand(args: readonly string[], io: CliIo): Promise
   }
   const seed = nonNegativeInt(values.seed, '--seed', 0);
   let weights = loadWeights(graph, values, seed);
+  const seedNote = unusedSeedNote(values, false);
+  if (seedNote) io.stderr.write(seedNote);
   if (!weights) {
     io.stderr.write(`note: no --weights given; exporting seeded random weights (--random-weights --seed ${seed})\n`);
     weights = randomWeights(graph, seed);

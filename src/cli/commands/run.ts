@@ -13,7 +13,7 @@ import { runFailure, userError } from '../../util/diagnostics.js';
 import { writeFileAtomically } from '../../util/atomic-write.js';
 import { checkOutputFile } from '../../util/output-path.js';
 import { randomInput } from '../../weights/random.js';
-import { loadWeights, readBytes, weightHelp, weightOptions } from '../weights.js';
+import { loadWeights, readBytes, unusedSeedNote, weightHelp, weightOptions } from '../weights.js';
 
 export const backends = ['reference', 'webgpu'] as const;
 
@@ -112,6 +112,8 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
     throw userError(`${inputPath}: the input has ${input.shape[1]} channels (shape ${formatShape(input.shape)}), but model '${graph.name}' takes ${inputNode.type.shape[1]}`);
   }
   const weights = loadWeights(graph, values, seed)!;
+  const seedNote = unusedSeedNote(values, inputPath === undefined);
+  if (seedNote) io.stderr.write(seedNote);
   const debugNonFinite = values['debug-nonfinite'] === true;
   let output: HostTensor;
   let where = backend;
