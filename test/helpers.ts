@@ -8,6 +8,7 @@ import { readSafetensors } from '../src/io/safetensors.js';
 import type { Graph, HostTensor } from '../src/ir/types.js';
 import { pipelines, runPipeline } from '../src/passes/manager.js';
 import type { CliIo } from '../src/cli/io.js';
+export { scaledDifference } from '../src/util/scaled-difference.js';
 
 export const repoPath = (relative: string): string => fileURLToPath(new URL(`../${relative}`, import.meta.url));
 
@@ -53,23 +54,6 @@ export function toleranceRatio(actual: Float32Array, expected: Float32Array, ato
     if (!(ratio <= worst)) worst = Number.isNaN(ratio) ? Infinity : ratio;
   }
   return worst;
-}
-
-/**
- * Largest |actual - expected| over the largest |expected|: the error relative to the output's
- * scale, which does not blow up on elements that happen to be near zero. NaN anywhere gives
- * Infinity.
- */
-export function scaledDifference(actual: Float32Array, expected: Float32Array): number {
-  if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
-  let worst = 0;
-  let scale = 0;
-  for (let i = 0; i < actual.length; i++) {
-    const difference = Math.abs(actual[i] - expected[i]);
-    if (!(difference <= worst)) worst = Number.isNaN(difference) ? Infinity : difference;
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return worst / (scale || 1);
 }
 
 export function captureIo(): CliIo & { out: () => string; err: () => string } {

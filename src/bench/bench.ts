@@ -17,6 +17,7 @@ import { exportOnnx } from '../export/onnx.js';
 import { graphCost } from '../ir/cost.js';
 import type { Graph, HostTensor } from '../ir/types.js';
 import { seededRandom } from '../weights/random.js';
+import { scaledDifference } from '../util/scaled-difference.js';
 
 /**
  * Largest |output - reference| / largest |reference| a configuration may show. convc's kernels
@@ -114,19 +115,6 @@ async function convcRunnable(name: string, graph: Graph, inputs: BenchInputs): P
   const model = await module.createModel(inputs.gpu.device, packWeights(graph, program, inputs.weightsFor(graph)));
   const setup_ms = performance.now() - started;
   return { runnable: { name, run: () => model.run(inputs.input.data), release: () => model.destroy(), times: [], worstDiff: 0 }, setup_ms, dispatches: program.dispatches.length };
-}
-
-/** Largest |a - b| over the largest |reference|; NaN, or a length mismatch, gives Infinity. */
-export function scaledDifference(output: Float32Array, reference: Float32Array): number {
-  if (output.length !== reference.length) return Infinity;
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < output.length; i++) {
-    const d = Math.abs(output[i] - reference[i]);
-    if (!(d <= diff)) diff = Number.isNaN(d) ? Infinity : d;
-    scale = Math.max(scale, Math.abs(reference[i]));
-  }
-  return diff / Math.max(scale, 1e-30);
 }
 
 export async function runBench(inputs: BenchInputs, adapter: string): Promise<BenchResult> {
