@@ -15,6 +15,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { seededRandom } from '../src/weights/random.js';
 
 const MODELS_DIR = fileURLToPath(new URL('../models/', import.meta.url));
 /** Where the mutated zoo lives, for the loader; never touched on disk. */
@@ -107,18 +108,6 @@ async function child(): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 // Mutations.
-
-/** mulberry32: small, fast and the same everywhere, so a seed replays a run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Random = () => number;
 const below = (r: Random, n: number) => Math.floor(r() * n);
@@ -255,7 +244,8 @@ const MUTATORS: Readonly<Record<string, Mutator>> = {
 const MUTATOR_NAMES = [...Object.keys(MUTATORS), 'edge-number', 'edge-number', 'small-number', 'small-number', 'small-number', 'rename-identifier', 'insert-pathological', 'insert-statement', 'insert-statement', 'insert-statement'];
 
 function makeJob(seed: number, index: number, zoo: Readonly<Record<string, string>>): Job {
-  const r = rng((seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
+  // The weights' generator: small, fast and the same everywhere, so a seed replays a run.
+  const r = seededRandom((seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
   const names = Object.keys(zoo);
   const families = names.filter((n) => !n.includes('-'));
   const variants = names.filter((n) => n.includes('-'));
