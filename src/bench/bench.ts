@@ -12,6 +12,7 @@ import type { AcquiredGpu } from '../backends/webgpu/device.js';
 import { bindingLimit } from '../backends/wgsl/execute.js';
 import { importRunner } from '../backends/wgsl/load-runner.js';
 import { lowerToWgsl, packWeights } from '../backends/wgsl/lower.js';
+import { targetOfDevice } from '../kernel/target.js';
 import { generateRunner } from '../backends/wgsl/runner.js';
 import { exportOnnx } from '../export/onnx.js';
 import { graphCost } from '../ir/cost.js';
@@ -105,7 +106,8 @@ interface Runnable {
 }
 
 async function convcRunnable(name: string, graph: Graph, inputs: BenchInputs): Promise<{ runnable: Runnable; setup_ms: number; dispatches: number }> {
-  const program = lowerToWgsl(graph);
+  // Kernels fitted to the adapter being measured, as `convc run` fits them.
+  const program = lowerToWgsl(graph, { target: targetOfDevice(inputs.gpu.device, 'this device') });
   const limit = bindingLimit(inputs.gpu.device);
   if (program.largestBufferBytes > limit) {
     throw new Error(`a ${program.largestBufferBytes}-byte buffer exceeds this adapter's binding limit (${limit} bytes); try a smaller --batch`);

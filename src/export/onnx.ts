@@ -26,8 +26,8 @@ const ModelField = { irVersion: 1, producerName: 2, producerVersion: 3, docStrin
 const OpsetIdField = { domain: 1, version: 2 } as const;
 const GraphField = { node: 1, name: 2, initializer: 5, docString: 10, input: 11, output: 12 } as const;
 const NodeField = { input: 1, output: 2, name: 3, opType: 4, attribute: 5, docString: 6 } as const;
-const AttributeField = { name: 1, f: 2, i: 3, ints: 8, type: 20 } as const;
-const AttributeType = { float: 1, int: 2, ints: 7 } as const;
+const AttributeField = { name: 1, f: 2, i: 3, s: 4, ints: 8, type: 20 } as const;
+const AttributeType = { float: 1, int: 2, string: 3, ints: 7 } as const;
 const TensorField = { dims: 1, dataType: 2, name: 8, rawData: 9 } as const;
 const ValueInfoField = { name: 1, type: 2 } as const;
 const TypeField = { tensorType: 1 } as const;
@@ -36,7 +36,7 @@ const ShapeField = { dim: 1 } as const;
 const DimensionField = { value: 1, param: 2 } as const;
 const FLOAT = 1; // TensorProto.DataType
 
-type OnnxAttr = { readonly int: number } | { readonly ints: readonly number[] } | { readonly float: number };
+type OnnxAttr = { readonly int: number } | { readonly ints: readonly number[] } | { readonly float: number } | { readonly string: string };
 type OnnxAttrs = Readonly<Record<string, OnnxAttr>>;
 
 interface OnnxNode {
@@ -218,6 +218,23 @@ const lowerings: Readonly<Record<string, Lowering>> = {
     b.op('Add', label, [shiftedOut, x], out);
   },
 
+  grn_stats(b, node, [x], out, label) {
+    // Nx = ||x||_{H,W} / (mean over C of those norms + eps), as [N, C].
+    const norm = b.step(label, 'norm', 'ReduceL2', [x], { axes: ints([2, 3]), keepdims: { int: 0 } });
+    const mean = b.step(label, 'mean_norm', 'ReduceMean', [norm], { axes: ints([1]), keepdims: { int: 1 } });
+    const shifted = b.step(label, 'mean_norm_eps', 'Add', [mean, b.scalar(`${label}/eps`, node.attrs.eps as number)]);
+    b.op('Div', label, [norm, shifted], out);
+  },
+
+  grn_apply(b, node, [x, nx], out, label) {
+    // gamma * (x * Nx) + beta + x. Einsum broadcasts the [N, C] statistics over H and W
+    // without the int64 shape tensors an Unsqueeze or Reshape would need.
+    const xnx = b.step(label, 'x_nx', 'Einsum', [x, nx], { equation: { string: 'nchw,nc->nchw' } });
+    const scaled = b.step(label, 'scaled', 'Mul', [b.perChannel(node.params.gamma, 4), xnx]);
+    const shiftedOut = b.step(label, 'shifted', 'Add', [scaled, b.perChannel(node.params.beta, 4)]);
+    b.op('Add', label, [shiftedOut, x], out);
+  },
+
   layer_scale(b, node, [x], out, label) {
     b.op('Mul', label, [x, b.perChannel(node.params.scale, node.type.shape.length)], out);
   },
@@ -311,6 +328,7 @@ function writeNode(w: ProtobufWriter, node: OnnxNode): void {
       a.string(AttributeField.name, name);
       if ('int' in value) a.varint(AttributeField.type, AttributeType.int).varint(AttributeField.i, value.int);
       else if ('ints' in value) a.varint(AttributeField.type, AttributeType.ints).packedVarints(AttributeField.ints, value.ints);
+      else if ('string' in value) a.varint(AttributeField.type, AttributeType.string).string(AttributeField.s, value.string);
       else a.varint(AttributeField.type, AttributeType.float).float(AttributeField.f, value.float);
     });
   }

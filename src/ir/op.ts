@@ -1,5 +1,6 @@
 // What an op is: everything about it lives in one OpDef (attributes, shape rule, cost,
 // fusion kind, weights, and its meaning as plain TypeScript for the reference executor).
+import type { KernelMath } from '../kernel/math.js';
 import type { Attrs, AttrValue, HostTensor, RandomInit, TensorType } from './types.js';
 
 /**
@@ -80,6 +81,11 @@ export interface OpDef {
   readonly infer: (inputs: readonly TensorType[], attrs: Attrs) => TensorType;
   /** Multiply-adds of one forward pass (the papers' "FLOPs"): conv and linear only. */
   readonly macs: (inputs: readonly TensorType[], out: TensorType, attrs: Attrs) => number;
+  /**
+   * The op's math for kernels, declared once: a scalar expression, reduction statistics, or a
+   * contraction, which kernel lowering composes under any schedule (src/kernel/math.ts).
+   */
+  readonly kernel: KernelMath;
   /** The op's meaning: plain, obviously correct f32 code. The ground truth for every backend. */
   readonly evaluate: (
     inputs: readonly HostTensor[],

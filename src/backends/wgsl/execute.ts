@@ -2,7 +2,8 @@
 // whose tensors exceed what the adapter can bind is split into smaller batches up front; if
 // even one sample does not fit, the run is refused before anything is dispatched.
 import { importRunner, type NonFiniteReport } from './load-runner.js';
-import { lowerToWgsl, packWeights } from './lower.js';
+import { lowerToWgsl, packWeights, type LowerOptions } from './lower.js';
+import { targetOfDevice } from '../../kernel/target.js';
 import { generateRunner } from './runner.js';
 import type { WeightMap } from '../reference/executor.js';
 import { formatShape, numel, type Graph, type HostTensor } from '../../ir/types.js';
@@ -20,6 +21,8 @@ export interface WebGpuRun {
 export interface ExecuteWebGpuOptions {
   /** When the output holds a NaN or an infinity, replay that piece dispatch by dispatch to find its origin. */
   readonly findNonFinite?: boolean;
+  /** Schedules for nodes (undefined: the default heuristic's). */
+  readonly schedule?: LowerOptions['schedule'];
 }
 
 /** How many bytes one storage binding may hold on this device. */
@@ -40,8 +43,11 @@ export async function executeWebGpu(
 ): Promise<WebGpuRun> {
   const batch = input.shape[0];
   const limit = bindingLimit(device);
+  // Kernels are fitted to this device's limits, not only WebGPU's defaults.
+  const target = targetOfDevice(device, 'this device');
+  const lower = (g: Graph) => lowerToWgsl(g, { target, ...(options.schedule ? { schedule: options.schedule } : {}) });
   let graph = build(batch);
-  let program = lowerToWgsl(graph);
+  let program = lower(graph);
   const oversizedWeight = program.buffers.find((b) => b.role === 'weight' && b.floats * 4 > limit);
   if (oversizedWeight) {
     throw userError(`${graph.name}: weight '${oversizedWeight.weight}' needs ${oversizedWeight.floats * 4} bytes, more than this adapter can bind (${limit} bytes)`);
@@ -50,7 +56,7 @@ export async function executeWebGpu(
   const activationBytes = (p: typeof program) => Math.max(...p.buffers.filter((b) => b.role !== 'weight').map((b) => b.floats * 4));
   let chunk = batch;
   if (activationBytes(program) > limit) {
-    const single = batch === 1 ? program : lowerToWgsl(build(1));
+    const single = batch === 1 ? program : lower(build(1));
     if (activationBytes(single) > limit) {
       throw userError(
         `${graph.name} at input ${formatShape(input.shape.slice(1))} needs a ${activationBytes(single)}-byte buffer even for one sample, ` +
@@ -58,9 +64,9 @@ export async function executeWebGpu(
       );
     }
     chunk = Math.max(1, Math.floor(limit / activationBytes(single)));
-    while (chunk > 1 && activationBytes(lowerToWgsl(build(chunk))) > limit) chunk--;
+    while (chunk > 1 && activationBytes(lower(build(chunk))) > limit) chunk--;
     graph = build(chunk);
-    program = lowerToWgsl(graph);
+    program = lower(graph);
   }
   const perSample = numel(input.shape.slice(1));
   const outputs: Float32Array[] = [];
@@ -69,7 +75,7 @@ export async function executeWebGpu(
   const runners = new Map<number, Awaited<ReturnType<typeof loadModel>>>();
   const loadModel = async (size: number) => {
     const g = size === chunk ? graph : build(size);
-    const p = size === chunk ? program : lowerToWgsl(g);
+    const p = size === chunk ? program : lower(g);
     const module = await importRunner(generateRunner(p));
     return module.createModel(device, packWeights(g, p, weights));
   };

@@ -1,59 +1,8 @@
 // What the WGSL backend produces from a graph: specialised kernels, the buffers they read and
 // write, and the order of dispatches. The runner generator and the in-process runner both
 // consume this, so the plan is made once.
-import type { ValueId } from '../../ir/types.js';
-import type { KernelNeeds } from './target.js';
-
-/** Where a kernel binding's data lives. */
-export type BufferRef =
-  | { readonly kind: 'value'; readonly id: ValueId }
-  | { readonly kind: 'weight'; readonly key: string }
-  | { readonly kind: 'scratch'; readonly name: string; readonly floats: number }
-  /**
-   * Several small weights (per-channel scales and shifts of fused steps) concatenated into one
-   * buffer, so a fused kernel stays within WebGPU's default of 8 storage buffers per stage.
-   */
-  | { readonly kind: 'weight-group'; readonly keys: readonly string[] }
-  /** The model's NCHW input and output as the caller passes and receives them. */
-  | { readonly kind: 'model-input' }
-  | { readonly kind: 'model-output' };
-
-export interface KernelBinding {
-  /** The WGSL variable name, e.g. "input", "weight". */
-  readonly name: string;
-  readonly access: 'read' | 'read_write';
-  readonly buffer: BufferRef;
-}
-
-/** One kernel specialised for one node's shapes: the math, before any schedule is chosen. */
-export interface KernelSpec {
-  /** A readable WGSL entry-point name, e.g. "conv2d_depthwise_7x7". */
-  readonly name: string;
-  /** What the kernel computes, for its header comment. */
-  readonly summary: string;
-  readonly bindings: readonly KernelBinding[];
-  /** Number of independent outputs (threads) the kernel computes. */
-  readonly invocations: number;
-  /** `const` u32 declarations (shapes) baked into the shader. */
-  readonly constants: Readonly<Record<string, number>>;
-  /** `const` f32 declarations (epsilons) baked into the shader. */
-  readonly floats?: Readonly<Record<string, number>>;
-  /** WGSL helper functions the body calls. */
-  readonly helpers?: readonly string[];
-  /** The body of the per-invocation function; `index` is this invocation's output index. */
-  readonly body: string;
-  /**
-   * Set for kernels whose workgroups cooperate (reductions): the body runs once per thread with
-   * `group` (the workgroup's index, < groups) and `local` (the thread's index in it), and may use
-   * the workgroup variables it declares and workgroupBarrier(). `invocations` and `index` are
-   * then unused.
-   */
-  readonly cooperative?: {
-    readonly groups: number;
-    /** Workgroup-memory declarations, e.g. `tile: array<f32, 512>` (f32 arrays only). */
-    readonly workgroupVars: readonly string[];
-  };
-}
+import type { KernelProgram } from '../../kernel/ir.js';
+import type { KernelNeeds } from '../../kernel/target.js';
 
 /** A weight as the GPU wants it: the checkpoint tensor rearranged for coalesced reads. */
 export interface PackedWeight {
@@ -101,6 +50,8 @@ export interface WgslProgram {
   readonly shaders: readonly ShaderModuleSource[];
   readonly buffers: readonly ProgramBuffer[];
   readonly dispatches: readonly Dispatch[];
+  /** The kernel program of each dispatch, in the same order. */
+  readonly programs: readonly KernelProgram[];
   readonly weights: readonly PackedWeight[];
   readonly inputBuffer: number;
   readonly outputBuffer: number;

@@ -3,7 +3,7 @@
 // browser and in Node with the `webgpu` package.
 import { Project, StructureKind, VariableDeclarationKind, type CodeBlockWriter } from 'ts-morph';
 import type { WgslProgram } from './program.js';
-import { commentSafe } from './module.js';
+import { commentSafe } from './text.js';
 
 /** A template literal holding `text` verbatim. */
 function templateLiteral(text: string): string {

@@ -1,6 +1,7 @@
 // The residual add. The language writes it as `residual { ... }`, never as a call.
 import { ShapeError, type OpDef } from '../op.js';
 import { formatShape, sameShape } from '../types.js';
+import { add as plus } from '../../kernel/build.js';
 
 export const add: OpDef = {
   name: 'add',
@@ -18,6 +19,7 @@ export const add: OpDef = {
     return a;
   },
   macs: () => 0,
+  kernel: { kind: 'elementwise', apply: (x, at) => plus(x, at.operand(0, 'shortcut')) },
   evaluate([a, b]) {
     const result = new Float32Array(a.data.length);
     for (let i = 0; i < result.length; i++) result[i] = a.data[i] + b.data[i];

@@ -75,6 +75,19 @@ export const conv2d: OpDef = {
     const { kh, kw, groups } = geometry(attrs);
     return numel(out.shape) * (x.shape[1] / groups) * kh * kw;
   },
+  kernel: {
+    kind: 'contraction',
+    contraction: (attrs) => ({
+      kernel: pairAttr(attrs, 'kernel'),
+      stride: pairAttr(attrs, 'stride'),
+      padding: pairAttr(attrs, 'padding'),
+      groups: intAttr(attrs, 'groups'),
+      inChannels: intAttr(attrs, 'in'),
+      outChannels: intAttr(attrs, 'out'),
+      weight: 'weight',
+      ...(boolAttr(attrs, 'bias') ? { bias: 'bias' } : {}),
+    }),
+  },
   evaluate([x], weights, attrs, out) {
     const { kh, kw, sh, sw, ph, pw, groups } = geometry(attrs);
     const [n, cin, h, w] = x.shape;

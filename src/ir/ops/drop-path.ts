@@ -2,6 +2,7 @@
 // like the paper, and removed by the eliminate-drop-path pass.
 import { ShapeError, type OpDef } from '../op.js';
 
+
 export const dropPath: OpDef = {
   name: 'drop_path',
   summary: 'stochastic depth (identity at inference)',
@@ -16,5 +17,7 @@ export const dropPath: OpDef = {
     return x;
   },
   macs: () => 0,
+  // Identity at inference; the passes remove it before kernels are made.
+  kernel: { kind: 'elementwise', apply: (x) => x },
   evaluate: ([x]) => x.data,
 };

@@ -1,5 +1,6 @@
 // Exact GELU, x * Phi(x) with the error function, as nn.GELU() computes by default.
 import { type OpDef } from '../op.js';
+import { add, erf as erfExpr, f32, mul } from '../../kernel/build.js';
 
 /**
  * erf in double precision. Math has none; a Maclaurin series is exact to ~1e-15 for |x| < 3,
@@ -42,6 +43,7 @@ export const geluOp: OpDef = {
   params: () => [],
   infer: ([x]) => x,
   macs: () => 0,
+  kernel: { kind: 'elementwise', apply: (x) => mul(mul(f32(0.5), x), add(f32(1), erfExpr(mul(x, f32(Math.SQRT1_2))))) },
   evaluate([x]) {
     const result = new Float32Array(x.data.length);
     for (let i = 0; i < result.length; i++) result[i] = gelu(x.data[i]);

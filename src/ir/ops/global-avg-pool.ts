@@ -1,5 +1,6 @@
 // Mean over H and W: [N, C, H, W] -> [N, C], as ConvNeXt's x.mean([-2, -1]) before its head.
 import { expectRank, type OpDef } from '../op.js';
+import { div } from '../../kernel/build.js';
 
 export const globalAvgPool: OpDef = {
   name: 'global_avg_pool',
@@ -15,6 +16,7 @@ export const globalAvgPool: OpDef = {
     return { shape: [x.shape[0], x.shape[1]], dtype: x.dtype };
   },
   macs: () => 0,
+  kernel: { kind: 'reduction', over: 'spatial', stats: [{ name: 'mean', term: (x) => x, finish: (sum, count) => div(sum, count) }] },
   evaluate([x]) {
     const [n, c, h, w] = x.shape;
     const positions = h * w;

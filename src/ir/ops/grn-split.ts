@@ -5,6 +5,7 @@
 import { expectChannels, expectRank, intAttr, ShapeError, type OpDef } from '../op.js';
 import { formatShape, numel, sameShape } from '../types.js';
 import { grn } from './grn.js';
+import { add, div, f32, mul, sqrt } from '../../kernel/build.js';
 
 export const grnStats: OpDef = {
   name: 'grn_stats',
@@ -24,6 +25,17 @@ export const grnStats: OpDef = {
     return { shape: [x.shape[0], x.shape[1]], dtype: x.dtype };
   },
   macs: () => 0,
+  kernel: {
+    kind: 'reduction',
+    over: 'spatial',
+    stats: [{ name: 'norm', term: (x) => mul(x, x), finish: (sum) => sqrt(sum) }],
+    then: {
+      kind: 'reduction',
+      over: 'channels',
+      stats: [{ name: 'mean', term: (norm) => norm, finish: (sum, count) => div(sum, count) }],
+      apply: (norm, s, _at, attrs) => div(norm, add(s.mean, f32(attrs.eps as number, 'EPS'))),
+    },
+  },
   evaluate([x], _weights, attrs, out) {
     const [n, c, h, w] = x.shape;
     const positions = h * w;
@@ -61,6 +73,10 @@ export const grnApply: OpDef = {
     return x;
   },
   macs: () => 0,
+  kernel: {
+    kind: 'elementwise',
+    apply: (x, at) => add(add(mul(at.param('gamma', at.c), mul(x, at.operand(0, 'nx'))), at.param('beta', at.c)), x),
+  },
   evaluate([x, nx], weights, _attrs, out) {
     const [n, c, h, w] = x.shape;
     const positions = h * w;

@@ -3,6 +3,7 @@
 import { expectChannels, expectRank, intAttr, ShapeError, type OpDef } from '../op.js';
 import { numel } from '../types.js';
 
+
 export const grn: OpDef = {
   name: 'grn',
   summary: 'Global Response Normalization (ConvNeXt V2)',
@@ -30,6 +31,8 @@ export const grn: OpDef = {
     return x;
   },
   macs: () => 0,
+  // Kernels see GRN as its statistics and its apply step (grn_stats, grn_apply).
+  kernel: { kind: 'split', pass: 'split-grn' },
   evaluate([x], weights, attrs, out) {
     const [n, c, h, w] = x.shape;
     const positions = h * w;

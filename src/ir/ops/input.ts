@@ -2,6 +2,7 @@
 // spatial size come from the compile options and are stored in the `shape` attribute.
 import { intAttr, ShapeError, type OpDef } from '../op.js';
 
+
 export const input: OpDef = {
   name: 'input',
   summary: 'the model input, NCHW',
@@ -18,6 +19,7 @@ export const input: OpDef = {
     return { shape: [shape[0], channels, shape[2], shape[3]], dtype: 'f32' };
   },
   macs: () => 0,
+  kernel: { kind: 'input' },
   evaluate() {
     throw new Error('internal: the executor binds the input node directly');
   },

@@ -1,6 +1,7 @@
 // ConvNeXt V1's layer scale: a learnt per-channel multiplier on the block's branch. The weight
 // is named by the node itself (official key "stages.i.j.gamma"), not "<name>.weight".
 import { expectChannels, intAttr, type OpDef } from '../op.js';
+import { mul } from '../../kernel/build.js';
 
 export const layerScale: OpDef = {
   name: 'layer_scale',
@@ -18,6 +19,7 @@ export const layerScale: OpDef = {
     return x;
   },
   macs: () => 0,
+  kernel: { kind: 'elementwise', apply: (x, at) => mul(x, at.param('scale', at.c)) },
   evaluate([x], weights) {
     const [n, c] = x.shape;
     const positions = x.data.length / (n * c);

@@ -2,6 +2,7 @@
 // channels-last data, are the same operation on the logical NCHW tensor.
 import { expectChannels, intAttr, scaleInit, ShapeError, shiftInit, type OpDef } from '../op.js';
 import { numel } from '../types.js';
+import { add, div, f32, mul, rsqrt, sub } from '../../kernel/build.js';
 
 export const layernorm: OpDef = {
   name: 'layernorm',
@@ -27,6 +28,15 @@ export const layernorm: OpDef = {
     return x;
   },
   macs: () => 0,
+  kernel: {
+    kind: 'reduction',
+    over: 'channels',
+    stats: [
+      { name: 'mean', term: (x) => x, finish: (sum, count) => div(sum, count) },
+      { name: 'inv', term: (x, s) => mul(sub(x, s.mean), sub(x, s.mean)), finish: (sum, count, _s, attrs) => rsqrt(add(div(sum, count), f32(attrs.eps as number, 'EPS'))) },
+    ],
+    apply: (x, s, at) => add(mul(mul(sub(x, s.mean), s.inv), at.param('weight', at.c)), at.param('bias', at.c)),
+  },
   evaluate([x], weights, attrs, out) {
     const [n, c] = x.shape;
     const positions = numel(x.shape.slice(2));

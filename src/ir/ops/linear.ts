@@ -38,6 +38,20 @@ export const linear: OpDef = {
   macs([x], out) {
     return numel(out.shape) * x.shape[1];
   },
+  kernel: {
+    kind: 'contraction',
+    // A 1x1 convolution; the weight [out, in] is [out, in, 1, 1] without the unit axes.
+    contraction: (attrs) => ({
+      kernel: [1, 1],
+      stride: [1, 1],
+      padding: [0, 0],
+      groups: 1,
+      inChannels: intAttr(attrs, 'in'),
+      outChannels: intAttr(attrs, 'out'),
+      weight: 'weight',
+      ...(boolAttr(attrs, 'bias') ? { bias: 'bias' } : {}),
+    }),
+  },
   evaluate([x], weights, attrs, out) {
     const [n, cin] = x.shape;
     const cout = out.shape[1];

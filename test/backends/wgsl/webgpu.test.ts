@@ -8,7 +8,7 @@ import { lowerToWgsl, packWeights } from '../../../src/backends/wgsl/lower.js';
 import { generateRunner } from '../../../src/backends/wgsl/runner.js';
 import type { Graph } from '../../../src/ir/types.js';
 import { pipelines } from '../../../src/passes/manager.js';
-import { limitViolations, webgpuDefaultLimits } from '../../../src/backends/wgsl/target.js';
+import { limitViolations, webgpuDefaultTarget } from '../../../src/kernel/target.js';
 import { UserError } from '../../../src/util/diagnostics.js';
 import { bindWeights } from '../../../src/weights/bind.js';
 import { randomInput, randomWeights } from '../../../src/weights/random.js';
@@ -102,7 +102,7 @@ describe.each(adapters)('on %s', (adapter) => {
           for (const shader of lowerToWgsl(zooGraph(variant, undefined, pipelines[pipeline])).shaders) {
             if (checked.has(shader.code)) continue;
             checked.add(shader.code);
-            for (const problem of limitViolations(shader.needs, webgpuDefaultLimits)) failures.push(`${variant} ${pipeline} ${shader.name}: ${problem}`);
+            for (const problem of limitViolations(shader.needs, webgpuDefaultTarget)) failures.push(`${variant} ${pipeline} ${shader.name}: ${problem}`);
             const module = device(adapter).createShaderModule({ code: shader.code });
             const info = await module.getCompilationInfo();
             for (const m of info.messages) if (m.type === 'error') failures.push(`${variant} ${pipeline} ${shader.name} ${m.lineNum}:${m.linePos} ${m.message}`);
@@ -131,7 +131,7 @@ describe("a device below the kernels' needs", () => {
 
   it('and lowering refuses kernels beyond the target limits it is given', () => {
     const graph = zooGraph('convnextv2-atto', { batch: 1, height: 32, width: 32 }, pipelines.fused);
-    expect(() => lowerToWgsl(graph, { limits: { ...webgpuDefaultLimits, maxComputeWorkgroupStorageSize: 1024 } })).toThrow(/needs \d+ bytes of workgroup memory/);
+    expect(() => lowerToWgsl(graph, { target: { ...webgpuDefaultTarget, maxComputeWorkgroupStorageSize: 1024 } })).toThrow(/needs \d+ bytes of workgroup memory/);
   });
 });
 

@@ -1,0 +1,279 @@
+// Renders a kernel-IR program (src/kernel/ir.ts) as one complete WGSL module: the generic
+// successor of module.ts's hand templates. Reductions are expanded first (kernel/expand.ts), so
+// the WGSL holds the same loads, stores and barriers the interpreter runs.
+import { erfCoefficients, erfP } from '../../kernel/erf.js';
+import { expandReductions } from '../../kernel/expand.js';
+import type { BinaryOp, Expr, KernelProgram, ScalarType, Stmt, UnaryOp } from '../../kernel/ir.js';
+import { namedConstants, walkExprs } from '../../kernel/print.js';
+import { commentSafe, f32Literal } from './text.js';
+
+const erfHelper = 'erf_approx';
+
+const infix: Partial<Readonly<Record<BinaryOp, string>>> = {
+  add: '+',
+  sub: '-',
+  mul: '*',
+  div: '/',
+  rem: '%',
+  lt: '<',
+  le: '<=',
+  gt: '>',
+  ge: '>=',
+  eq: '==',
+  ne: '!=',
+  and: '&&',
+  or: '||',
+};
+
+// Binding strength of the infix ops, as WGSL's grammar has them. WGSL has no precedence between
+// relational operators or between && and ||: `a < b == c` and `a && b || c` do not parse.
+const level: Partial<Readonly<Record<BinaryOp, number>>> = { mul: 3, div: 3, rem: 3, add: 2, sub: 2, lt: 1, le: 1, gt: 1, ge: 1, eq: 1, ne: 1, and: 0, or: 0 };
+
+/**
+ * Whether an infix operand needs parentheses: when it binds no tighter than its parent, except
+ * down the left of a left-associative chain (`a - b + c`, `a * b * c`, `a && b && c`), which
+ * parses as the IR nests it. Mixed `*`, `/` and `%` chains get them anyway, for readers.
+ */
+function parenthesise(child: BinaryOp, parent: BinaryOp, left: boolean): boolean {
+  const c = level[child]!;
+  const p = level[parent]!;
+  if (c !== p) return c < p;
+  if (!left || p === 1) return true;
+  return p === 2 ? false : child !== parent;
+}
+
+function identifier(name: string, what: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || name.startsWith('__')) throw new Error(`internal: ${what} ${JSON.stringify(name)} is not a WGSL identifier`);
+  return name;
+}
+
+function literal(type: ScalarType, value: number | boolean): string {
+  if (type === 'bool') {
+    if (typeof value !== 'boolean') throw new Error(`internal: bool constant ${value}`);
+    return String(value);
+  }
+  if (typeof value !== 'number') throw new Error(`internal: ${type} constant ${value}`);
+  switch (type) {
+    case 'f32':
+      // f32Literal prints -0 as 0.0; the sign of zero can matter (1 / -0).
+      return Object.is(value, -0) ? '-0.0' : f32Literal(value);
+    case 'u32':
+      if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new Error(`internal: ${value} is not a u32`);
+      return `${value}u`;
+    case 'i32':
+      if (!Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31) throw new Error(`internal: ${value} is not an i32`);
+      // 2147483648i does not exist, so its negation cannot be written directly.
+      return value === -(2 ** 31) ? '(-2147483647i - 1i)' : `${value}i`;
+  }
+}
+
+// A Record, so a new UnaryOp fails to compile here until it has a spelling.
+const unary: Readonly<Record<UnaryOp, (a: string) => string>> = {
+  neg: (a) => `-(${a})`,
+  not: (a) => `!(${a})`,
+  abs: (a) => `abs(${a})`,
+  sqrt: (a) => `sqrt(${a})`,
+  exp: (a) => `exp(${a})`,
+  rsqrt: (a) => `inverseSqrt(${a})`,
+  erf: (a) => `${erfHelper}(${a})`,
+};
+
+function operand(e: Expr, parent: BinaryOp, left: boolean): string {
+  const text = expr(e);
+  if (e.kind === 'binary' && infix[e.op] !== undefined && parenthesise(e.op, parent, left)) return `(${text})`;
+  return text;
+}
+
+function expr(e: Expr): string {
+  switch (e.kind) {
+    case 'const':
+      return e.name ?? literal(e.type, e.value);
+    case 'ref':
+      return e.name;
+    case 'builtin':
+      return e.name;
+    case 'binary': {
+      const op = infix[e.op];
+      if (op === undefined) return `${e.op}(${expr(e.a)}, ${expr(e.b)})`;
+      return `${operand(e.a, e.op, true)} ${op} ${operand(e.b, e.op, false)}`;
+    }
+    case 'unary':
+      return unary[e.op](expr(e.a));
+    case 'cast':
+      return `${e.type}(${expr(e.a)})`;
+    case 'select':
+      // WGSL's select takes the false value first.
+      return `select(${expr(e.b)}, ${expr(e.a)}, ${expr(e.cond)})`;
+    case 'load':
+      return `${e.memory}[${expr(e.index)}]`;
+  }
+}
+
+/** The value of a constant loop bound, for unrolling. */
+function constantBound(e: Expr, loopIndex: string): number {
+  if (e.kind !== 'const' || e.type !== 'u32' || typeof e.value !== 'number') throw new Error(`internal: loop ${loopIndex} is unrolled but its bounds are not u32 constants`);
+  return e.value;
+}
+
+interface Memories {
+  readonly readable: ReadonlySet<string>;
+  readonly writable: ReadonlySet<string>;
+}
+
+function stmts(body: readonly Stmt[], depth: number, memories: Memories, out: string[]): void {
+  const pad = '  '.repeat(depth);
+  const checkWrite = (memory: string): string => {
+    if (!memories.writable.has(memory)) throw new Error(`internal: store to ${memory}, which is not a read_write buffer, a shared array or registers`);
+    return memory;
+  };
+  for (const s of body) {
+    switch (s.kind) {
+      case 'comment':
+        out.push(`${pad}// ${commentSafe(s.text)}`);
+        break;
+      case 'let':
+      case 'var':
+        // A bare literal says its type, so the binding cannot end up an abstract-typed one.
+        out.push(`${pad}${s.kind} ${identifier(s.name, s.kind)}${s.value.kind === 'const' ? `: ${s.value.type}` : ''} = ${expr(s.value)};`);
+        break;
+      case 'assign':
+        out.push(`${pad}${s.name} = ${expr(s.value)};`);
+        break;
+      case 'registers':
+        if (!Number.isInteger(s.length) || s.length < 1) throw new Error(`internal: registers ${s.name} of length ${s.length}`);
+        out.push(`${pad}var ${identifier(s.name, 'registers')}: array<f32, ${s.length}>;`);
+        break;
+      case 'store':
+        out.push(`${pad}${checkWrite(s.memory)}[${expr(s.index)}] = ${expr(s.value)};`);
+        break;
+      case 'loop': {
+        const i = identifier(s.index, 'loop index');
+        for (const bound of [s.from, s.to, s.step]) if (bound.type !== 'u32') throw new Error(`internal: loop ${i} has a ${bound.type} bound`);
+        if (!s.unroll) {
+          out.push(`${pad}for (var ${i} = ${expr(s.from)}; ${i} < ${expr(s.to)}; ${i} += ${expr(s.step)}) {`);
+          stmts(s.body, depth + 1, memories, out);
+          out.push(`${pad}}`);
+          break;
+        }
+        const [from, to, step] = [constantBound(s.from, i), constantBound(s.to, i), constantBound(s.step, i)];
+        if (step < 1) throw new Error(`internal: loop ${i} is unrolled with step ${step}`);
+        out.push(`${pad}// for ${i} in ${from}..${to} step ${step}, unrolled`);
+        for (let v = from; v < to; v += step) {
+          out.push(`${pad}{`);
+          out.push(`${pad}  let ${i} = ${literal('u32', v)};`);
+          stmts(s.body, depth + 1, memories, out);
+          out.push(`${pad}}`);
+        }
+        break;
+      }
+      case 'if':
+        out.push(`${pad}if (${expr(s.cond)}) {`);
+        stmts(s.then, depth + 1, memories, out);
+        if (s.else) {
+          out.push(`${pad}} else {`);
+          stmts(s.else, depth + 1, memories, out);
+        }
+        out.push(`${pad}}`);
+        break;
+      case 'barrier':
+        out.push(`${pad}workgroupBarrier();`);
+        break;
+      case 'reduce':
+        throw new Error(`internal: reduce into ${s.into} survived expandReductions`);
+    }
+  }
+}
+
+function registerNames(body: readonly Stmt[], into: Set<string>): Set<string> {
+  for (const s of body) {
+    if (s.kind === 'registers') into.add(s.name);
+    else if (s.kind === 'loop') registerNames(s.body, into);
+    else if (s.kind === 'if') {
+      registerNames(s.then, into);
+      if (s.else) registerNames(s.else, into);
+    }
+  }
+  return into;
+}
+
+/** erf.ts's approximation in erfF32's operation order, coefficients printed from erf.ts itself. */
+function erfFunction(): string[] {
+  const a = erfCoefficients;
+  const lines = [
+    `// erf by Abramowitz & Stegun 7.1.26 in the f32 steps of src/kernel/erf.ts (erfF32), so every target agrees.`,
+    `fn ${erfHelper}(x: f32) -> f32 {`,
+    `  let t = 1.0 / (1.0 + ${f32Literal(erfP)} * abs(x));`,
+    `  var poly: f32 = ${f32Literal(a[a.length - 1])};`,
+  ];
+  for (let i = a.length - 2; i >= 0; i--) lines.push(`  poly = ${f32Literal(a[i])} + t * poly;`);
+  lines.push('  poly = t * poly;');
+  lines.push('  return sign(x) * (1.0 - poly * exp(-(x * x)));');
+  lines.push('}');
+  return lines;
+}
+
+/** One complete WGSL module for `program`, whose entry point is named `program.name`; ends with a newline. */
+export function renderWgsl(program: KernelProgram): string {
+  const p = expandReductions(program);
+  const moduleNames = new Set<string>();
+  const declare = (name: string, what: string): string => {
+    identifier(name, what);
+    if (moduleNames.has(name)) throw new Error(`internal: ${p.name} declares ${name} twice at module scope`);
+    moduleNames.add(name);
+    return name;
+  };
+  const lines: string[] = [];
+  const schedule = Object.entries(p.schedule).map(([k, v]) => `${k}=${String(v)}`);
+  lines.push(`// ${commentSafe(p.name)}: ${commentSafe(p.summary)}`);
+  lines.push(`// Computes IR node(s): ${commentSafe(p.covers)}`);
+  lines.push(`// Schedule: ${schedule.length > 0 ? commentSafe(schedule.join(', ')) : 'none'}`);
+  lines.push(`// Layout: activations NHWC, f32. ${p.workgroups} workgroups of ${p.workgroupSize} threads.`);
+  lines.push('');
+
+  if (p.buffers.filter((b) => b.access === 'read_write').length !== 1) throw new Error(`internal: ${p.name} must bind exactly one read_write buffer`);
+  p.buffers.forEach((b, i) => lines.push(`@group(0) @binding(${i}) var<storage, ${b.access}> ${declare(b.name, 'buffer')}: array<f32>;`));
+  lines.push('');
+
+  // WORKGROUP_SIZE and WORKGROUPS come first; a body constant of the same name and value is
+  // the same declaration, one with another value a conflict.
+  const constants = namedConstants([
+    { kind: 'let', name: '_', value: { kind: 'const', type: 'u32', value: p.workgroupSize, name: 'WORKGROUP_SIZE' } },
+    { kind: 'let', name: '_', value: { kind: 'const', type: 'u32', value: p.workgroups, name: 'WORKGROUPS' } },
+    ...p.body,
+  ]);
+  for (const c of constants) lines.push(`const ${declare(c.name, 'constant')}: ${c.type} = ${literal(c.type, c.value)};`);
+
+  if (p.shared.length > 0) lines.push('');
+  for (const s of p.shared) {
+    if (!Number.isInteger(s.length) || s.length < 1) throw new Error(`internal: shared ${s.name} of length ${s.length}`);
+    lines.push(`var<workgroup> ${declare(s.name, 'shared array')}: array<f32, ${s.length}>;`);
+  }
+
+  let usesErf = false;
+  for (const e of walkExprs(p.body)) if (e.kind === 'unary' && e.op === 'erf') usesErf = true;
+  if (usesErf) lines.push('', ...erfFunction());
+  declare(erfHelper, 'helper');
+
+  const registers = registerNames(p.body, new Set());
+  const memories: Memories = {
+    readable: new Set([...p.buffers.map((b) => b.name), ...p.shared.map((s) => s.name), ...registers]),
+    writable: new Set([...p.buffers.filter((b) => b.access === 'read_write').map((b) => b.name), ...p.shared.map((s) => s.name), ...registers]),
+  };
+  for (const e of walkExprs(p.body)) {
+    if (e.kind === 'load' && !memories.readable.has(e.memory)) throw new Error(`internal: ${p.name} loads from ${e.memory}, which it does not declare`);
+  }
+
+  lines.push('');
+  lines.push('@compute @workgroup_size(WORKGROUP_SIZE)');
+  lines.push(
+    `fn ${declare(p.name, 'entry point')}(@builtin(workgroup_id) workgroup_id: vec3u, @builtin(local_invocation_index) local: u32, @builtin(num_workgroups) num_workgroups: vec3u) {`,
+  );
+  lines.push('  let group = workgroup_id.y * num_workgroups.x + workgroup_id.x;');
+  // The host may round a 2-D grid up. `group` is uniform across the workgroup, so barriers
+  // inside stay in uniform control flow.
+  lines.push('  if (group < WORKGROUPS) {');
+  stmts(p.body, 2, memories, lines);
+  lines.push('  }');
+  lines.push('}');
+  return `${lines.join('\n')}\n`;
+}

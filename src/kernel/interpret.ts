@@ -1,0 +1,746 @@
+// The CPU interpreter of the kernel IR: runs a KernelProgram over Float32Arrays with real
+// workgroup semantics (threads that meet at barriers, fresh workgroup memory per workgroup),
+// GPU arithmetic (every f32 step rounded, u32/i32 wrapping) and checks a GPU would not make:
+// bounds, read-only stores, barrier divergence and workgroup-memory races. Tests use it to
+// prove a lowering right without a GPU, and to make a wrong one fail loudly instead of
+// giving plausible numbers.
+//
+// Speed matters (property tests run many programs), so each Expr and Stmt is compiled once
+// into closures over a per-thread state, with scalars in slots fixed at compile time. Only
+// statement lists that can reach a barrier become generators, which yield at each barrier;
+// the driver steps every thread of a workgroup to its next barrier, then checks they agree.
+import { erfF32 } from './erf.js';
+import { expandReductions } from './expand.js';
+import type { BinaryOp, Expr, KernelProgram, ScalarType, Stmt, UnaryOp } from './ir.js';
+
+export class KernelFault extends Error {
+  override readonly name = 'KernelFault';
+}
+
+export interface InterpretOptions {
+  /** check for workgroup-memory data races (default true) */
+  readonly races?: boolean;
+}
+
+/** One thread's private state. Bools live in `slots` as 1 and 0. */
+interface Thread {
+  readonly local: number;
+  readonly group: number;
+  readonly slots: Float64Array;
+  readonly regs: (Float32Array | undefined)[];
+}
+
+type Num = (t: Thread) => number;
+type Bool = (t: Thread) => boolean;
+type Plain = (t: Thread) => void;
+/** Yields the id of the barrier the thread waits at. */
+type Gen = (t: Thread) => Generator<number, void, undefined>;
+type Compiled = { readonly gen: false; readonly run: Plain } | { readonly gen: true; readonly run: Gen };
+
+type Binding =
+  | { readonly kind: 'scalar'; readonly slot: number; readonly type: ScalarType; readonly mutable: boolean }
+  | { readonly kind: 'registers'; readonly slot: number; readonly length: number };
+
+class Scope {
+  readonly names = new Map<string, Binding>();
+  constructor(readonly parent: Scope | undefined) {}
+  find(name: string): Binding | undefined {
+    for (let s: Scope | undefined = this; s; s = s.parent) {
+      const b = s.names.get(name);
+      if (b) return b;
+    }
+    return undefined;
+  }
+}
+
+/** A workgroup array with, per cell, who wrote and read it since the last barrier. */
+interface SharedState {
+  readonly data: Float32Array;
+  /** Tracking is valid for a cell only where stamp equals the current epoch, so a barrier resets it in O(1). */
+  readonly stamp: Int32Array;
+  readonly writer: Int32Array;
+  readonly reader: Int32Array;
+  /** A reader other than `reader`, so a later write by `reader` itself still finds a conflict. */
+  readonly otherReader: Int32Array;
+}
+
+/** What the compiled closures reach at run time; the driver refreshes it per workgroup. */
+interface Runtime {
+  shared: SharedState[];
+  epoch: number;
+}
+
+const U32_MAX = 0xffffffff;
+const I32_MIN = -0x80000000;
+const I32_MAX = 0x7fffffff;
+
+class Compiler {
+  slots = 0;
+  regSlots = 0;
+  barriers = 0;
+  readonly sharedIndex = new Map<string, number>();
+  readonly bufferIndex = new Map<string, number>();
+
+  constructor(
+    readonly program: KernelProgram,
+    readonly rt: Runtime,
+    readonly buffers: readonly Float32Array[],
+    readonly races: boolean,
+  ) {
+    program.buffers.forEach((b, i) => {
+      if (this.bufferIndex.has(b.name)) throw this.static(`buffer ${b.name} is declared twice`);
+      this.bufferIndex.set(b.name, i);
+    });
+    program.shared.forEach((s, i) => {
+      if (this.sharedIndex.has(s.name) || this.bufferIndex.has(s.name)) throw this.static(`workgroup array ${s.name} is declared twice`);
+      if (!Number.isInteger(s.length) || s.length < 0) throw this.static(`workgroup array ${s.name} has length ${s.length}`);
+      this.sharedIndex.set(s.name, i);
+    });
+  }
+
+  static(what: string): KernelFault {
+    return new KernelFault(`kernel ${this.program.name} (checked before running): ${what}`);
+  }
+
+  fault(t: Thread, what: string): KernelFault {
+    return new KernelFault(`kernel ${this.program.name}, workgroup ${t.group}, thread ${t.local}: ${what}`);
+  }
+
+  // ---- expressions ----
+
+  num(e: Expr, sc: Scope): Num {
+    if (e.type === 'bool') throw this.static(`a bool expression (${e.kind}) where a number is needed`);
+    switch (e.kind) {
+      case 'const': {
+        const v = e.value;
+        if (typeof v !== 'number') throw this.static(`${e.type} constant ${String(v)} is not a number`);
+        if (e.type === 'f32') {
+          const c = Math.fround(v);
+          return () => c;
+        }
+        const ok = e.type === 'u32' ? Number.isInteger(v) && v >= 0 && v <= U32_MAX : Number.isInteger(v) && v >= I32_MIN && v <= I32_MAX;
+        if (!ok) throw this.static(`${v} is not a ${e.type}`);
+        const c = v === 0 ? 0 : v; // no -0 in integer arithmetic
+        return () => c;
+      }
+      case 'ref': {
+        const slot = this.scalar(e.name, e.type, sc);
+        return (t) => t.slots[slot];
+      }
+      case 'builtin':
+        return e.name === 'local' ? (t) => t.local : (t) => t.group;
+      case 'binary':
+        return this.arith(e.op, e.type, e.a, e.b, sc);
+      case 'unary':
+        return this.unaryNum(e.op, e.type, e.a, sc);
+      case 'cast':
+        return this.castNum(e.type, e.a, sc);
+      case 'select': {
+        this.sameType(e.type, e.a.type, 'select');
+        this.sameType(e.type, e.b.type, 'select');
+        const c = this.bool(e.cond, sc);
+        const a = this.num(e.a, sc);
+        const b = this.num(e.b, sc);
+        return (t) => {
+          const x = a(t);
+          const y = b(t);
+          return c(t) ? x : y;
+        };
+      }
+      case 'load':
+        return this.load(e.memory, e.index, sc);
+    }
+  }
+
+  bool(e: Expr, sc: Scope): Bool {
+    if (e.type !== 'bool') throw this.static(`a ${e.type} expression (${e.kind}) where a bool is needed`);
+    switch (e.kind) {
+      case 'const': {
+        const v = e.value;
+        if (typeof v !== 'boolean') throw this.static(`bool constant ${v} is not a boolean`);
+        return () => v;
+      }
+      case 'ref': {
+        const slot = this.scalar(e.name, 'bool', sc);
+        return (t) => t.slots[slot] !== 0;
+      }
+      case 'binary':
+        return this.compare(e.op, e.a, e.b, sc);
+      case 'unary': {
+        if (e.op !== 'not') throw this.static(`${e.op} of a bool`);
+        const a = this.bool(e.a, sc);
+        return (t) => !a(t);
+      }
+      case 'select': {
+        const c = this.bool(e.cond, sc);
+        const a = this.bool(e.a, sc);
+        const b = this.bool(e.b, sc);
+        return (t) => {
+          const x = a(t);
+          const y = b(t);
+          return c(t) ? x : y;
+        };
+      }
+      case 'cast':
+        throw this.static('casts to or from bool are not supported');
+    }
+    // Builtins and loads are typed u32 and f32, so the guard above already rejected them.
+    throw this.static(`a malformed bool expression`);
+  }
+
+  sameType(want: ScalarType, got: ScalarType, what: string): void {
+    if (want !== got) throw this.static(`${what} of ${got} where ${want} is expected`);
+  }
+
+  scalar(name: string, type: ScalarType, sc: Scope): number {
+    const b = sc.find(name);
+    if (!b) throw this.static(`${name} is used but not declared in scope`);
+    if (b.kind !== 'scalar') throw this.static(`${name} is a register array, not a scalar`);
+    if (b.type !== type) throw this.static(`${name} is ${b.type} but used as ${type}`);
+    return b.slot;
+  }
+
+  arith(op: BinaryOp, type: ScalarType, ea: Expr, eb: Expr, sc: Scope): Num {
+    this.sameType(type, ea.type, op);
+    this.sameType(type, eb.type, op);
+    const a = this.num(ea, sc);
+    const b = this.num(eb, sc);
+    const f = Math.fround;
+    if (type === 'f32') {
+      switch (op) {
+        case 'add': return (t) => f(a(t) + b(t));
+        case 'sub': return (t) => f(a(t) - b(t));
+        case 'mul': return (t) => f(a(t) * b(t));
+        case 'div': return (t) => f(a(t) / b(t));
+        case 'rem': return (t) => f(a(t) % b(t));
+        case 'min': return (t) => f(Math.min(a(t), b(t)));
+        case 'max': return (t) => f(Math.max(a(t), b(t)));
+      }
+    } else if (type === 'u32') {
+      switch (op) {
+        case 'add': return (t) => (a(t) + b(t)) >>> 0;
+        case 'sub': return (t) => (a(t) - b(t)) >>> 0;
+        case 'mul': return (t) => Math.imul(a(t), b(t)) >>> 0;
+        case 'div': return (t) => {
+          const x = a(t);
+          const y = b(t);
+          if (y === 0) throw this.fault(t, `u32 division ${x} / 0`);
+          return Math.trunc(x / y);
+        };
+        case 'rem': return (t) => {
+          const x = a(t);
+          const y = b(t);
+          if (y === 0) throw this.fault(t, `u32 remainder ${x} % 0`);
+          return x % y;
+        };
+        case 'min': return (t) => Math.min(a(t), b(t));
+        case 'max': return (t) => Math.max(a(t), b(t));
+      }
+    } else {
+      switch (op) {
+        case 'add': return (t) => (a(t) + b(t)) | 0;
+        case 'sub': return (t) => (a(t) - b(t)) | 0;
+        case 'mul': return (t) => Math.imul(a(t), b(t));
+        // Truncation, and the most negative i32 over -1 wraps to itself, as on the targets.
+        case 'div': return (t) => {
+          const x = a(t);
+          const y = b(t);
+          if (y === 0) throw this.fault(t, `i32 division ${x} / 0`);
+          return Math.trunc(x / y) | 0;
+        };
+        case 'rem': return (t) => {
+          const x = a(t);
+          const y = b(t);
+          if (y === 0) throw this.fault(t, `i32 remainder ${x} % 0`);
+          return (x % y) | 0;
+        };
+        case 'min': return (t) => Math.min(a(t), b(t));
+        case 'max': return (t) => Math.max(a(t), b(t));
+      }
+    }
+    throw this.static(`${op} does not give a ${type}`);
+  }
+
+  compare(op: BinaryOp, ea: Expr, eb: Expr, sc: Scope): Bool {
+    if (ea.type !== eb.type) throw this.static(`${op} of ${ea.type} and ${eb.type}`);
+    if (op === 'and' || op === 'or') {
+      const a = this.bool(ea, sc);
+      const b = this.bool(eb, sc);
+      // Short-circuit like WGSL's && and ||: neither side has effects, and a fault on the
+      // right (say, a division by zero) is then as unreachable as on the GPU.
+      return op === 'and' ? (t) => a(t) && b(t) : (t) => a(t) || b(t);
+    }
+    if (ea.type === 'bool') {
+      const a = this.bool(ea, sc);
+      const b = this.bool(eb, sc);
+      if (op === 'eq') return (t) => a(t) === b(t);
+      if (op === 'ne') return (t) => a(t) !== b(t);
+      throw this.static(`${op} of bools`);
+    }
+    const a = this.num(ea, sc);
+    const b = this.num(eb, sc);
+    switch (op) {
+      case 'lt': return (t) => a(t) < b(t);
+      case 'le': return (t) => a(t) <= b(t);
+      case 'gt': return (t) => a(t) > b(t);
+      case 'ge': return (t) => a(t) >= b(t);
+      case 'eq': return (t) => a(t) === b(t);
+      case 'ne': return (t) => a(t) !== b(t);
+    }
+    throw this.static(`${op} does not give a bool`);
+  }
+
+  unaryNum(op: UnaryOp, type: ScalarType, ea: Expr, sc: Scope): Num {
+    this.sameType(type, ea.type, op);
+    const a = this.num(ea, sc);
+    const f = Math.fround;
+    if (type === 'f32') {
+      switch (op) {
+        case 'neg': return (t) => -a(t);
+        case 'abs': return (t) => Math.abs(a(t));
+        case 'sqrt': return (t) => f(Math.sqrt(a(t)));
+        case 'rsqrt': return (t) => f(1 / Math.sqrt(a(t)));
+        case 'exp': return (t) => f(Math.exp(a(t)));
+        case 'erf': return (t) => erfF32(a(t));
+      }
+    } else if (type === 'i32') {
+      switch (op) {
+        case 'neg': return (t) => -a(t) | 0;
+        case 'abs': return (t) => Math.abs(a(t)) | 0;
+      }
+    } else {
+      switch (op) {
+        case 'neg': return (t) => -a(t) >>> 0;
+        case 'abs': return a;
+      }
+    }
+    throw this.static(`${op} of ${type}`);
+  }
+
+  castNum(type: ScalarType, ea: Expr, sc: Scope): Num {
+    if (ea.type === 'bool' || type === 'bool') throw this.static('casts to or from bool are not supported');
+    const a = this.num(ea, sc);
+    if (type === ea.type) return a;
+    if (type === 'f32') return (t) => Math.fround(a(t));
+    if (ea.type === 'f32') {
+      // Out-of-range and NaN clamp rather than wrap: the targets saturate f32 -> int.
+      return type === 'u32'
+        ? (t) => {
+            const x = a(t);
+            return x !== x ? 0 : x <= 0 ? 0 : x >= U32_MAX ? U32_MAX : Math.trunc(x);
+          }
+        : (t) => {
+            const x = a(t);
+            return x !== x ? 0 : x <= I32_MIN ? I32_MIN : x >= I32_MAX ? I32_MAX : Math.trunc(x) | 0;
+          };
+    }
+    return type === 'u32' ? (t) => a(t) >>> 0 : (t) => a(t) | 0;
+  }
+
+  // ---- memory ----
+
+  /** The named memory as load and store see it: register array, workgroup array or buffer. */
+  memory(name: string, sc: Scope):
+    | { readonly kind: 'registers'; readonly slot: number; readonly length: number }
+    | { readonly kind: 'shared'; readonly index: number; readonly length: number }
+    | { readonly kind: 'buffer'; readonly index: number; readonly length: number; readonly writable: boolean } {
+    const b = sc.find(name);
+    if (b) {
+      if (b.kind !== 'registers') throw this.static(`${name} is a scalar, not memory`);
+      return { kind: 'registers', slot: b.slot, length: b.length };
+    }
+    const s = this.sharedIndex.get(name);
+    if (s !== undefined) return { kind: 'shared', index: s, length: this.program.shared[s].length };
+    const i = this.bufferIndex.get(name);
+    if (i !== undefined) {
+      const d = this.program.buffers[i];
+      return { kind: 'buffer', index: i, length: d.length, writable: d.access === 'read_write' };
+    }
+    throw this.static(`memory ${name} is not declared`);
+  }
+
+  index(e: Expr, sc: Scope): Num {
+    if (e.type !== 'u32' && e.type !== 'i32') throw this.static(`a ${e.type} index`);
+    return this.num(e, sc);
+  }
+
+  load(name: string, indexExpr: Expr, sc: Scope): Num {
+    const m = this.memory(name, sc);
+    const index = this.index(indexExpr, sc);
+    const n = m.length;
+    const outside = (t: Thread, i: number): KernelFault => this.fault(t, `load of ${name}[${i}] out of bounds (length ${n})`);
+    if (m.kind === 'registers') {
+      const slot = m.slot;
+      return (t) => {
+        const i = index(t);
+        if (i < 0 || i >= n) throw outside(t, i);
+        return (t.regs[slot] as Float32Array)[i];
+      };
+    }
+    if (m.kind === 'buffer') {
+      const data = this.buffers[m.index];
+      return (t) => {
+        const i = index(t);
+        if (i < 0 || i >= n) throw outside(t, i);
+        return data[i];
+      };
+    }
+    const rt = this.rt;
+    const k = m.index;
+    if (!this.races) {
+      return (t) => {
+        const i = index(t);
+        if (i < 0 || i >= n) throw outside(t, i);
+        return rt.shared[k].data[i];
+      };
+    }
+    return (t) => {
+      const i = index(t);
+      if (i < 0 || i >= n) throw outside(t, i);
+      const s = rt.shared[k];
+      const me = t.local;
+      if (s.stamp[i] !== rt.epoch) {
+        s.stamp[i] = rt.epoch;
+        s.writer[i] = -1;
+        s.reader[i] = me;
+        s.otherReader[i] = -1;
+      } else {
+        const w = s.writer[i];
+        if (w >= 0 && w !== me) throw this.race(t, name, i, w);
+        const r = s.reader[i];
+        if (r < 0) s.reader[i] = me;
+        else if (r !== me && s.otherReader[i] < 0) s.otherReader[i] = me;
+      }
+      return s.data[i];
+    };
+  }
+
+  race(t: Thread, name: string, i: number, other: number): KernelFault {
+    const [a, b] = other < t.local ? [other, t.local] : [t.local, other];
+    return this.fault(t, `race on ${name}[${i}] between threads ${a} and ${b} (one writes what the other touches with no barrier between)`);
+  }
+
+  store(s: Extract<Stmt, { kind: 'store' }>, sc: Scope): Plain {
+    const m = this.memory(s.memory, sc);
+    if (m.kind === 'buffer' && !m.writable) throw this.static(`store to ${s.memory}, a read-only buffer`);
+    if (s.value.type !== 'f32') throw this.static(`store of a ${s.value.type} to ${s.memory} (memory holds f32)`);
+    const index = this.index(s.index, sc);
+    const value = this.num(s.value, sc);
+    const n = m.length;
+    const name = s.memory;
+    const outside = (t: Thread, i: number): KernelFault => this.fault(t, `store to ${name}[${i}] out of bounds (length ${n})`);
+    if (m.kind === 'registers') {
+      const slot = m.slot;
+      return (t) => {
+        const i = index(t);
+        const v = value(t);
+        if (i < 0 || i >= n) throw outside(t, i);
+        (t.regs[slot] as Float32Array)[i] = v;
+      };
+    }
+    if (m.kind === 'buffer') {
+      const data = this.buffers[m.index];
+      return (t) => {
+        const i = index(t);
+        const v = value(t);
+        if (i < 0 || i >= n) throw outside(t, i);
+        data[i] = v;
+      };
+    }
+    const rt = this.rt;
+    const k = m.index;
+    if (!this.races) {
+      return (t) => {
+        const i = index(t);
+        const v = value(t);
+        if (i < 0 || i >= n) throw outside(t, i);
+        rt.shared[k].data[i] = v;
+      };
+    }
+    return (t) => {
+      const i = index(t);
+      const v = value(t);
+      if (i < 0 || i >= n) throw outside(t, i);
+      const sh = rt.shared[k];
+      const me = t.local;
+      if (sh.stamp[i] !== rt.epoch) {
+        sh.stamp[i] = rt.epoch;
+        sh.reader[i] = -1;
+        sh.otherReader[i] = -1;
+      } else {
+        const w = sh.writer[i];
+        if (w >= 0 && w !== me) throw this.race(t, name, i, w);
+        const r = sh.reader[i];
+        // otherReader differs from reader, so when reader is this thread it is someone else.
+        const other = r >= 0 && r !== me ? r : sh.otherReader[i];
+        if (other >= 0) throw this.race(t, name, i, other);
+      }
+      sh.writer[i] = me;
+      sh.data[i] = v;
+    };
+  }
+
+  // ---- statements ----
+
+  declare(sc: Scope, name: string, b: Binding): void {
+    if (sc.names.has(name)) throw this.static(`${name} is declared twice in one scope`);
+    sc.names.set(name, b);
+  }
+
+  stmt(s: Stmt, sc: Scope): Compiled | undefined {
+    switch (s.kind) {
+      case 'comment':
+        return undefined;
+      case 'let':
+      case 'var': {
+        const slot = this.slots++;
+        const set = this.setter(slot, s.value, sc);
+        this.declare(sc, s.name, { kind: 'scalar', slot, type: s.value.type, mutable: s.kind === 'var' });
+        return { gen: false, run: set };
+      }
+      case 'assign': {
+        const b = sc.find(s.name);
+        if (!b) throw this.static(`assignment to ${s.name}, which is not declared`);
+        if (b.kind !== 'scalar' || !b.mutable) throw this.static(`assignment to ${s.name}, which is not a var`);
+        if (b.type !== s.value.type) throw this.static(`assignment of a ${s.value.type} to ${s.name}, a ${b.type}`);
+        return { gen: false, run: this.setter(b.slot, s.value, sc) };
+      }
+      case 'registers': {
+        const slot = this.regSlots++;
+        const length = s.length;
+        if (!Number.isInteger(length) || length < 0) throw this.static(`register array ${s.name} has length ${length}`);
+        this.declare(sc, s.name, { kind: 'registers', slot, length });
+        return {
+          gen: false,
+          run: (t) => {
+            t.regs[slot] = new Float32Array(length);
+          },
+        };
+      }
+      case 'store':
+        return { gen: false, run: this.store(s, sc) };
+      case 'barrier': {
+        const id = this.barriers++;
+        return {
+          gen: true,
+          run: function* () {
+            yield id;
+          },
+        };
+      }
+      case 'if': {
+        const cond = this.bool(s.cond, sc);
+        const then = this.block(s.then, new Scope(sc));
+        const else_ = s.else ? this.block(s.else, new Scope(sc)) : undefined;
+        if (!then.gen && (!else_ || !else_.gen)) {
+          const a = then.run;
+          const b = else_?.run;
+          return {
+            gen: false,
+            run: b
+              ? (t) => {
+                  if (cond(t)) a(t);
+                  else b(t);
+                }
+              : (t) => {
+                  if (cond(t)) a(t);
+                },
+          };
+        }
+        const a = asGen(then);
+        const b = else_ ? asGen(else_) : undefined;
+        return {
+          gen: true,
+          run: function* (t) {
+            if (cond(t)) yield* a(t);
+            else if (b) yield* b(t);
+          },
+        };
+      }
+      case 'loop':
+        return this.loop(s, sc);
+      case 'reduce':
+        // expandReductions returns a program whose reductions are all over one lane unchanged
+        // (its early return), and a one-lane sum is just the thread's own value.
+        if (s.lanes === 1) return this.stmt({ kind: 'let', name: s.into, value: s.value }, sc);
+        throw new Error(`internal: ${this.program.name} reached the interpreter with an unexpanded reduce`);
+    }
+  }
+
+  setter(slot: number, e: Expr, sc: Scope): Plain {
+    if (e.type === 'bool') {
+      const v = this.bool(e, sc);
+      return (t) => {
+        t.slots[slot] = v(t) ? 1 : 0;
+      };
+    }
+    const v = this.num(e, sc);
+    return (t) => {
+      t.slots[slot] = v(t);
+    };
+  }
+
+  loop(s: Extract<Stmt, { kind: 'loop' }>, sc: Scope): Compiled {
+    for (const [what, e] of [['from', s.from], ['to', s.to], ['step', s.step]] as const) {
+      if (e.type !== 'u32') throw this.static(`loop ${s.index}'s ${what} is ${e.type}, not u32`);
+    }
+    const from = this.num(s.from, sc);
+    const to = this.num(s.to, sc);
+    const step = this.num(s.step, sc);
+    // The index has a scope of its own around the body's, so the body may shadow it as WGSL allows.
+    const indexScope = new Scope(sc);
+    const slot = this.slots++;
+    this.declare(indexScope, s.index, { kind: 'scalar', slot, type: 'u32', mutable: false });
+    const body = this.block(s.body, new Scope(indexScope));
+    const name = s.index;
+    // A zero step or an index that would wrap never ends on a GPU; fail instead of hanging.
+    const bounds = (t: Thread): [number, number, number] => {
+      const f = from(t);
+      const e = to(t);
+      const d = step(t);
+      if (d === 0 && f < e) throw this.fault(t, `loop ${name} has step 0`);
+      if (f < e && f + Math.floor((e - 1 - f) / d) * d + d > U32_MAX) throw this.fault(t, `loop ${name} would wrap its u32 index (to ${e}, step ${d})`);
+      return [f, e, d];
+    };
+    if (!body.gen) {
+      const run = body.run;
+      return {
+        gen: false,
+        run: (t) => {
+          const [f, e, d] = bounds(t);
+          for (let i = f; i < e; i += d) {
+            t.slots[slot] = i;
+            run(t);
+          }
+        },
+      };
+    }
+    const run = body.run;
+    return {
+      gen: true,
+      run: function* (t) {
+        const [f, e, d] = bounds(t);
+        for (let i = f; i < e; i += d) {
+          t.slots[slot] = i;
+          yield* run(t);
+        }
+      },
+    };
+  }
+
+  /** A statement list in `sc`; a plain function unless some statement in it can reach a barrier. */
+  block(stmts: readonly Stmt[], sc: Scope): Compiled {
+    // Runs of barrier-free statements merge into one plain step, so generators stay coarse.
+    const parts: Compiled[] = [];
+    let plain: Plain[] = [];
+    const flush = (): void => {
+      if (plain.length > 0) parts.push({ gen: false, run: sequence(plain) });
+      plain = [];
+    };
+    for (const s of stmts) {
+      const c = this.stmt(s, sc);
+      if (!c) continue;
+      if (c.gen) {
+        flush();
+        parts.push(c);
+      } else plain.push(c.run);
+    }
+    flush();
+    if (parts.length === 0) return { gen: false, run: () => {} };
+    if (parts.length === 1) return parts[0];
+    const steps = parts;
+    return {
+      gen: true,
+      run: function* (t) {
+        for (const p of steps) {
+          if (p.gen) yield* p.run(t);
+          else p.run(t);
+        }
+      },
+    };
+  }
+}
+
+function sequence(fs: readonly Plain[]): Plain {
+  if (fs.length === 1) return fs[0];
+  if (fs.length === 2) {
+    const [a, b] = fs;
+    return (t) => {
+      a(t);
+      b(t);
+    };
+  }
+  return (t) => {
+    for (let i = 0; i < fs.length; i++) fs[i](t);
+  };
+}
+
+function asGen(c: Compiled): Gen {
+  if (c.gen) return c.run;
+  const run = c.run;
+  return function* (t) {
+    run(t);
+  };
+}
+
+/** Runs every workgroup of `program` over `memory` (one Float32Array per BufferDecl name, length >= decl.length). Writes go into the arrays. */
+export function interpret(program: KernelProgram, memory: Readonly<Record<string, Float32Array>>, options: InterpretOptions = {}): void {
+  const expanded = expandReductions(program);
+  const { workgroupSize, workgroups } = expanded;
+  if (!Number.isInteger(workgroupSize) || workgroupSize < 1) throw new KernelFault(`kernel ${expanded.name}: workgroup size ${workgroupSize}`);
+  if (!Number.isInteger(workgroups) || workgroups < 0) throw new KernelFault(`kernel ${expanded.name}: ${workgroups} workgroups`);
+  const buffers = expanded.buffers.map((d) => {
+    const data = memory[d.name];
+    // The caller's mistake rather than the kernel's, hence a plain Error.
+    if (!(data instanceof Float32Array)) throw new Error(`interpret ${expanded.name}: no Float32Array for buffer ${d.name}`);
+    if (data.length < d.length) throw new Error(`interpret ${expanded.name}: buffer ${d.name} has ${data.length} floats; the kernel declares ${d.length}`);
+    return data;
+  });
+  const races = options.races !== false;
+  const rt: Runtime = { shared: [], epoch: 0 };
+  const compiler = new Compiler(expanded, rt, buffers, races);
+  const body = compiler.block(expanded.body, new Scope(undefined));
+  const { slots, regSlots } = compiler;
+
+  for (let group = 0; group < workgroups; group++) {
+    rt.shared = expanded.shared.map((s) => ({
+      data: new Float32Array(s.length),
+      stamp: new Int32Array(races ? s.length : 0),
+      writer: new Int32Array(races ? s.length : 0),
+      reader: new Int32Array(races ? s.length : 0),
+      otherReader: new Int32Array(races ? s.length : 0),
+    }));
+    rt.epoch++; // stamps start at 0, so the first epoch must not be 0
+    const threads: Thread[] = [];
+    for (let local = 0; local < workgroupSize; local++) {
+      threads.push({ local, group, slots: new Float64Array(slots), regs: new Array<Float32Array | undefined>(regSlots) });
+    }
+    if (!body.gen) {
+      for (const t of threads) body.run(t);
+      continue;
+    }
+    const run = body.run;
+    const gens = threads.map((t) => run(t));
+    for (;;) {
+      let waitingAt = -1;
+      let firstWaiting = -1;
+      let firstDone = -1;
+      for (let i = 0; i < gens.length; i++) {
+        const r = gens[i].next();
+        if (r.done) {
+          if (firstDone < 0) firstDone = i;
+        } else if (firstWaiting < 0) {
+          firstWaiting = i;
+          waitingAt = r.value;
+        } else if (r.value !== waitingAt) {
+          throw compiler.fault(threads[i], `barrier divergence: thread ${i} waits at barrier #${r.value} while thread ${firstWaiting} waits at barrier #${waitingAt}`);
+        }
+      }
+      if (firstWaiting < 0) break;
+      if (firstDone >= 0) {
+        throw compiler.fault(threads[firstWaiting], `barrier divergence: thread ${firstWaiting} waits at barrier #${waitingAt} while thread ${firstDone} has finished`);
+      }
+      rt.epoch++;
+    }
+  }
+}

@@ -1,0 +1,183 @@
+// What every kernel lowering shares: the program's bindings, the small per-channel weights of
+// fused steps gathered into one buffer, fresh names, and the composition of ops' declared
+// math — elementwise steps and reduction statistics — at a site of the kernel.
+import { add, assign, bind, f32, if_, load, loop, lt, mul, reduceSum, ref, u32, var_ } from '../build.js';
+import type { BufferDecl, BufferRef, Expr, KernelProgram, ScheduleValue, SharedDecl, Stmt } from '../ir.js';
+import type { ElementContext, ReductionMath } from '../math.js';
+import { describeNode } from '../../ir/print.js';
+import { getOp } from '../../ir/registry.js';
+import { numel, type Attrs, type FusedStep, type Graph, type Node, type TensorType } from '../../ir/types.js';
+
+/** The op, attributes and weights of a step or of a node's own op, as math sees them. */
+export interface OpUse {
+  readonly op: string;
+  readonly attrs: Attrs;
+  readonly params: Readonly<Record<string, string>>;
+  /** Positions in the node's inputs of the op's operands after its running value. */
+  readonly operands: readonly number[];
+  readonly name: string;
+}
+
+export const nodeUse = (node: Node): OpUse => ({
+  op: node.op,
+  attrs: node.attrs,
+  params: node.params,
+  operands: node.inputs.slice(1).map((_, i) => i + 1),
+  name: node.name,
+});
+export const stepUse = (step: FusedStep): OpUse => step;
+
+/** A value's element as lowering sees it: NHWC index, sample, channel, and the value's shape. */
+export interface Site {
+  readonly index: Expr;
+  readonly n: Expr;
+  readonly c: Expr;
+  readonly shape: readonly number[];
+}
+
+export class KernelBuilder {
+  readonly buffers: BufferDecl[] = [];
+  readonly shared: SharedDecl[] = [];
+  private readonly groupKeys: string[] = [];
+  private readonly groupOffsets = new Map<string, number>();
+  private readonly names = new Map<string, number>();
+
+  constructor(
+    readonly graph: Graph,
+    readonly node: Node,
+  ) {}
+
+  inputType(position: number): TensorType {
+    return this.graph.nodes[this.node.inputs[position]].type;
+  }
+
+  /** A binding for `ref` (one per distinct buffer), named `name` unless already bound. */
+  bind(name: string, ref: BufferRef, length: number, access: 'read' | 'read_write' = 'read'): string {
+    const same = this.buffers.find((b) => JSON.stringify(b.ref) === JSON.stringify(ref) && b.access === access);
+    if (same) return same.name;
+    const unique = this.fresh(name);
+    this.buffers.push({ name: unique, access, length, ref });
+    return unique;
+  }
+
+  input(position: number, name = 'input'): string {
+    return this.bind(name, { kind: 'value', id: this.node.inputs[position] }, numel(this.inputType(position).shape));
+  }
+
+  weight(key: string, name: string): string {
+    return this.bind(name, { kind: 'weight', key }, numel(this.graph.params.get(key)!.shape));
+  }
+
+  output(): string {
+    return this.bind('output', { kind: 'value', id: this.node.id }, numel(this.node.type.shape), 'read_write');
+  }
+
+  /** A workgroup array. */
+  sharedArray(name: string, length: number): string {
+    const unique = this.fresh(name);
+    this.shared.push({ name: unique, length });
+    return unique;
+  }
+
+  /** A name not used before in this kernel: `name`, then name_1, name_2, ... */
+  fresh(name: string): string {
+    const seen = this.names.get(name) ?? 0;
+    this.names.set(name, seen + 1);
+    return seen === 0 ? name : `${name}_${seen}`;
+  }
+
+  /** Element `index` of a small weight of a step: all of them share one buffer, `step_params`. */
+  groupParam(key: string, index: Expr): Expr {
+    let offset = this.groupOffsets.get(key);
+    if (offset === undefined) {
+      offset = this.groupKeys.reduce((sum, k) => sum + numel(this.graph.params.get(k)!.shape), 0);
+      this.groupOffsets.set(key, offset);
+      this.groupKeys.push(key);
+    }
+    return load('step_params', add(u32(offset), index));
+  }
+
+  /** The math context of `use` at `site`: operands broadcast by their shape, weights from the group. */
+  context(use: OpUse, site: Site): ElementContext {
+    return {
+      n: site.n,
+      c: site.c,
+      operand: (i, name) => {
+        const position = use.operands[i];
+        const shape = this.inputType(position).shape;
+        const buffer = this.input(position, name);
+        const index = shape.length === site.shape.length ? site.index : add(mul(site.n, u32(shape[1])), site.c);
+        return load(buffer, index);
+      },
+      param: (role, index) => this.groupParam(use.params[role], index),
+    };
+  }
+
+  /** Applies elementwise ops in order to `x` at `site`, naming each result; returns the last. */
+  applyElementwise(uses: readonly OpUse[], x: Expr, site: Site, body: Stmt[]): Expr {
+    let value = x;
+    for (const use of uses) {
+      const math = getOp(use.op).kernel;
+      if (math.kind !== 'elementwise') throw new Error(`internal: '${use.op}' is not elementwise`);
+      if (use.op === 'drop_path') continue;
+      value = bind(body, this.fresh(`v_${use.op}`), math.apply(value, this.context(use, site), use.attrs));
+    }
+    return value;
+  }
+
+  /**
+   * The statistics of a reduction over one row (a pixel's channels, or a channel's positions),
+   * `lanes` threads sharing the row: thread `lane` takes elements lane, lane + lanes, ...
+   * Every thread of the workgroup must run these statements (reductions hold barriers);
+   * `active` guards the reading of elements. Returns the statistics by name.
+   */
+  rowStatistics(
+    math: ReductionMath,
+    attrs: Attrs,
+    row: { readonly length: number; readonly lane: Expr; readonly lanes: number; readonly active?: Expr },
+    read: (i: Expr, body: Stmt[]) => Expr,
+    body: Stmt[],
+  ): Record<string, Expr> {
+    const stats: Record<string, Expr> = {};
+    for (const stat of math.stats) {
+      const sum = this.fresh(`${stat.name}_sum`);
+      const index = this.fresh('i');
+      const inner: Stmt[] = [];
+      const x = read(ref(index, 'u32'), inner);
+      inner.push(assign(sum, add(ref(sum, 'f32'), stat.term(x, stats, attrs))));
+      const accumulate = loop(index, row.lane, row.length, inner, { step: row.lanes });
+      body.push(var_(sum, f32(0)), row.active ? if_(row.active, [accumulate]) : accumulate);
+      const total = this.fresh(`${stat.name}_total`);
+      body.push(reduceSum(total, ref(sum, 'f32'), row.lanes));
+      stats[stat.name] = bind(body, this.fresh(stat.name), stat.finish(ref(total, 'f32'), f32(row.length), stats, attrs));
+    }
+    return stats;
+  }
+
+  /** The program, with the step weights' group bound last before the output if any were used. */
+  finish(program: {
+    readonly name: string;
+    readonly summary: string;
+    readonly workgroupSize: number;
+    readonly workgroups: number;
+    readonly schedule: ScheduleValue;
+    readonly body: readonly Stmt[];
+  }): KernelProgram {
+    const buffers = [...this.buffers];
+    if (this.groupKeys.length > 0) {
+      const floats = this.groupKeys.reduce((sum, k) => sum + numel(this.graph.params.get(k)!.shape), 0);
+      const at = buffers.findIndex((b) => b.access === 'read_write');
+      buffers.splice(at < 0 ? buffers.length : at, 0, { name: 'step_params', access: 'read', length: floats, ref: { kind: 'weight-group', keys: [...this.groupKeys] } });
+    }
+    const written = buffers.filter((b) => b.access === 'read_write');
+    if (written.length !== 1) throw new Error(`internal: kernel ${program.name} writes ${written.length} buffers; each kernel writes exactly one`);
+    return { ...program, covers: describeNode(this.node), buffers, shared: [...this.shared] };
+  }
+}
+
+/** Guards `body` with `cond` when there is one. */
+export function guarded(cond: Expr | undefined, body: readonly Stmt[]): Stmt[] {
+  return cond ? [if_(cond, body)] : [...body];
+}
+
+export const lessThan = (a: Expr, bound: number, name?: string): Expr => lt(a, u32(bound, name));

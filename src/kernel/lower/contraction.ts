@@ -1,0 +1,464 @@
+// Kernels for convolutions and linear layers (contractions) with the steps fusion folded into
+// them: prologue steps applied to each input element as it is loaded, epilogue steps to each
+// result, a LayerNorm before (window, sample) or after (pixel) normalising over channels.
+// The contraction's math is the op's declaration (src/kernel/math.ts); each strategy below is
+// one way of walking it, chosen by the schedule.
+import {
+  add, and, assign, barrier, bind, cast, comment, div, ge, group, i32, if_, let_, load, local, loop, lt, min, mul, ref, registers, rem, store, sub, u32, var_,
+} from '../build.js';
+import type { Expr, KernelProgram, Stmt } from '../ir.js';
+import type { Contraction, ReductionMath } from '../math.js';
+import type { Schedule } from '../schedule.js';
+import { getOp } from '../../ir/registry.js';
+import { numel, type Graph, type HostTensor, type Node } from '../../ir/types.js';
+import { guarded, KernelBuilder, lessThan, stepUse, type OpUse, type Site } from './builder.js';
+
+const reductionOf = (op: string): ReductionMath | undefined => {
+  const math = getOp(op).kernel;
+  return math.kind === 'reduction' ? math : undefined;
+};
+
+/** The node's contraction and how its fused steps fall around it. */
+function anatomy(node: Node) {
+  const math = getOp(node.op).kernel;
+  if (math.kind !== 'contraction') throw new Error(`internal: '${node.op}' is not a contraction`);
+  const c = math.contraction(node.attrs);
+  const prologue = (node.fusion?.prologue ?? []).map(stepUse);
+  const epilogue = (node.fusion?.epilogue ?? []).map(stepUse);
+  const normAt = epilogue.findIndex((s) => reductionOf(s.op)?.over === 'channels');
+  const poolAt = prologue.findIndex((s) => reductionOf(s.op)?.over === 'spatial');
+  const inputNormAt = prologue.findIndex((s) => reductionOf(s.op)?.over === 'channels');
+  const firstReduction = [poolAt, inputNormAt].filter((i) => i >= 0).reduce((a, b) => Math.min(a, b), prologue.length);
+  return {
+    c,
+    /** Elementwise steps applied to each input element as it is loaded. */
+    pre: prologue.slice(0, firstReduction),
+    pool: poolAt >= 0 ? prologue[poolAt] : undefined,
+    /** Elementwise steps between a pooling and the input LayerNorm. */
+    pooled: poolAt >= 0 ? prologue.slice(poolAt + 1, inputNormAt >= 0 ? inputNormAt : prologue.length) : [],
+    inputNorm: inputNormAt >= 0 ? prologue[inputNormAt] : undefined,
+    before: normAt >= 0 ? epilogue.slice(0, normAt) : epilogue,
+    norm: normAt >= 0 ? epilogue[normAt] : undefined,
+    after: normAt >= 0 ? epilogue.slice(normAt + 1) : [],
+    prologue,
+    epilogue,
+  };
+}
+
+/** The kernel's name lists what it fuses: grn_apply_linear_add, conv2d_depthwise_7x7_layernorm. */
+function kernelName(node: Node, c: Contraction, suffix: string): string {
+  const [kh, kw] = c.kernel;
+  const [sh] = c.stride;
+  const depthwise = c.groups > 1 && c.groups === c.inChannels && c.groups === c.outChannels;
+  const own = node.op === 'conv2d' ? `conv2d_${depthwise ? 'depthwise_' : ''}${kh}x${kw}${sh > 1 ? `_s${sh}` : ''}` : node.op;
+  const steps = (s: readonly { op: string }[]) => s.filter((x) => x.op !== 'drop_path').map((x) => x.op);
+  return [...steps(node.fusion?.prologue ?? []), own, ...steps(node.fusion?.epilogue ?? [])].join('_') + suffix;
+}
+
+function summaryOf(node: Node, c: Contraction): string {
+  const [kh, kw] = c.kernel;
+  const own =
+    node.op === 'conv2d'
+      ? `${c.groups > 1 ? (c.groups === c.inChannels ? 'depthwise ' : `${c.groups}-group `) : ''}${kh}x${kw} convolution, stride ${c.stride.join('x')}, padding ${c.padding.join('x')}, ${c.inChannels} -> ${c.outChannels} channels`
+      : `linear over channels, ${c.inChannels} -> ${c.outChannels}`;
+  const steps = [...(node.fusion?.prologue ?? []).map((s) => s.op), `[${node.op}]`, ...(node.fusion?.epilogue ?? []).map((s) => s.op)];
+  return `${own}${c.bias ? ', + bias' : ''}${node.fusion ? `; fused: ${steps.join(' -> ')}` : ''}`;
+}
+
+/** Shapes and named constants every strategy uses. */
+function geometry(b: KernelBuilder, c: Contraction) {
+  const inShape = b.inputType(0).shape;
+  const outShape = b.node.type.shape;
+  const [h, w] = inShape.length === 4 ? [inShape[2], inShape[3]] : [1, 1];
+  const [ho, wo] = outShape.length === 4 ? [outShape[2], outShape[3]] : [1, 1];
+  const n = outShape[0];
+  const pointwise = c.kernel.every((k) => k === 1) && c.stride.every((s) => s === 1) && c.padding.every((p) => p === 0);
+  return {
+    n,
+    h,
+    w,
+    positions: ho * wo,
+    rows: n * ho * wo,
+    pointwise,
+    taps: c.kernel[0] * c.kernel[1],
+    perGroupIn: c.inChannels / c.groups,
+    perGroupOut: c.outChannels / c.groups,
+    CIN: u32(c.inChannels, 'CIN'),
+    COUT: u32(c.outChannels, 'C_OUT'),
+    P_OUT: u32(ho * wo, 'P_OUT'),
+    H: u32(h, 'H'),
+    W: u32(w, 'W'),
+    WO: u32(wo, 'WO'),
+  };
+}
+
+type Geometry = ReturnType<typeof geometry>;
+
+/** Loads input element (pixel, channel) of sample n with the elementwise prologue applied. */
+function loadInput(b: KernelBuilder, g: Geometry, pre: readonly OpUse[], input: string, pixel: Expr, channel: Expr, n: Expr, body: Stmt[]): Expr {
+  const index = add(mul(pixel, g.CIN), channel);
+  const site: Site = { index, n, c: channel, shape: b.inputType(0).shape };
+  return b.applyElementwise(pre, load(input, index), site, body);
+}
+
+/** Packed weight index of (tap, input channel within the group, output channel): [kh, kw, in/g, out]. */
+const weightIndex = (g: Geometry, tap: Expr, ic: Expr, oc: Expr): Expr => add(mul(add(mul(tap, u32(g.perGroupIn, 'CIN_PER_GROUP')), ic), g.COUT), oc);
+
+/**
+ * Statements accumulating the contraction's sum for output (n, p, oc) into `var acc` (declared
+ * by the caller), reading through the prologue. Padding is skipped, never loaded.
+ */
+function accumulate(b: KernelBuilder, g: Geometry, c: Contraction, pre: readonly OpUse[], names: { input: string; weight: string }, n: Expr, p: Expr, oc: Expr, acc: string): Stmt[] {
+  const body: Stmt[] = [];
+  const addTerm = (pixel: Expr, tap: Expr, into: Stmt[]) => {
+    const ic = ref('ic', 'u32');
+    const inner: Stmt[] = [];
+    const firstChannel = g.perGroupIn === c.inChannels ? u32(0) : mul(div(oc, u32(g.perGroupOut, 'COUT_PER_GROUP')), u32(g.perGroupIn, 'CIN_PER_GROUP'));
+    const x = loadInput(b, g, pre, names.input, pixel, add(firstChannel, ic), n, inner);
+    inner.push(assign(acc, add(ref(acc, 'f32'), mul(x, load(names.weight, weightIndex(g, tap, ic, oc))))));
+    into.push(loop('ic', 0, u32(g.perGroupIn, 'CIN_PER_GROUP'), inner));
+  };
+  if (g.pointwise) {
+    addTerm(add(mul(n, g.P_OUT), p), u32(0), body);
+    return body;
+  }
+  const [kh, kw] = c.kernel;
+  const [sh, sw] = c.stride;
+  const [ph, pw] = c.padding;
+  body.push(let_('oy', div(p, g.WO)), let_('ox', rem(p, g.WO)));
+  const coordinate = (name: string, out: string, k: string, stride: number, pad: number, extent: number, into: Stmt[]): Expr | undefined => {
+    const at = add(mul(ref(out, 'u32'), u32(stride)), ref(k, 'u32'));
+    if (pad === 0) {
+      into.push(let_(name, at));
+      return undefined;
+    }
+    into.push(let_(`${name}_signed`, sub(cast('i32', at), i32(pad))));
+    const signed = ref(`${name}_signed`, 'i32');
+    into.push(let_(name, cast('u32', signed)));
+    return and(ge(signed, i32(0)), lt(signed, i32(extent)));
+  };
+  const rowBody: Stmt[] = [];
+  const inRow = coordinate('iy', 'oy', 'ky', sh, ph, g.h, rowBody);
+  const colBody: Stmt[] = [];
+  const inCol = coordinate('ix', 'ox', 'kx', sw, pw, g.w, colBody);
+  const tapBody: Stmt[] = [];
+  addTerm(add(mul(add(mul(n, g.H), ref('iy', 'u32')), g.W), ref('ix', 'u32')), add(mul(ref('ky', 'u32'), u32(kw, 'KW')), ref('kx', 'u32')), tapBody);
+  colBody.push(...guarded(inCol, tapBody));
+  rowBody.push(...guarded(inRow, [loop('kx', 0, u32(kw, 'KW'), colBody)]));
+  body.push(loop('ky', 0, u32(kh, 'KH'), rowBody));
+  return body;
+}
+
+function biasOf(b: KernelBuilder, c: Contraction, oc: Expr): Expr | undefined {
+  return c.bias ? load(b.weight(b.node.params[c.bias], 'bias'), oc) : undefined;
+}
+
+function program(b: KernelBuilder, node: Node, c: Contraction, schedule: Schedule, workgroupSize: number, workgroups: number, body: Stmt[], suffix = ''): KernelProgram {
+  return b.finish({ name: kernelName(node, c, suffix), summary: summaryOf(node, c), workgroupSize, workgroups, schedule, body });
+}
+
+/** One thread per output. */
+export function lowerDirect(graph: Graph, node: Node, schedule: Extract<Schedule, { strategy: 'direct' }>): KernelProgram {
+  const b = new KernelBuilder(graph, node);
+  const a = anatomy(node);
+  const g = geometry(b, a.c);
+  const names = { input: b.input(0), weight: b.weight(node.params[a.c.weight], 'weight') };
+  const total = g.rows * a.c.outChannels;
+  const body: Stmt[] = [let_('index', add(mul(group, u32(schedule.workgroupSize, 'WORKGROUP_SIZE')), local))];
+  const index = ref('index', 'u32');
+  const inner: Stmt[] = [let_('oc', rem(index, g.COUT)), let_('pixel', div(index, g.COUT))];
+  inner.push(let_('n', div(ref('pixel', 'u32'), g.P_OUT)), let_('p', rem(ref('pixel', 'u32'), g.P_OUT)));
+  const [n, p, oc] = [ref('n', 'u32'), ref('p', 'u32'), ref('oc', 'u32')];
+  inner.push(var_('acc', biasOf(b, a.c, oc) ?? { kind: 'const', type: 'f32', value: 0 }));
+  inner.push(...accumulate(b, g, a.c, a.pre, names, n, p, oc, 'acc'));
+  const output = b.output();
+  const v = b.applyElementwise(a.before, ref('acc', 'f32'), { index, n, c: oc, shape: node.type.shape }, inner);
+  inner.push(store(output, index, v));
+  body.push(...guarded(lessThan(index, total, 'OUTPUTS'), inner));
+  return program(b, node, a.c, schedule, schedule.workgroupSize, Math.ceil(total / schedule.workgroupSize), body);
+}
+
+/**
+ * A LayerNorm (or any channel reduction) after the contraction: `lanes` threads own an output
+ * pixel. They write its channels, reduce the statistics, then normalise them in place; each
+ * thread only re-reads the channels it wrote itself.
+ */
+export function lowerPixel(graph: Graph, node: Node, schedule: Extract<Schedule, { strategy: 'pixel' }>): KernelProgram {
+  const b = new KernelBuilder(graph, node);
+  const a = anatomy(node);
+  const g = geometry(b, a.c);
+  const norm = a.norm!;
+  const math = reductionOf(norm.op)!;
+  const names = { input: b.input(0), weight: b.weight(node.params[a.c.weight], 'weight') };
+  const output = b.output();
+  const { lanes, workgroupSize } = schedule;
+  const pixelsPerGroup = workgroupSize / lanes;
+  const body: Stmt[] = [
+    comment(`${lanes} thread(s) per output pixel: compute its channels, reduce over them, normalise.`),
+    let_('pixel', add(mul(group, u32(pixelsPerGroup, 'PIXELS_PER_WORKGROUP')), div(local, u32(lanes, 'LANES')))),
+    let_('lane', rem(local, u32(lanes, 'LANES'))),
+    let_('n', div(ref('pixel', 'u32'), g.P_OUT)),
+    let_('p', rem(ref('pixel', 'u32'), g.P_OUT)),
+    let_('base', mul(ref('pixel', 'u32'), g.COUT)),
+  ];
+  const [n, p, lane, base] = [ref('n', 'u32'), ref('p', 'u32'), ref('lane', 'u32'), ref('base', 'u32')];
+  const active = lessThan(ref('pixel', 'u32'), g.rows, 'ROWS');
+  const oc = ref('oc', 'u32');
+  const compute: Stmt[] = [var_('acc', biasOf(b, a.c, oc) ?? { kind: 'const', type: 'f32', value: 0 })];
+  compute.push(...accumulate(b, g, a.c, a.pre, names, n, p, oc, 'acc'));
+  const site = (channel: Expr): Site => ({ index: add(base, channel), n, c: channel, shape: node.type.shape });
+  const v = b.applyElementwise(a.before, ref('acc', 'f32'), site(oc), compute);
+  compute.push(store(output, add(base, oc), v));
+  body.push(if_(active, [{ kind: 'loop', index: 'oc', from: lane, to: g.COUT, step: u32(lanes, 'LANES'), body: compute }]));
+  const stats = b.rowStatistics(math, norm.attrs, { length: a.c.outChannels, lane, lanes, active }, (ch) => load(output, add(base, ch)), body);
+  const finish: Stmt[] = [];
+  const ch = ref('c', 'u32');
+  const normed = bind(finish, 'v_' + norm.op, math.apply!(load(output, add(base, ch)), stats, b.context(norm, site(ch)), norm.attrs));
+  const last = b.applyElementwise(a.after, normed, site(ch), finish);
+  finish.push(store(output, add(base, ch), last));
+  body.push(if_(active, [{ kind: 'loop', index: 'c', from: lane, to: g.COUT, step: u32(lanes, 'LANES'), body: finish }]));
+  return program(b, node, a.c, schedule, workgroupSize, Math.ceil(g.rows / pixelsPerGroup), body);
+}
+
+/**
+ * A pointwise layer as a GEMM, out[row, oc] = sum_k in[row, k] * weight[k, oc], rows being
+ * pixels: tiles of both operands are staged in workgroup memory (the prologue applied once per
+ * staged input element), each thread accumulates threadRows x threadCols outputs.
+ */
+export function lowerGemm(graph: Graph, node: Node, schedule: Extract<Schedule, { strategy: 'gemm' }>): KernelProgram {
+  const b = new KernelBuilder(graph, node);
+  const a = anatomy(node);
+  const g = geometry(b, a.c);
+  const input = b.input(0);
+  const weight = b.weight(node.params[a.c.weight], 'weight');
+  const output = b.output();
+  const { rows, cols, depth, threadRows, threadCols, unroll } = schedule;
+  const threads = (rows / threadRows) * (cols / threadCols);
+  const k = a.c.inChannels;
+  const K = g.CIN;
+  const ROWS = u32(g.rows, 'ROWS');
+  const tileIn = b.sharedArray('tile_in', rows * depth);
+  const tileWeight = b.sharedArray('tile_weight', depth * cols);
+  const tilesAcross = Math.ceil(a.c.outChannels / cols);
+  const body: Stmt[] = [
+    comment(`Tile: ${rows} rows x ${cols} output channels, K in steps of ${depth}; ${threadRows}x${threadCols} outputs per thread.`),
+    let_('row0', mul(div(group, u32(tilesAcross, 'TILES_ACROSS')), u32(rows, 'TILE_ROWS'))),
+    let_('col0', mul(rem(group, u32(tilesAcross, 'TILES_ACROSS')), u32(cols, 'TILE_COLS'))),
+    let_('thread_row', mul(div(local, u32(cols / threadCols)), u32(threadRows, 'THREAD_ROWS'))),
+    let_('thread_col', mul(rem(local, u32(cols / threadCols)), u32(threadCols, 'THREAD_COLS'))),
+    registers('acc', threadRows * threadCols),
+    registers('a', threadRows),
+    registers('b', threadCols),
+  ];
+  const [row0, col0, threadRow, threadCol] = ['row0', 'col0', 'thread_row', 'thread_col'].map((x) => ref(x, 'u32'));
+  const e = ref('e', 'u32');
+  const k0 = ref('k0', 'u32');
+  // Stage the input tile, through the prologue.
+  const stageIn: Stmt[] = [let_('row', add(row0, div(e, u32(depth, 'TILE_DEPTH')))), let_('k', add(k0, rem(e, u32(depth, 'TILE_DEPTH')))), var_('x', { kind: 'const', type: 'f32', value: 0 })];
+  const [row, kk] = [ref('row', 'u32'), ref('k', 'u32')];
+  const loaded: Stmt[] = [];
+  const x = loadInput(b, g, a.pre, input, row, kk, div(row, g.P_OUT), loaded);
+  loaded.push(assign('x', x));
+  stageIn.push(if_(and(lt(row, ROWS), lt(kk, K)), loaded), store(tileIn, e, ref('x', 'f32')));
+  const stageWeight: Stmt[] = [let_('k', add(k0, div(e, u32(cols, 'TILE_COLS')))), let_('col', add(col0, rem(e, u32(cols, 'TILE_COLS')))), var_('w', { kind: 'const', type: 'f32', value: 0 })];
+  const col = ref('col', 'u32');
+  stageWeight.push(if_(and(lt(kk, K), lt(col, g.COUT)), [assign('w', load(weight, add(mul(kk, g.COUT), col)))]), store(tileWeight, e, ref('w', 'f32')));
+  const i = ref('i', 'u32');
+  const j = ref('j', 'u32');
+  const step = ref('kk', 'u32');
+  const multiply: Stmt[] = [
+    loop('i', 0, threadRows, [store('a', i, load(tileIn, add(mul(add(threadRow, i), u32(depth, 'TILE_DEPTH')), step)))], { unroll }),
+    loop('j', 0, threadCols, [store('b', j, load(tileWeight, add(mul(step, u32(cols, 'TILE_COLS')), add(threadCol, j))))], { unroll }),
+    loop('i', 0, threadRows, [loop('j', 0, threadCols, [store('acc', add(mul(i, u32(threadCols)), j), add(load('acc', add(mul(i, u32(threadCols)), j)), mul(load('a', i), load('b', j))))], { unroll })], { unroll }),
+  ];
+  body.push(
+    loop(
+      'k0',
+      0,
+      K,
+      [
+        loop('e', local, rows * depth, stageIn, { step: threads }),
+        loop('e', local, depth * cols, stageWeight, { step: threads }),
+        barrier,
+        loop('kk', 0, u32(depth, 'TILE_DEPTH'), multiply),
+        barrier,
+      ],
+      { step: u32(depth, 'TILE_DEPTH') },
+    ),
+  );
+  // Each accumulator through the epilogue; unrolled with the multiply so `acc` stays in registers.
+  const storeOne: Stmt[] = [let_('out_row', add(add(row0, threadRow), i)), let_('oc', add(add(col0, threadCol), j))];
+  const [outRow, oc] = [ref('out_row', 'u32'), ref('oc', 'u32')];
+  const epilogue: Stmt[] = [let_('out_index', add(mul(outRow, g.COUT), oc))];
+  const outIndex = ref('out_index', 'u32');
+  const bias = biasOf(b, a.c, oc);
+  const acc = load('acc', add(mul(i, u32(threadCols)), j));
+  const v = b.applyElementwise(a.before, bias ? bind(epilogue, 'v_bias', add(acc, bias)) : acc, { index: outIndex, n: div(outRow, g.P_OUT), c: oc, shape: node.type.shape }, epilogue);
+  epilogue.push(store(output, outIndex, v));
+  storeOne.push(if_(and(lt(outRow, ROWS), lt(oc, g.COUT)), epilogue));
+  body.push(loop('i', 0, threadRows, [loop('j', 0, threadCols, storeOne, { unroll })], { unroll }));
+  void k;
+  return program(b, node, a.c, schedule, threads, Math.ceil(g.rows / rows) * tilesAcross, body, '_tiled');
+}
+
+/**
+ * A convolution that normalises its input over channels first (the downsampling layers'
+ * LayerNorm): a workgroup per output pixel. Each tap's statistics come from one thread
+ * reading that input pixel, not from a workgroup reduction per tap: a pixel's channels are
+ * few enough for one thread, and the contraction costs more per output channel anyway. The
+ * normalised window is then staged `stagingFloats` at a time, every thread accumulating some
+ * output channels from each chunk.
+ */
+export function lowerWindow(graph: Graph, node: Node, schedule: Extract<Schedule, { strategy: 'window' }>): KernelProgram {
+  const b = new KernelBuilder(graph, node);
+  const a = anatomy(node);
+  const g = geometry(b, a.c);
+  if (a.c.groups !== 1 || a.c.padding.some((x) => x !== 0)) throw new Error(`internal: ${node.op} cannot normalise its input in this kernel`);
+  const norm = a.inputNorm!;
+  const math = reductionOf(norm.op)!;
+  const input = b.input(0);
+  const weight = b.weight(node.params[a.c.weight], 'weight');
+  const output = b.output();
+  const { workgroupSize } = schedule;
+  const windowFloats = g.taps * a.c.inChannels;
+  const chunk = Math.min(windowFloats, schedule.stagingFloats);
+  const perThread = Math.ceil(a.c.outChannels / workgroupSize);
+  const [kw] = [a.c.kernel[1]];
+  const [sh, sw] = a.c.stride;
+  const windowArray = b.sharedArray('window', chunk);
+  const tapStats = math.stats.map((s) => b.sharedArray(`tap_${s.name}`, g.taps));
+  const TAPS = u32(g.taps, 'TAPS');
+  const body: Stmt[] = [
+    comment('One workgroup per output pixel: normalise each input pixel of its window over channels (the fused'),
+    comment('prologue) as the window is staged chunk by chunk; every thread accumulates some output channels.'),
+    let_('pixel', group),
+    let_('n', div(ref('pixel', 'u32'), g.P_OUT)),
+    let_('p', rem(ref('pixel', 'u32'), g.P_OUT)),
+    let_('oy', div(ref('p', 'u32'), g.WO)),
+    let_('ox', rem(ref('p', 'u32'), g.WO)),
+  ];
+  const n = ref('n', 'u32');
+  const tapPixel = (tap: Expr): Expr =>
+    add(mul(add(mul(n, g.H), add(mul(ref('oy', 'u32'), u32(sh)), div(tap, u32(kw, 'KW')))), g.W), add(mul(ref('ox', 'u32'), u32(sw)), rem(tap, u32(kw, 'KW'))));
+  // Statistics, a thread per tap.
+  const tap = ref('tap', 'u32');
+  const perTap: Stmt[] = [let_('tap_pixel', tapPixel(tap))];
+  const stats = b.rowStatistics(math, norm.attrs, { length: a.c.inChannels, lane: u32(0), lanes: 1 }, (ch, into) => loadInput(b, g, a.pre, input, ref('tap_pixel', 'u32'), ch, n, into), perTap);
+  math.stats.forEach((s, i) => perTap.push(store(tapStats[i], tap, stats[s.name])));
+  body.push(loop('tap', local, TAPS, perTap, { step: u32(workgroupSize, 'WORKGROUP_SIZE') }), barrier);
+  body.push(registers('acc', perThread));
+  // Stage a chunk, normalised.
+  const start = ref('start', 'u32');
+  const e = ref('e', 'u32');
+  const staged: Stmt[] = [let_('i', add(start, e))];
+  const ii = ref('i', 'u32');
+  const inWindow: Stmt[] = [let_('tap', div(ii, g.CIN)), let_('c', rem(ii, g.CIN))];
+  const [tapE, ch] = [ref('tap', 'u32'), ref('c', 'u32')];
+  const x = loadInput(b, g, a.pre, input, tapPixel(tapE), ch, n, inWindow);
+  const tapStatsAt: Record<string, Expr> = {};
+  math.stats.forEach((s, i) => (tapStatsAt[s.name] = load(tapStats[i], tapE)));
+  const site: Site = { index: add(mul(tapPixel(tapE), g.CIN), ch), n, c: ch, shape: b.inputType(0).shape };
+  const normed = bind(inWindow, 'v_' + norm.op, math.apply!(x, tapStatsAt, b.context(norm, site), norm.attrs));
+  inWindow.push(store(windowArray, e, normed));
+  staged.push(if_(lessThan(ii, windowFloats, 'WINDOW'), inWindow));
+  const jj = ref('j', 'u32');
+  const ocJ = ref('oc', 'u32');
+  const accumulateChunk: Stmt[] = [
+    let_('oc', add(local, mul(jj, u32(workgroupSize, 'WORKGROUP_SIZE')))),
+    if_(lt(ocJ, g.COUT), [
+      var_('v', load('acc', jj)),
+      loop('e', 0, ref('count', 'u32'), [assign('v', add(ref('v', 'f32'), mul(load(windowArray, e), load(weight, add(mul(add(start, e), g.COUT), ocJ)))))]),
+      store('acc', jj, ref('v', 'f32')),
+    ]),
+  ];
+  body.push(
+    loop(
+      'start',
+      0,
+      u32(windowFloats, 'WINDOW'),
+      [
+        loop('e', local, u32(chunk, 'CHUNK'), staged, { step: u32(workgroupSize, 'WORKGROUP_SIZE') }),
+        barrier,
+        let_('count', min(u32(chunk, 'CHUNK'), sub(u32(windowFloats, 'WINDOW'), start))),
+        loop('j', 0, perThread, accumulateChunk),
+        barrier,
+      ],
+      { step: u32(chunk, 'CHUNK') },
+    ),
+  );
+  const write: Stmt[] = [let_('oc', add(local, mul(jj, u32(workgroupSize, 'WORKGROUP_SIZE'))))];
+  const writeInner: Stmt[] = [let_('out_index', add(mul(ref('pixel', 'u32'), g.COUT), ocJ))];
+  const bias = biasOf(b, a.c, ocJ);
+  const acc = load('acc', jj);
+  const v = b.applyElementwise(a.before, bias ? bind(writeInner, 'v_bias', add(acc, bias)) : acc, { index: ref('out_index', 'u32'), n, c: ocJ, shape: node.type.shape }, writeInner);
+  writeInner.push(store(output, ref('out_index', 'u32'), v));
+  write.push(if_(lt(ocJ, g.COUT), writeInner));
+  body.push(loop('j', 0, perThread, write));
+  return program(b, node, a.c, schedule, workgroupSize, g.rows, body);
+}
+
+/**
+ * A linear layer over pooled samples whose input is pooled and/or normalised first (the head:
+ * global_avg_pool, LayerNorm, linear): a workgroup per sample stages it in workgroup memory.
+ */
+export function lowerSample(graph: Graph, node: Node, schedule: Extract<Schedule, { strategy: 'sample' }>): KernelProgram {
+  const b = new KernelBuilder(graph, node);
+  const a = anatomy(node);
+  const g = geometry(b, a.c);
+  const input = b.input(0);
+  const weight = b.weight(node.params[a.c.weight], 'weight');
+  const output = b.output();
+  const { workgroupSize } = schedule;
+  const cin = a.c.inChannels;
+  const sample = b.sharedArray('sample', cin);
+  const inShape = b.inputType(0).shape;
+  const pooledPositions = inShape.slice(2).reduce((x, y) => x * y, 1);
+  const n = ref('n', 'u32');
+  const ch = ref('c', 'u32');
+  const WG = u32(workgroupSize, 'WORKGROUP_SIZE');
+  const body: Stmt[] = [
+    comment(`One workgroup per sample: ${a.pool ? 'pool its input over space, ' : ''}${a.inputNorm ? 'normalise it over channels, ' : ''}then the linear layer.`),
+    let_('n', group),
+  ];
+  const stage: Stmt[] = [];
+  let value: Expr;
+  if (a.pool) {
+    const pool = reductionOf(a.pool.op)!;
+    const P = u32(pooledPositions, 'P_IN');
+    const stats = b.rowStatistics(pool, a.pool.attrs, { length: pooledPositions, lane: u32(0), lanes: 1 }, (q, into) => loadInput(b, g, a.pre, input, add(mul(n, P), q), ch, n, into), stage);
+    value = stats[pool.stats[pool.stats.length - 1].name];
+  } else {
+    value = loadInput(b, g, a.pre, input, n, ch, n, stage);
+  }
+  const pooledSite: Site = { index: add(mul(n, g.CIN), ch), n, c: ch, shape: [inShape[0], cin] };
+  value = b.applyElementwise(a.pooled, value, pooledSite, stage);
+  stage.push(store(sample, ch, value));
+  body.push(loop('c', local, g.CIN, stage, { step: WG }), barrier);
+  if (a.inputNorm) {
+    const norm = reductionOf(a.inputNorm.op)!;
+    const stats = b.rowStatistics(norm, a.inputNorm.attrs, { length: cin, lane: local, lanes: workgroupSize }, (c) => load(sample, c), body);
+    const apply: Stmt[] = [];
+    const normed = bind(apply, 'v_' + a.inputNorm.op, norm.apply!(load(sample, ch), stats, b.context(a.inputNorm, pooledSite), a.inputNorm.attrs));
+    apply.push(store(sample, ch, normed));
+    body.push(loop('c', local, g.CIN, apply, { step: WG }), barrier);
+  }
+  const oc = ref('oc', 'u32');
+  const perOutput: Stmt[] = [var_('acc', biasOf(b, a.c, oc) ?? { kind: 'const', type: 'f32', value: 0 })];
+  perOutput.push(loop('k', 0, g.CIN, [assign('acc', add(ref('acc', 'f32'), mul(load(sample, ref('k', 'u32')), load(weight, add(mul(ref('k', 'u32'), g.COUT), oc)))))]));
+  const outIndex = add(mul(n, g.COUT), oc);
+  const v = b.applyElementwise(a.before, ref('acc', 'f32'), { index: outIndex, n, c: oc, shape: node.type.shape }, perOutput);
+  perOutput.push(store(output, outIndex, v));
+  body.push(loop('oc', local, g.COUT, perOutput, { step: WG }));
+  return program(b, node, a.c, schedule, workgroupSize, g.n, body);
+}
+
+/** How a contraction's weight is packed: [out, in/g, kh, kw] -> [kh, kw, in/g, out]. */
+export function packContractionWeight(tensor: HostTensor): Float32Array {
+  const [cout, cinPerGroup, kh = 1, kw = 1] = tensor.shape;
+  const data = new Float32Array(numel(tensor.shape));
+  for (let o = 0; o < cout; o++)
+    for (let i = 0; i < cinPerGroup; i++)
+      for (let y = 0; y < kh; y++)
+        for (let x = 0; x < kw; x++) data[((y * kw + x) * cinPerGroup + i) * cout + o] = tensor.data[((o * cinPerGroup + i) * kh + y) * kw + x];
+  return data;
+}

@@ -1,0 +1,87 @@
+// Graph node + schedule -> kernel program, checked against the target: the one entry point
+// backends use. A schedule that does not suit the node, or whose program would exceed the
+// target's limits, is refused here, so no renderer ever sees such a kernel.
+import type { KernelProgram } from '../ir.js';
+import { defaultSchedule, scheduleFits, type Schedule } from '../schedule.js';
+import { limitViolations, programNeeds, type TargetDescription } from '../target.js';
+import { paramSetsOf } from '../../ir/fusion.js';
+import { getOp } from '../../ir/registry.js';
+import type { Graph, HostTensor, Node } from '../../ir/types.js';
+import { lowerDirect, lowerGemm, lowerPixel, lowerSample, lowerWindow, packContractionWeight } from './contraction.js';
+import { lowerElementwise, lowerLayout } from './elementwise.js';
+import { lowerReduction } from './reduction.js';
+
+/** A schedule that cannot compute a node on a target. */
+export class ScheduleError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ScheduleError';
+  }
+}
+
+function build(graph: Graph, node: Node, schedule: Schedule): KernelProgram {
+  switch (schedule.strategy) {
+    case 'elementwise':
+      return node.op === 'input' ? lowerLayout(graph, node, 'in', schedule) : lowerElementwise(graph, node, schedule);
+    case 'rows':
+      return lowerReduction(graph, node, schedule);
+    case 'direct':
+      return lowerDirect(graph, node, schedule);
+    case 'gemm':
+      return lowerGemm(graph, node, schedule);
+    case 'pixel':
+      return lowerPixel(graph, node, schedule);
+    case 'window':
+      return lowerWindow(graph, node, schedule);
+    case 'sample':
+      return lowerSample(graph, node, schedule);
+  }
+}
+
+/** The kernel computing `node` under `schedule` (by default the heuristic's) on `target`. */
+export function lowerNode(graph: Graph, node: Node, target: TargetDescription, schedule: Schedule = defaultSchedule(node, target)): KernelProgram {
+  if (!scheduleFits(node, schedule, target)) throw new ScheduleError(`schedule ${JSON.stringify(schedule)} cannot compute ${node.op} node '${node.name}' on ${target.name}`);
+  const program = build(graph, node, schedule);
+  const over = limitViolations(programNeeds(program), target);
+  if (over.length > 0) throw new ScheduleError(`kernel ${program.name} under schedule ${JSON.stringify(schedule)} needs ${over.join(', ')} on ${target.name}`);
+  return program;
+}
+
+/** The layout change from the model's NHWC output back to NCHW, after the output node. */
+export function lowerOutputLayout(graph: Graph, target: TargetDescription): KernelProgram {
+  const node = graph.nodes[graph.output];
+  const schedule = defaultSchedule(graph.nodes[0], target);
+  if (schedule.strategy !== 'elementwise') throw new Error('internal: layout kernels are elementwise');
+  return lowerLayout(graph, node, 'out', schedule);
+}
+
+export interface WeightPacking {
+  /** E.g. "[out, in/g, kh, kw] -> [kh, kw, in/g, out]". */
+  readonly layout: string;
+  readonly pack: (tensor: HostTensor) => Float32Array;
+}
+
+/** How kernels want the weight of this role of this op: contraction weights output-channel-last. */
+export function weightPacking(op: string, attrs: Node['attrs'], role: string): WeightPacking | undefined {
+  const math = getOp(op).kernel;
+  if (math.kind !== 'contraction' || math.contraction(attrs).weight !== role) return undefined;
+  return { layout: op === 'linear' ? '[out, in] -> [in, out]' : '[out, in/g, kh, kw] -> [kh, kw, in/g, out]', pack: packContractionWeight };
+}
+
+/**
+ * How each weight of the graph is packed, from the op (or fused step) that reads it: one walk
+ * over the graph for all weights, so lowering stays linear in the graph's size.
+ */
+export function weightPackings(graph: Graph): (key: string) => WeightPacking | undefined {
+  const readers = new Map<string, { readonly op: string; readonly attrs: Node['attrs']; readonly role: string }>();
+  for (const node of graph.nodes) {
+    for (const set of paramSetsOf(node)) {
+      for (const [role, key] of Object.entries(set.params)) if (!readers.has(key)) readers.set(key, { op: set.op, attrs: set.attrs, role });
+    }
+  }
+  return (key) => {
+    const reader = readers.get(key);
+    if (!reader) throw new Error(`internal: no node reads weight '${key}'`);
+    return weightPacking(reader.op, reader.attrs, reader.role);
+  };
+}

@@ -1,0 +1,86 @@
+// Kernels for nodes whose op is a reduction (LayerNorm, pooling, GRN statistics), from the
+// statistics the op declares: `lanes` threads share each reduced row.
+//   over channels: a row is a pixel; out = apply(x, stats) for each of its channels.
+//   over space:    a row is a (sample, channel); out = the last statistic. With `then`, a
+//                  row is a sample: each channel's statistic, then those reduced over channels.
+import { add, and, div, group, if_, let_, load, local, mul, ref, rem, store, u32 } from '../build.js';
+import type { Expr, KernelProgram, Stmt } from '../ir.js';
+import type { ReductionMath } from '../math.js';
+import type { Schedule } from '../schedule.js';
+import { getOp } from '../../ir/registry.js';
+import type { Graph, Node } from '../../ir/types.js';
+import { KernelBuilder, lessThan } from './builder.js';
+import { nhwc } from './elementwise.js';
+
+export function lowerReduction(graph: Graph, node: Node, schedule: Extract<Schedule, { strategy: 'rows' }>): KernelProgram {
+  const math = getOp(node.op).kernel;
+  if (math.kind !== 'reduction') throw new Error(`internal: '${node.op}' is not a reduction`);
+  const b = new KernelBuilder(graph, node);
+  const { n, positions, channels } = nhwc(b.inputType(0).shape);
+  const input = b.input(0);
+  const output = b.output();
+  const { lanes, workgroupSize } = schedule;
+  const rowsPerGroup = workgroupSize / lanes;
+  const body: Stmt[] = [];
+  const rowCount = math.over === 'channels' ? n * positions : math.then ? n : n * channels;
+  body.push(let_('row', add(mul(group, u32(rowsPerGroup, 'ROWS_PER_WORKGROUP')), div(local, u32(lanes, 'LANES')))));
+  body.push(let_('lane', rem(local, u32(lanes, 'LANES'))));
+  const row = ref('row', 'u32');
+  const lane = ref('lane', 'u32');
+  const active = lessThan(row, rowCount, 'ROWS');
+  const C = u32(channels, 'C');
+  const P = u32(positions, 'P');
+
+  if (math.over === 'channels') {
+    // A pixel's channels are contiguous in NHWC.
+    body.push(let_('base', mul(row, C)), let_('n', div(row, P)));
+    const base = ref('base', 'u32');
+    const at = (c: Expr) => add(base, c);
+    const stats = b.rowStatistics(math, node.attrs, { length: channels, lane, lanes, active }, (c) => load(input, at(c)), body);
+    const apply = math.apply;
+    if (!apply) throw new Error(`internal: ${node.op} reduces channels away`);
+    const inner: Stmt[] = [];
+    const c = ref('c', 'u32');
+    const site = { index: at(c), n: ref('n', 'u32'), c, shape: node.type.shape };
+    inner.push(store(output, at(c), apply(load(input, at(c)), stats, b.context(nodeUseOf(node), site), node.attrs)));
+    body.push(if_(active, [{ kind: 'loop', index: 'c', from: lane, to: C, step: u32(lanes), body: inner }]));
+  } else if (!math.then) {
+    // A (sample, channel)'s positions are C apart.
+    body.push(let_('c', rem(row, C)), let_('n', div(row, C)));
+    const [nn, cc] = [ref('n', 'u32'), ref('c', 'u32')];
+    const stats = b.rowStatistics(math, node.attrs, { length: positions, lane, lanes, active }, (p) => load(input, add(mul(add(mul(nn, P), p), C), cc)), body);
+    const last = stats[math.stats[math.stats.length - 1].name];
+    body.push(if_(and(active, lessThan(lane, 1)), [store(output, row, last)]));
+  } else {
+    // A sample per row: its lanes take channels lane, lane + lanes, ...; each channel's spatial
+    // statistic is computed by one thread, written out, then reduced over channels.
+    const then = math.then;
+    const nn = row;
+    const perChannel: Stmt[] = [];
+    const cc = ref('c', 'u32');
+    const spatial = b.rowStatistics(math, node.attrs, { length: positions, lane: u32(0), lanes: 1 }, (p) => load(input, add(mul(add(mul(nn, P), p), C), cc)), perChannel);
+    perChannel.push(store(output, add(mul(nn, C), cc), spatial[math.stats[math.stats.length - 1].name]));
+    body.push(if_(active, [{ kind: 'loop', index: 'c', from: lane, to: C, step: u32(lanes), body: perChannel }]));
+    const stats = b.rowStatistics(then as ReductionMath, node.attrs, { length: channels, lane, lanes, active }, (c) => load(output, add(mul(nn, C), c)), body);
+    const apply = then.apply;
+    if (!apply) throw new Error(`internal: ${node.op}'s second reduction has no apply`);
+    const inner: Stmt[] = [];
+    const c = ref('c', 'u32');
+    const index = add(mul(nn, C), c);
+    const site = { index, n: nn, c, shape: node.type.shape };
+    inner.push(store(output, index, apply(load(output, index), stats, b.context(nodeUseOf(node), site), node.attrs)));
+    body.push(if_(active, [{ kind: 'loop', index: 'c', from: lane, to: C, step: u32(lanes), body: inner }]));
+  }
+  return b.finish({
+    name: node.op === 'layernorm' ? 'layernorm_channels' : node.op,
+    summary: getOp(node.op).summary,
+    workgroupSize,
+    workgroups: Math.ceil(rowCount / rowsPerGroup),
+    schedule,
+    body,
+  });
+}
+
+function nodeUseOf(node: Node) {
+  return { op: node.op, attrs: node.attrs, params: node.params, operands: [], name: node.name };
+}

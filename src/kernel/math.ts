@@ -1,0 +1,83 @@
+// How an op declares its math for kernels, once, in its op definition (src/ir/ops/*). Kernel
+// lowering composes these into programs (prologue -> op -> epilogue) under any schedule; no
+// backend writes an op's formula again. The reference executor keeps its own plain
+// `evaluate`, so kernels are judged against something that shares none of this.
+import type { Expr } from './ir.js';
+import type { Attrs } from '../ir/types.js';
+
+/** Where an element sits, and how an op's math reads the rest of what it needs there. */
+export interface ElementContext {
+  /** The element's sample and channel (u32). */
+  readonly n: Expr;
+  readonly c: Expr;
+  /**
+   * The value of the op's operand `i` (0 for its first tensor input after the running value)
+   * at this element, broadcast by the operand's shape ([N, C] operands by sample and channel).
+   * `name` names the binding in generated code.
+   */
+  operand(i: number, name: string): Expr;
+  /** Element `index` (u32) of the op's weight with this role. */
+  param(role: string, index: Expr): Expr;
+}
+
+/** out = apply(x) element by element. */
+export interface ElementwiseMath {
+  readonly kind: 'elementwise';
+  readonly apply: (x: Expr, at: ElementContext, attrs: Attrs) => Expr;
+}
+
+/** A statistic over the reduced axis: finish(sum of term(x)), where terms may use earlier statistics. */
+export interface Statistic {
+  readonly name: string;
+  readonly term: (x: Expr, stats: Readonly<Record<string, Expr>>, attrs: Attrs) => Expr;
+  /** `count` is the reduced axis's length as f32. */
+  readonly finish: (sum: Expr, count: Expr, stats: Readonly<Record<string, Expr>>, attrs: Attrs) => Expr;
+}
+
+/**
+ * Statistics over channels (of each pixel) or over space (of each sample and channel), then
+ * either each element mapped with them (`apply`: same shape out), or the last statistic as
+ * the output (the axis reduced away). `then` reduces that output again over channels.
+ */
+export interface ReductionMath {
+  readonly kind: 'reduction';
+  readonly over: 'channels' | 'spatial';
+  readonly stats: readonly Statistic[];
+  readonly apply?: (x: Expr, stats: Readonly<Record<string, Expr>>, at: ElementContext, attrs: Attrs) => Expr;
+  readonly then?: ReductionMath & { readonly over: 'channels' };
+}
+
+/**
+ * A grouped 2-D convolution over the input window (a linear layer is the 1x1 case):
+ * out[n, o, y, x] = bias[o] + sum over (ky, kx, i in o's group) in[n, i, y*s + ky - p, x*s + kx - p] * w[o, i, ky, kx],
+ * zero outside the input. The weight is stored [out, in/groups, kh, kw] (or [out, in]).
+ */
+export interface Contraction {
+  readonly kernel: readonly [number, number];
+  readonly stride: readonly [number, number];
+  readonly padding: readonly [number, number];
+  readonly groups: number;
+  readonly inChannels: number;
+  readonly outChannels: number;
+  /** Weight roles. */
+  readonly weight: string;
+  readonly bias?: string;
+}
+
+export interface ContractionMath {
+  readonly kind: 'contraction';
+  readonly contraction: (attrs: Attrs) => Contraction;
+}
+
+/** The graph's input: the layout kernel reads it; it has no math of its own. */
+export interface InputMath {
+  readonly kind: 'input';
+}
+
+/** Ops that kernels only ever see split by a pass (named here) into ops with math of their own. */
+export interface SplitMath {
+  readonly kind: 'split';
+  readonly pass: string;
+}
+
+export type KernelMath = ElementwiseMath | ReductionMath | ContractionMath | InputMath | SplitMath;

@@ -1,0 +1,201 @@
+// Schedules as data: how a node's kernel maps its math onto threads, workgroups and memory.
+// The math (src/ir/ops, declared once) never depends on it; lowering checks every program a
+// schedule produces against the target, so no schedule yields a kernel the device refuses.
+// `scheduleSpace` lists the legal schedules of a node (the property tests draw from it, a
+// tuner searches it); `defaultSchedule` is the heuristic used when nothing better is known.
+import { getOp } from '../ir/registry.js';
+import type { Node } from '../ir/types.js';
+import type { TargetDescription } from './target.js';
+
+export type Schedule =
+  /** One thread per element. */
+  | { readonly strategy: 'elementwise'; readonly workgroupSize: number }
+  /** Reductions: `lanes` threads share each reduced row (1: a thread owns a row). */
+  | { readonly strategy: 'rows'; readonly workgroupSize: number; readonly lanes: number }
+  /** Convolutions and linear layers, one thread per output. */
+  | { readonly strategy: 'direct'; readonly workgroupSize: number }
+  /**
+   * Pointwise layers as a GEMM tiled through workgroup memory: each workgroup computes `rows`
+   * (pixels) x `cols` (output channels), stepping over input channels `depth` at a time; each
+   * thread keeps threadRows x threadCols outputs in registers. `unroll` unrolls the inner step.
+   */
+  | {
+      readonly strategy: 'gemm';
+      readonly rows: number;
+      readonly cols: number;
+      readonly depth: number;
+      readonly threadRows: number;
+      readonly threadCols: number;
+      readonly unroll: boolean;
+    }
+  /** A contraction normalised over channels after (LayerNorm epilogue): `lanes` threads per output pixel. */
+  | { readonly strategy: 'pixel'; readonly workgroupSize: number; readonly lanes: number }
+  /**
+   * A convolution normalising its input over channels (LayerNorm prologue): a workgroup per
+   * output pixel stages its normalised input window, `stagingFloats` at a time.
+   */
+  | { readonly strategy: 'window'; readonly workgroupSize: number; readonly stagingFloats: number }
+  /** A linear layer over pooled samples with a pooling or LayerNorm prologue: a workgroup per sample. */
+  | { readonly strategy: 'sample'; readonly workgroupSize: number };
+
+/** Which family of kernels a node's math and fused steps call for. */
+export type KernelShape = 'layout' | 'elementwise' | 'rows' | 'contraction' | 'pixel' | 'window' | 'sample';
+
+const isChannelReduction = (op: string) => {
+  const math = getOp(op).kernel;
+  return math.kind === 'reduction' && math.over === 'channels';
+};
+const isSpatialReduction = (op: string) => {
+  const math = getOp(op).kernel;
+  return math.kind === 'reduction' && math.over === 'spatial';
+};
+
+export function kernelShape(node: Node): KernelShape {
+  const math = getOp(node.op).kernel;
+  switch (math.kind) {
+    case 'input':
+      return 'layout';
+    case 'elementwise':
+      return 'elementwise';
+    case 'reduction':
+      return 'rows';
+    case 'split':
+      throw new Error(`internal: '${node.op}' reaches kernels only after the '${math.pass}' pass`);
+    case 'contraction': {
+      const prologue = node.fusion?.prologue ?? [];
+      const epilogue = node.fusion?.epilogue ?? [];
+      if (node.type.shape.length === 2 && prologue.some((s) => isChannelReduction(s.op) || isSpatialReduction(s.op))) return 'sample';
+      if (prologue.some((s) => isChannelReduction(s.op))) return 'window';
+      if (prologue.some((s) => isSpatialReduction(s.op))) throw new Error(`internal: ${node.op} pools its input only over pooled samples`);
+      if (epilogue.some((s) => isChannelReduction(s.op))) return 'pixel';
+      return 'contraction';
+    }
+  }
+}
+
+const workgroupSizes = [32, 64, 128, 256];
+const powersOfTwoUpTo = (limit: number): number[] => {
+  const out: number[] = [];
+  for (let p = 1; p <= limit; p *= 2) out.push(p);
+  return out;
+};
+
+/** Whether a 1x1, stride-1, ungrouped contraction (a GEMM over pixels) computes this node. */
+function isGemm(node: Node): boolean {
+  const math = getOp(node.op).kernel;
+  if (math.kind !== 'contraction') return false;
+  const c = math.contraction(node.attrs);
+  return c.kernel.every((k) => k === 1) && c.stride.every((s) => s === 1) && c.padding.every((p) => p === 0) && c.groups === 1;
+}
+
+function gemmThreads(s: Extract<Schedule, { strategy: 'gemm' }>): number {
+  return (s.rows / s.threadRows) * (s.cols / s.threadCols);
+}
+
+/** Whether `schedule` may compute `node` on `target` (before the program's own needs are checked). */
+export function scheduleFits(node: Node, schedule: Schedule, target: TargetDescription): boolean {
+  const maxThreads = Math.min(target.maxComputeInvocationsPerWorkgroup, target.maxComputeWorkgroupSizeX);
+  const threads = schedule.strategy === 'gemm' ? gemmThreads(schedule) : schedule.workgroupSize;
+  if (!Number.isInteger(threads) || threads < 1 || threads > maxThreads) return false;
+  const shape = kernelShape(node);
+  switch (schedule.strategy) {
+    case 'elementwise':
+      return shape === 'elementwise' || shape === 'layout';
+    case 'rows':
+      return shape === 'rows' && schedule.lanes >= 1 && schedule.workgroupSize % schedule.lanes === 0 && (schedule.lanes & (schedule.lanes - 1)) === 0;
+    case 'direct':
+      return shape === 'contraction';
+    case 'gemm':
+      return (
+        shape === 'contraction' &&
+        isGemm(node) &&
+        schedule.rows % schedule.threadRows === 0 &&
+        schedule.cols % schedule.threadCols === 0 &&
+        4 * (schedule.rows + schedule.cols) * schedule.depth <= target.maxComputeWorkgroupStorageSize
+      );
+    case 'pixel':
+      return shape === 'pixel' && schedule.workgroupSize % schedule.lanes === 0 && (schedule.lanes & (schedule.lanes - 1)) === 0;
+    case 'window':
+      return shape === 'window' && schedule.stagingFloats >= 1;
+    case 'sample':
+      return shape === 'sample';
+  }
+}
+
+/** Every schedule worth trying for `node` on `target`, the default heuristic's first. */
+export function scheduleSpace(node: Node, target: TargetDescription): Schedule[] {
+  const candidates: Schedule[] = [];
+  const shape = kernelShape(node);
+  for (const workgroupSize of workgroupSizes) {
+    switch (shape) {
+      case 'layout':
+      case 'elementwise':
+        candidates.push({ strategy: 'elementwise', workgroupSize });
+        break;
+      case 'rows':
+        for (const lanes of powersOfTwoUpTo(workgroupSize)) candidates.push({ strategy: 'rows', workgroupSize, lanes });
+        break;
+      case 'contraction':
+        candidates.push({ strategy: 'direct', workgroupSize });
+        break;
+      case 'pixel':
+        for (const lanes of powersOfTwoUpTo(workgroupSize)) candidates.push({ strategy: 'pixel', workgroupSize, lanes });
+        break;
+      case 'window':
+        for (const stagingFloats of [256, 512, 1024, 2048, 3072]) candidates.push({ strategy: 'window', workgroupSize, stagingFloats });
+        break;
+      case 'sample':
+        candidates.push({ strategy: 'sample', workgroupSize });
+        break;
+    }
+  }
+  if (shape === 'contraction' && isGemm(node)) {
+    for (const rows of [16, 32, 64])
+      for (const cols of [16, 32, 64])
+        for (const depth of [4, 8, 16, 32])
+          for (const threadRows of [1, 2, 4, 8])
+            for (const threadCols of [1, 2, 4, 8])
+              for (const unroll of [true, false]) candidates.push({ strategy: 'gemm', rows, cols, depth, threadRows, threadCols, unroll });
+  }
+  const fitting = candidates.filter((s) => scheduleFits(node, s, target));
+  const preferred = defaultSchedule(node, target);
+  return [preferred, ...fitting.filter((s) => JSON.stringify(s) !== JSON.stringify(preferred))];
+}
+
+/**
+ * The heuristic: 64 threads a workgroup (fits every WebGPU device), a thread per row where
+ * rows are short, and GEMM tiles where the GEMM fills them. Measured on lavapipe; the tuner's
+ * results replace it per adapter.
+ */
+export function defaultSchedule(node: Node, target: TargetDescription): Schedule {
+  const workgroupSize = Math.min(64, target.maxComputeInvocationsPerWorkgroup, target.maxComputeWorkgroupSizeX);
+  switch (kernelShape(node)) {
+    case 'layout':
+    case 'elementwise':
+      return { strategy: 'elementwise', workgroupSize };
+    case 'rows': {
+      const math = getOp(node.op).kernel;
+      // GRN statistics end with a reduction over channels: a workgroup per sample shares it.
+      return { strategy: 'rows', workgroupSize, lanes: math.kind === 'reduction' && math.then ? workgroupSize : 1 };
+    }
+    case 'pixel':
+      return { strategy: 'pixel', workgroupSize, lanes: 1 };
+    case 'window':
+      return { strategy: 'window', workgroupSize, stagingFloats: Math.min(2048, Math.floor(target.maxComputeWorkgroupStorageSize / 8)) };
+    case 'sample':
+      return { strategy: 'sample', workgroupSize };
+    case 'contraction': {
+      // 32x32 outputs per workgroup, 4x4 per thread: 64 threads, and each input and weight value
+      // staged in workgroup memory is used 32 times instead of once. Tiling pays off only when
+      // the GEMM fills its tiles; small ones (tiny images) run a thread per output.
+      const gemm: Schedule = { strategy: 'gemm', rows: 32, cols: 32, depth: 16, threadRows: 4, threadCols: 4, unroll: true };
+      if (isGemm(node) && scheduleFits(node, gemm, target)) {
+        const math = getOp(node.op).kernel;
+        const c = math.kind === 'contraction' ? math.contraction(node.attrs) : undefined;
+        const rows = node.type.shape.length === 4 ? node.type.shape[0] * node.type.shape[2] * node.type.shape[3] : node.type.shape[0];
+        if (c && rows >= 64 && c.outChannels >= 32 && c.inChannels >= 16) return gemm;
+      }
+      return { strategy: 'direct', workgroupSize };
+    }
+  }
+}

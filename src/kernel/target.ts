@@ -1,0 +1,87 @@
+// What a device allows a compute kernel (the target description), and what each kernel
+// program needs of it. Schedules are chosen and validated against a target: for a portable
+// compiled runner, WebGPU's default limits, which every conformant device and browser grants;
+// for `convc run` and `bench`, the limits of the device they run on.
+import { expandReductions } from './expand.js';
+import type { KernelProgram } from './ir.js';
+
+export interface TargetDescription {
+  /** For messages and tuning keys: e.g. "WebGPU default limits", or the adapter's description. */
+  readonly name: string;
+  readonly maxComputeWorkgroupStorageSize: number;
+  readonly maxComputeInvocationsPerWorkgroup: number;
+  readonly maxComputeWorkgroupSizeX: number;
+  readonly maxStorageBuffersPerShaderStage: number;
+  readonly maxStorageBufferBindingSize: number;
+  /** Whether subgroup operations exist (WebGPU's `subgroups` feature). */
+  readonly subgroups: boolean;
+  /** Whether f16 arithmetic and storage exist (WebGPU's `shader-f16`). */
+  readonly f16: boolean;
+}
+
+/** The WebGPU specification's defaults: the limits a device has unless more are requested. */
+export const webgpuDefaultTarget: TargetDescription = {
+  name: 'WebGPU default limits',
+  maxComputeWorkgroupStorageSize: 16384,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupSizeX: 256,
+  maxStorageBuffersPerShaderStage: 8,
+  maxStorageBufferBindingSize: 134217728,
+  subgroups: false,
+  f16: false,
+};
+
+/** The target a WebGPU device is: its limits and features as granted. */
+export function targetOfDevice(device: GPUDevice, name: string): TargetDescription {
+  const l = device.limits;
+  return {
+    name,
+    maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+    maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+    maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    maxStorageBufferBindingSize: Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize),
+    subgroups: device.features.has('subgroups'),
+    f16: device.features.has('shader-f16'),
+  };
+}
+
+/** What one kernel needs of the device. */
+export interface KernelNeeds {
+  readonly workgroupStorageBytes: number;
+  readonly workgroupSize: number;
+  readonly storageBuffers: number;
+}
+
+/** Read off the program itself (after its reductions are expanded), never estimated apart. */
+export function programNeeds(program: KernelProgram): KernelNeeds {
+  const expanded = expandReductions(program);
+  return {
+    workgroupStorageBytes: 4 * expanded.shared.reduce((sum, s) => sum + s.length, 0),
+    workgroupSize: program.workgroupSize,
+    storageBuffers: program.buffers.length,
+  };
+}
+
+/** The limits a kernel can exceed, as in GPUSupportedLimits. */
+export type TargetLimits = Pick<
+  TargetDescription,
+  'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup' | 'maxComputeWorkgroupSizeX' | 'maxStorageBuffersPerShaderStage'
+>;
+
+/** Each way `needs` exceeds `limits`, as readable text; empty when it fits. */
+export function limitViolations(needs: KernelNeeds, limits: TargetLimits): string[] {
+  const found: string[] = [];
+  if (needs.workgroupStorageBytes > limits.maxComputeWorkgroupStorageSize) {
+    found.push(`${needs.workgroupStorageBytes} bytes of workgroup memory (maxComputeWorkgroupStorageSize ${limits.maxComputeWorkgroupStorageSize})`);
+  }
+  if (needs.workgroupSize > limits.maxComputeInvocationsPerWorkgroup || needs.workgroupSize > limits.maxComputeWorkgroupSizeX) {
+    found.push(
+      `${needs.workgroupSize} invocations per workgroup (maxComputeInvocationsPerWorkgroup ${limits.maxComputeInvocationsPerWorkgroup}, maxComputeWorkgroupSizeX ${limits.maxComputeWorkgroupSizeX})`,
+    );
+  }
+  if (needs.storageBuffers > limits.maxStorageBuffersPerShaderStage) {
+    found.push(`${needs.storageBuffers} storage buffers (maxStorageBuffersPerShaderStage ${limits.maxStorageBuffersPerShaderStage})`);
+  }
+  return found;
+}
