@@ -14,7 +14,22 @@ import { linear } from './ops/linear.js';
 
 const ops: readonly OpDef[] = [input, conv2d, linear, layernorm, geluOp, grn, layerScale, add, globalAvgPool, dropPath, grnStats, grnApply];
 
-export const opRegistry: ReadonlyMap<string, OpDef> = new Map(ops.map((op) => [op.name, op]));
+const registry = new Map(ops.map((op) => [op.name, op]));
+
+export const opRegistry: ReadonlyMap<string, OpDef> = registry;
+
+/**
+ * Adds an op to the registry until the returned function is called: how a test (or an
+ * embedding application) extends the language. An op brings everything with it in its
+ * OpDef (shape rule, reference math, kernel math); no backend needs to know it.
+ */
+export function registerOp(op: OpDef): () => void {
+  if (registry.has(op.name)) throw new Error(`internal: op '${op.name}' is already registered`);
+  registry.set(op.name, op);
+  return () => {
+    registry.delete(op.name);
+  };
+}
 
 export function getOp(name: string): OpDef {
   const op = opRegistry.get(name);
