@@ -4,9 +4,12 @@ import { inputSize, modelHelp, modelOptions, parseCommandLine, requireOne, sizeH
 import type { CliIo } from '../io.js';
 import { lowerToWgsl } from '../../backends/wgsl/lower.js';
 import type { WgslProgram } from '../../backends/wgsl/program.js';
+import { renderWgsl } from '../../backends/wgsl/render.js';
 import { graphCost, humanCount } from '../../ir/cost.js';
 import { printGraph } from '../../ir/print.js';
 import { formatShape, type Graph } from '../../ir/types.js';
+import type { KernelProgram, ScheduleValue } from '../../kernel/ir.js';
+import { printKernel } from '../../kernel/print.js';
 import { passRegistry, pipelines } from '../../passes/manager.js';
 import { userError } from '../../util/diagnostics.js';
 
@@ -21,9 +24,14 @@ ${modelHelp}
 ${sizeHelp}
   --graph             also print the IR graph
   --after PASS        print the IR graph as it is right after PASS, and stop
-  --kernels           also list the WGSL dispatches of one forward pass
+  --kernels           also list the WGSL dispatches of one forward pass, one a line: index,
+                      kernel, schedule, workgroups x threads, and the IR nodes it computes
+  --kernel N          print only dispatch N's kernel (0-based, as --kernels numbers them):
+                      its kernel program as text, then its WGSL
   --json              print JSON instead: {model, file, pipeline, input, output, params, macs,
-                      dispatches, bytes_moved, ops, nodes}
+                      dispatches, bytes_moved, ops, nodes}, with --kernels also
+                      kernels: [{index, name, schedule, workgroups, workgroup_size, covers}];
+                      with --kernel N only {index, name, schedule, text, wgsl}
   -h, --help          show this help
 
 Pipelines: fused (the default): ${pipelines.fused.join(', ')}
@@ -45,6 +53,77 @@ export interface InspectReport {
   readonly bytes_moved: number;
   readonly ops: Readonly<Record<string, number>>;
   readonly nodes: number;
+  /** Only when asked for (--kernels), so the default report stays small. */
+  readonly kernels?: readonly KernelEntry[];
+}
+
+export interface KernelEntry {
+  readonly index: number;
+  readonly name: string;
+  readonly schedule: ScheduleValue;
+  readonly workgroups: number;
+  readonly workgroup_size: number;
+  /** Comment-safe, as in the WGSL header: these are user-given names. */
+  readonly covers: string;
+}
+
+export function kernelEntries(program: WgslProgram): KernelEntry[] {
+  return program.programs.map((p, index) => ({
+    index,
+    name: p.name,
+    schedule: p.schedule,
+    workgroups: p.workgroups,
+    workgroup_size: p.workgroupSize,
+    covers: program.dispatches[index].covers,
+  }));
+}
+
+/**
+ * A schedule in one short phrase: `gemm rows=32 cols=32 depth=16 thread=4x4 unroll`, or
+ * `strategy key=value ...`, short enough for one line of the listing. A workgroup size equal to
+ * the kernel's is left out, since the threads column already shows it; a true flag is its bare
+ * name, a false one absent.
+ */
+export function compactSchedule(kernel: KernelProgram): string {
+  const { strategy, ...params } = kernel.schedule;
+  const words = strategy === undefined ? [] : [String(strategy)];
+  const merged = typeof params.threadRows === 'number' && typeof params.threadCols === 'number';
+  for (const [key, value] of Object.entries(params)) {
+    if (key === 'workgroupSize' && value === kernel.workgroupSize) continue;
+    if (merged && key === 'threadCols') continue;
+    if (merged && key === 'threadRows') words.push(`thread=${params.threadRows}x${params.threadCols}`);
+    else if (value === true) words.push(key);
+    else if (value !== false) words.push(`${key}=${String(value)}`);
+  }
+  return words.join(' ') || 'none';
+}
+
+/** The --kernels table: a header, then a line per dispatch, columns padded to their widest cell. */
+function kernelTable(entries: readonly KernelEntry[], program: WgslProgram): string {
+  const rows = [
+    ['#', 'kernel', 'schedule', 'workgroups x threads', 'covers'],
+    ...entries.map((e) => [String(e.index), e.name, compactSchedule(program.programs[e.index]), `${e.workgroups} x ${e.workgroup_size}`, e.covers]),
+  ];
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => (column === 0 ? cell.padStart(widths[0]) : column === row.length - 1 ? cell : cell.padEnd(widths[column])))
+        .join('  '),
+    )
+    .join('\n');
+}
+
+/** `--kernel N` as a dispatch index; checked against the lowered program, so the error can give the range. */
+function kernelIndex(value: string, program: WgslProgram): number {
+  const count = program.dispatches.length;
+  const range = `0..${count - 1}`;
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw userError(`--kernel needs a dispatch index, an integer in ${range}; got '${value}'`);
+  }
+  const index = Number(value);
+  if (index >= count) throw userError(`--kernel ${value}: the model has ${count} dispatches (${range})`);
+  return index;
 }
 
 export function inspectReport(graph: Graph, file: string, pipeline: readonly string[], program: WgslProgram = lowerToWgsl(graph)): InspectReport {
@@ -72,6 +151,7 @@ export async function inspectCommand(args: readonly string[], io: CliIo): Promis
     graph: { type: 'boolean' },
     after: { type: 'string' },
     kernels: { type: 'boolean' },
+    kernel: { type: 'string' },
     json: { type: 'boolean' },
   });
   if (values.help) {
@@ -93,9 +173,19 @@ export async function inspectCommand(args: readonly string[], io: CliIo): Promis
     return 0;
   }
   const program = lowerToWgsl(graph);
+  const kernelOption = stringOption(values, 'kernel');
+  if (kernelOption !== undefined) {
+    const index = kernelIndex(kernelOption, program);
+    const kernel = program.programs[index];
+    const text = printKernel(kernel);
+    const wgsl = renderWgsl(kernel);
+    if (values.json) io.stdout.write(`${JSON.stringify({ index, name: kernel.name, schedule: kernel.schedule, text, wgsl }, null, 2)}\n`);
+    else io.stdout.write(`# dispatch ${index}: kernel program\n${text}\n# dispatch ${index}: WGSL\n${wgsl}`);
+    return 0;
+  }
   const report = inspectReport(graph, file, passes, program);
   if (values.json) {
-    io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify(values.kernels ? { ...report, kernels: kernelEntries(program) } : report, null, 2)}\n`);
     return 0;
   }
   const ops = Object.entries(report.ops)
@@ -116,7 +206,7 @@ export async function inspectCommand(args: readonly string[], io: CliIo): Promis
     ].join('\n'),
   );
   if (values.kernels) {
-    io.stdout.write(`\n${program.dispatches.map((d, i) => `${String(i).padStart(4)}  ${program.shaders[d.shader].name.padEnd(28)} ${d.covers}`).join('\n')}\n`);
+    io.stdout.write(`\n${kernelTable(kernelEntries(program), program)}\n`);
   }
   if (values.graph) io.stdout.write(`\n${printGraph(graph)}\n`);
   return 0;
