@@ -14,21 +14,44 @@ export const local: Expr = { kind: 'builtin', type: 'u32', name: 'local' };
 export const group: Expr = { kind: 'builtin', type: 'u32', name: 'group' };
 
 const comparisons: ReadonlySet<BinaryOp> = new Set(['lt', 'le', 'gt', 'ge', 'eq', 'ne', 'and', 'or']);
+/** The binary ops defined on two vec4f operands (componentwise). */
+const vectorOps: ReadonlySet<BinaryOp> = new Set(['add', 'sub', 'mul', 'div', 'min', 'max']);
 
 function binary(op: BinaryOp, a: Expr, b: Expr): Expr {
   if (a.type !== b.type) throw new Error(`internal: ${op} of ${a.type} and ${b.type}`);
+  if (a.type === 'vec4f' && !vectorOps.has(op)) throw new Error(`internal: ${op} of vec4f`);
   return { kind: 'binary', op, a, b, type: comparisons.has(op) ? 'bool' : a.type };
 }
-const unary = (op: UnaryOp, a: Expr): Expr => ({ kind: 'unary', op, a, type: a.type });
+const scalarOnly = (what: string, e: Expr): Expr => {
+  if (e.type === 'vec4f') throw new Error(`internal: ${what} of vec4f`);
+  return e;
+};
+const unary = (op: UnaryOp, a: Expr): Expr => ({ kind: 'unary', op, a: scalarOnly(op, a), type: a.type });
+/** The identity folds below must not hide a vec4f mixed with a scalar. */
+const noMix = (op: BinaryOp, a: Expr, b: Expr): void => {
+  if ((a.type === 'vec4f') !== (b.type === 'vec4f')) throw new Error(`internal: ${op} of ${a.type} and ${b.type}`);
+};
 
 const isConst = (e: Expr, value: number): boolean => e.kind === 'const' && e.value === value && e.name === undefined;
 
 // Index arithmetic folds identities, so generated code does not say `x * 1u + 0u`.
-export const add = (a: Expr, b: Expr): Expr => (isConst(b, 0) ? a : isConst(a, 0) ? b : binary('add', a, b));
-export const sub = (a: Expr, b: Expr): Expr => (isConst(b, 0) ? a : binary('sub', a, b));
-export const mul = (a: Expr, b: Expr): Expr =>
-  a.type !== 'f32' && (isConst(b, 1) || isConst(a, 1)) ? (isConst(b, 1) ? a : b) : binary('mul', a, b);
-export const div = (a: Expr, b: Expr): Expr => (a.type !== 'f32' && isConst(b, 1) ? a : binary('div', a, b));
+// add, sub, mul, div, min and max also take two vec4f operands (componentwise).
+export const add = (a: Expr, b: Expr): Expr => {
+  noMix('add', a, b);
+  return isConst(b, 0) ? a : isConst(a, 0) ? b : binary('add', a, b);
+};
+export const sub = (a: Expr, b: Expr): Expr => {
+  noMix('sub', a, b);
+  return isConst(b, 0) ? a : binary('sub', a, b);
+};
+export const mul = (a: Expr, b: Expr): Expr => {
+  noMix('mul', a, b);
+  return a.type !== 'f32' && (isConst(b, 1) || isConst(a, 1)) ? (isConst(b, 1) ? a : b) : binary('mul', a, b);
+};
+export const div = (a: Expr, b: Expr): Expr => {
+  noMix('div', a, b);
+  return a.type !== 'f32' && isConst(b, 1) ? a : binary('div', a, b);
+};
 export const rem = (a: Expr, b: Expr): Expr => binary('rem', a, b);
 export const min = (a: Expr, b: Expr): Expr => binary('min', a, b);
 export const max = (a: Expr, b: Expr): Expr => binary('max', a, b);
@@ -46,12 +69,28 @@ export const rsqrt = (a: Expr): Expr => unary('rsqrt', a);
 export const exp = (a: Expr): Expr => unary('exp', a);
 export const erf = (a: Expr): Expr => unary('erf', a);
 export const not = (a: Expr): Expr => unary('not', a);
-export const cast = (type: ScalarType, a: Expr): Expr => (a.type === type ? a : { kind: 'cast', type, a });
+export const cast = (type: ScalarType, a: Expr): Expr => {
+  if (type === 'vec4f' || a.type === 'vec4f') throw new Error(`internal: cast of ${a.type} to ${type}`);
+  return a.type === type ? a : { kind: 'cast', type, a };
+};
 export const select = (cond: Expr, a: Expr, b: Expr): Expr => {
   if (a.type !== b.type) throw new Error(`internal: select of ${a.type} and ${b.type}`);
-  return { kind: 'select', type: a.type, cond, a, b };
+  return { kind: 'select', type: scalarOnly('select', a).type, cond, a, b };
 };
 export const load = (memory: string, index: Expr): Expr => ({ kind: 'load', type: 'f32', memory, index });
+/** Elements index .. index+3 as a vec4f: memory declared `vector: 4`, index a multiple of 4. */
+export const load4 = (memory: string, index: Expr): Expr => ({ kind: 'load', type: 'vec4f', memory, index });
+/** A vec4f of four f32 parts (x, y, z, w). */
+export const vec4 = (a: Expr, b: Expr, c: Expr, d: Expr): Expr => {
+  for (const p of [a, b, c, d]) if (p.type !== 'f32') throw new Error(`internal: a vec4f part of type ${p.type}`);
+  return { kind: 'vector', type: 'vec4f', parts: [a, b, c, d] };
+};
+/** Component i (0 = x .. 3 = w) of a vec4f. */
+export const component = (v: Expr, i: 0 | 1 | 2 | 3): Expr => {
+  if (v.type !== 'vec4f') throw new Error(`internal: component of ${v.type}`);
+  if (![0, 1, 2, 3].includes(i)) throw new Error(`internal: component ${String(i)} of a vec4f`);
+  return { kind: 'component', type: 'f32', a: v, index: i };
+};
 
 /** ceil(a / b) for positive integers, at build time. */
 export const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);

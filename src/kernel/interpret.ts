@@ -9,6 +9,9 @@
 // into closures over a per-thread state, with scalars in slots fixed at compile time. Only
 // statement lists that can reach a barrier become generators, which yield at each barrier;
 // the driver steps every thread of a workgroup to its next barrier, then checks they agree.
+// A vec4f expression compiles to a closure that fills and returns a 4-float array of its own
+// (Float32Array, so each component is rounded to f32 as it is stored); its parent reads it
+// before anything can run that closure again. A vec4f let or var takes four slots.
 import { erfF32 } from './erf.js';
 import { expandReductions } from './expand.js';
 import type { BinaryOp, Expr, KernelProgram, ScalarType, Stmt, UnaryOp } from './ir.js';
@@ -31,6 +34,8 @@ interface Thread {
 }
 
 type Num = (t: Thread) => number;
+/** A vec4f: the returned array belongs to the closure and is overwritten by its next call. */
+type Vec = (t: Thread) => Float32Array;
 type Bool = (t: Thread) => boolean;
 type Plain = (t: Thread) => void;
 /** Yields the id of the barrier the thread waits at. */
@@ -70,6 +75,9 @@ interface Runtime {
   epoch: number;
 }
 
+/** What a vector access requires of its memory (see ir.ts). */
+const vectorRule = 'vector loads and stores need a buffer or shared array declared vector: 4';
+
 const U32_MAX = 0xffffffff;
 const I32_MIN = -0x80000000;
 const I32_MAX = 0x7fffffff;
@@ -89,13 +97,21 @@ class Compiler {
   ) {
     program.buffers.forEach((b, i) => {
       if (this.bufferIndex.has(b.name)) throw this.static(`buffer ${b.name} is declared twice`);
+      this.vectorDecl('buffer', b);
       this.bufferIndex.set(b.name, i);
     });
     program.shared.forEach((s, i) => {
       if (this.sharedIndex.has(s.name) || this.bufferIndex.has(s.name)) throw this.static(`workgroup array ${s.name} is declared twice`);
       if (!Number.isInteger(s.length) || s.length < 0) throw this.static(`workgroup array ${s.name} has length ${s.length}`);
+      this.vectorDecl('workgroup array', s);
       this.sharedIndex.set(s.name, i);
     });
+  }
+
+  vectorDecl(what: string, d: { readonly name: string; readonly length: number; readonly vector?: number }): void {
+    if (d.vector === undefined) return;
+    if (d.vector !== 4) throw this.static(`${what} ${d.name} declares vector ${d.vector} (only 4 exists)`);
+    if (d.length % 4 !== 0) throw this.static(`${what} ${d.name} is vector: 4 but its length ${d.length} is not a multiple of 4`);
   }
 
   static(what: string): KernelFault {
@@ -110,6 +126,7 @@ class Compiler {
 
   num(e: Expr, sc: Scope): Num {
     if (e.type === 'bool') throw this.static(`a bool expression (${e.kind}) where a number is needed`);
+    if (e.type === 'vec4f') throw this.static(`a vec4f expression (${e.kind}) where a scalar is needed`);
     switch (e.kind) {
       case 'const': {
         const v = e.value;
@@ -149,7 +166,101 @@ class Compiler {
       }
       case 'load':
         return this.load(e.memory, e.index, sc);
+      case 'component': {
+        const k = e.index;
+        if (k !== 0 && k !== 1 && k !== 2 && k !== 3) throw this.static(`component ${String(k)} of a vec4f`);
+        const v = this.vec(e.a, sc);
+        return (t) => v(t)[k];
+      }
     }
+  }
+
+  /** A vec4f expression. */
+  vec(e: Expr, sc: Scope): Vec {
+    if (e.type !== 'vec4f') throw this.static(`a ${e.type} expression (${e.kind}) where a vec4f is needed`);
+    switch (e.kind) {
+      case 'ref': {
+        const slot = this.scalar(e.name, 'vec4f', sc);
+        const out = new Float32Array(4);
+        return (t) => {
+          const s = t.slots;
+          out[0] = s[slot];
+          out[1] = s[slot + 1];
+          out[2] = s[slot + 2];
+          out[3] = s[slot + 3];
+          return out;
+        };
+      }
+      case 'vector': {
+        if (e.parts.length !== 4) throw this.static(`a vec4f of ${e.parts.length} parts`);
+        const [a, b, c, d] = e.parts.map((p) => {
+          if (p.type !== 'f32') throw this.static(`a vec4f part of type ${p.type}`);
+          return this.num(p, sc);
+        });
+        const out = new Float32Array(4);
+        return (t) => {
+          out[0] = a(t);
+          out[1] = b(t);
+          out[2] = c(t);
+          out[3] = d(t);
+          return out;
+        };
+      }
+      case 'binary':
+        return this.vecArith(e.op, e.a, e.b, sc);
+      case 'load':
+        return this.load4(e.memory, e.index, sc);
+      default:
+        throw this.static(`${e.kind} of vec4f is not supported (see the vector rules in ir.ts)`);
+    }
+  }
+
+  /** Componentwise arithmetic; storing into the Float32Array rounds each component to f32. */
+  vecArith(op: BinaryOp, ea: Expr, eb: Expr, sc: Scope): Vec {
+    if (ea.type !== 'vec4f' || eb.type !== 'vec4f') throw this.static(`${op} of ${ea.type} and ${eb.type} as a vec4f (both operands must be vec4f)`);
+    const a = this.vec(ea, sc);
+    const b = this.vec(eb, sc);
+    const out = new Float32Array(4);
+    const m = Math;
+    switch (op) {
+      case 'add': return (t) => {
+        const x = a(t);
+        const y = b(t);
+        out[0] = x[0] + y[0]; out[1] = x[1] + y[1]; out[2] = x[2] + y[2]; out[3] = x[3] + y[3];
+        return out;
+      };
+      case 'sub': return (t) => {
+        const x = a(t);
+        const y = b(t);
+        out[0] = x[0] - y[0]; out[1] = x[1] - y[1]; out[2] = x[2] - y[2]; out[3] = x[3] - y[3];
+        return out;
+      };
+      case 'mul': return (t) => {
+        const x = a(t);
+        const y = b(t);
+        out[0] = x[0] * y[0]; out[1] = x[1] * y[1]; out[2] = x[2] * y[2]; out[3] = x[3] * y[3];
+        return out;
+      };
+      case 'div': return (t) => {
+        const x = a(t);
+        const y = b(t);
+        out[0] = x[0] / y[0]; out[1] = x[1] / y[1]; out[2] = x[2] / y[2]; out[3] = x[3] / y[3];
+        return out;
+      };
+      case 'min': return (t) => {
+        const x = a(t);
+        const y = b(t);
+        out[0] = m.min(x[0], y[0]); out[1] = m.min(x[1], y[1]); out[2] = m.min(x[2], y[2]); out[3] = m.min(x[3], y[3]);
+        return out;
+      };
+      case 'max': return (t) => {
+        const x = a(t);
+        const y = b(t);
+        out[0] = m.max(x[0], y[0]); out[1] = m.max(x[1], y[1]); out[2] = m.max(x[2], y[2]); out[3] = m.max(x[3], y[3]);
+        return out;
+      };
+    }
+    throw this.static(`${op} of vec4f (only add, sub, mul, div, min and max are componentwise)`);
   }
 
   bool(e: Expr, sc: Scope): Bool {
@@ -263,6 +374,7 @@ class Compiler {
 
   compare(op: BinaryOp, ea: Expr, eb: Expr, sc: Scope): Bool {
     if (ea.type !== eb.type) throw this.static(`${op} of ${ea.type} and ${eb.type}`);
+    if (ea.type === 'vec4f') throw this.static(`${op} of vec4f (vectors have no comparisons)`);
     if (op === 'and' || op === 'or') {
       const a = this.bool(ea, sc);
       const b = this.bool(eb, sc);
@@ -341,20 +453,20 @@ class Compiler {
 
   /** The named memory as load and store see it: register array, workgroup array or buffer. */
   memory(name: string, sc: Scope):
-    | { readonly kind: 'registers'; readonly slot: number; readonly length: number }
-    | { readonly kind: 'shared'; readonly index: number; readonly length: number }
-    | { readonly kind: 'buffer'; readonly index: number; readonly length: number; readonly writable: boolean } {
+    | { readonly kind: 'registers'; readonly slot: number; readonly length: number; readonly vector: false }
+    | { readonly kind: 'shared'; readonly index: number; readonly length: number; readonly vector: boolean }
+    | { readonly kind: 'buffer'; readonly index: number; readonly length: number; readonly writable: boolean; readonly vector: boolean } {
     const b = sc.find(name);
     if (b) {
       if (b.kind !== 'registers') throw this.static(`${name} is a scalar, not memory`);
-      return { kind: 'registers', slot: b.slot, length: b.length };
+      return { kind: 'registers', slot: b.slot, length: b.length, vector: false };
     }
     const s = this.sharedIndex.get(name);
-    if (s !== undefined) return { kind: 'shared', index: s, length: this.program.shared[s].length };
+    if (s !== undefined) return { kind: 'shared', index: s, length: this.program.shared[s].length, vector: this.program.shared[s].vector === 4 };
     const i = this.bufferIndex.get(name);
     if (i !== undefined) {
       const d = this.program.buffers[i];
-      return { kind: 'buffer', index: i, length: d.length, writable: d.access === 'read_write' };
+      return { kind: 'buffer', index: i, length: d.length, writable: d.access === 'read_write', vector: d.vector === 4 };
     }
     throw this.static(`memory ${name} is not declared`);
   }
@@ -398,20 +510,52 @@ class Compiler {
       const i = index(t);
       if (i < 0 || i >= n) throw outside(t, i);
       const s = rt.shared[k];
-      const me = t.local;
-      if (s.stamp[i] !== rt.epoch) {
-        s.stamp[i] = rt.epoch;
-        s.writer[i] = -1;
-        s.reader[i] = me;
-        s.otherReader[i] = -1;
-      } else {
-        const w = s.writer[i];
-        if (w >= 0 && w !== me) throw this.race(t, name, i, w);
-        const r = s.reader[i];
-        if (r < 0) s.reader[i] = me;
-        else if (r !== me && s.otherReader[i] < 0) s.otherReader[i] = me;
-      }
+      const other = readCell(s, i, t.local, rt.epoch);
+      if (other >= 0) throw this.race(t, name, i, other);
       return s.data[i];
+    };
+  }
+
+  /** The checks of a vector access at `i`: memory declared vector (before running), alignment and bounds. */
+  vectorAccess(what: 'load4 of' | 'store4 to', name: string, m: { readonly kind: string; readonly vector: boolean; readonly length: number }): (t: Thread, i: number) => void {
+    if (!m.vector) throw this.static(`${what} ${name}, which is not declared vector: 4 (${vectorRule})`);
+    const n = m.length;
+    return (t, i) => {
+      if (i % 4 !== 0) throw this.fault(t, `unaligned vector access: ${what} ${name}[${i}] (the index must be a multiple of 4)`);
+      if (i < 0 || i + 4 > n) throw this.fault(t, `${what} ${name}[${i}..${i + 3}] out of bounds (length ${n})`);
+    };
+  }
+
+  /** A vector load: elements i .. i+3. */
+  load4(name: string, indexExpr: Expr, sc: Scope): Vec {
+    const m = this.memory(name, sc);
+    const check = this.vectorAccess('load4 of', name, m);
+    const index = this.index(indexExpr, sc);
+    const out = new Float32Array(4);
+    if (m.kind === 'buffer') {
+      const data = this.buffers[m.index];
+      return (t) => {
+        const i = index(t);
+        check(t, i);
+        out[0] = data[i]; out[1] = data[i + 1]; out[2] = data[i + 2]; out[3] = data[i + 3];
+        return out;
+      };
+    }
+    const rt = this.rt;
+    const k = m.kind === 'shared' ? m.index : -1;
+    const races = this.races;
+    return (t) => {
+      const i = index(t);
+      check(t, i);
+      const s = rt.shared[k];
+      for (let c = 0; c < 4; c++) {
+        if (races) {
+          const other = readCell(s, i + c, t.local, rt.epoch);
+          if (other >= 0) throw this.race(t, name, i + c, other);
+        }
+        out[c] = s.data[i + c];
+      }
+      return out;
     };
   }
 
@@ -423,6 +567,7 @@ class Compiler {
   store(s: Extract<Stmt, { kind: 'store' }>, sc: Scope): Plain {
     const m = this.memory(s.memory, sc);
     if (m.kind === 'buffer' && !m.writable) throw this.static(`store to ${s.memory}, a read-only buffer`);
+    if (s.value.type === 'vec4f') return this.store4(s, m, sc);
     if (s.value.type !== 'f32') throw this.static(`store of a ${s.value.type} to ${s.memory} (memory holds f32)`);
     const index = this.index(s.index, sc);
     const value = this.num(s.value, sc);
@@ -462,21 +607,42 @@ class Compiler {
       const v = value(t);
       if (i < 0 || i >= n) throw outside(t, i);
       const sh = rt.shared[k];
-      const me = t.local;
-      if (sh.stamp[i] !== rt.epoch) {
-        sh.stamp[i] = rt.epoch;
-        sh.reader[i] = -1;
-        sh.otherReader[i] = -1;
-      } else {
-        const w = sh.writer[i];
-        if (w >= 0 && w !== me) throw this.race(t, name, i, w);
-        const r = sh.reader[i];
-        // otherReader differs from reader, so when reader is this thread it is someone else.
-        const other = r >= 0 && r !== me ? r : sh.otherReader[i];
-        if (other >= 0) throw this.race(t, name, i, other);
-      }
-      sh.writer[i] = me;
+      const other = writeCell(sh, i, t.local, rt.epoch);
+      if (other >= 0) throw this.race(t, name, i, other);
       sh.data[i] = v;
+    };
+  }
+
+  /** A vector store: elements i .. i+3 from a vec4f value. */
+  store4(s: Extract<Stmt, { kind: 'store' }>, m: ReturnType<Compiler['memory']>, sc: Scope): Plain {
+    const name = s.memory;
+    const check = this.vectorAccess('store4 to', name, m);
+    const index = this.index(s.index, sc);
+    const value = this.vec(s.value, sc);
+    if (m.kind === 'buffer') {
+      const data = this.buffers[m.index];
+      return (t) => {
+        const i = index(t);
+        const v = value(t);
+        check(t, i);
+        data[i] = v[0]; data[i + 1] = v[1]; data[i + 2] = v[2]; data[i + 3] = v[3];
+      };
+    }
+    const rt = this.rt;
+    const k = m.kind === 'shared' ? m.index : -1;
+    const races = this.races;
+    return (t) => {
+      const i = index(t);
+      const v = value(t);
+      check(t, i);
+      const sh = rt.shared[k];
+      for (let c = 0; c < 4; c++) {
+        if (races) {
+          const other = writeCell(sh, i + c, t.local, rt.epoch);
+          if (other >= 0) throw this.race(t, name, i + c, other);
+        }
+        sh.data[i + c] = v[c];
+      }
     };
   }
 
@@ -493,7 +659,8 @@ class Compiler {
         return undefined;
       case 'let':
       case 'var': {
-        const slot = this.slots++;
+        const slot = this.slots;
+        this.slots += s.value.type === 'vec4f' ? 4 : 1;
         const set = this.setter(slot, s.value, sc);
         this.declare(sc, s.name, { kind: 'scalar', slot, type: s.value.type, mutable: s.kind === 'var' });
         return { gen: false, run: set };
@@ -568,6 +735,17 @@ class Compiler {
   }
 
   setter(slot: number, e: Expr, sc: Scope): Plain {
+    if (e.type === 'vec4f') {
+      const v = this.vec(e, sc);
+      return (t) => {
+        const x = v(t);
+        const s = t.slots;
+        s[slot] = x[0];
+        s[slot + 1] = x[1];
+        s[slot + 2] = x[2];
+        s[slot + 3] = x[3];
+      };
+    }
     if (e.type === 'bool') {
       const v = this.bool(e, sc);
       return (t) => {
@@ -659,6 +837,44 @@ class Compiler {
       },
     };
   }
+}
+
+/**
+ * Notes a read of cell i by thread `me`: returns a thread that wrote the cell since the last
+ * barrier (a race), or -1. Tracking is valid only where the stamp is the current epoch.
+ */
+function readCell(s: SharedState, i: number, me: number, epoch: number): number {
+  if (s.stamp[i] !== epoch) {
+    s.stamp[i] = epoch;
+    s.writer[i] = -1;
+    s.reader[i] = me;
+    s.otherReader[i] = -1;
+    return -1;
+  }
+  const w = s.writer[i];
+  if (w >= 0 && w !== me) return w;
+  const r = s.reader[i];
+  if (r < 0) s.reader[i] = me;
+  else if (r !== me && s.otherReader[i] < 0) s.otherReader[i] = me;
+  return -1;
+}
+
+/** Notes a write of cell i by thread `me`: returns another thread that touched it since the last barrier (a race), or -1. */
+function writeCell(s: SharedState, i: number, me: number, epoch: number): number {
+  if (s.stamp[i] !== epoch) {
+    s.stamp[i] = epoch;
+    s.reader[i] = -1;
+    s.otherReader[i] = -1;
+  } else {
+    const w = s.writer[i];
+    if (w >= 0 && w !== me) return w;
+    const r = s.reader[i];
+    // otherReader differs from reader, so when reader is this thread it is someone else.
+    const other = r >= 0 && r !== me ? r : s.otherReader[i];
+    if (other >= 0) return other;
+  }
+  s.writer[i] = me;
+  return -1;
 }
 
 function sequence(fs: readonly Plain[]): Plain {

@@ -7,9 +7,26 @@
 // workgroup's index). Memory is named: storage buffers (bound, shared by all workgroups),
 // workgroup-shared arrays and per-thread register arrays, all of f32. Scalars live in `let`
 // bindings (immutable) and `var` registers (mutable).
+//
+// Vectors: `vec4f` is four f32 components, for loads and stores of four consecutive elements
+// at once (a target's 16-byte memory access) and componentwise arithmetic on them. Memory still
+// holds f32 and every index still counts f32 elements. The rules:
+//  - A vector load (`load` of type vec4f) reads elements index .. index+3; a store whose value
+//    is vec4f writes them. `index` must be a multiple of 4 (unaligned vector access faults), and
+//    the memory must be a buffer or shared array declared `vector: 4` (whose length is then a
+//    multiple of 4). Scalar loads and stores on such memory stay allowed, element by element.
+//    Register arrays are never vector.
+//  - vec4f values come only from vector loads, `vector` (four f32 parts), refs to vec4f
+//    lets/vars and binary add, sub, mul, div, min and max of two vec4f operands (componentwise,
+//    each component rounded as f32 arithmetic is; never a vec4f with an f32: build the vector).
+//    `component` takes one f32 back out. There are no vec4f constants, and comparisons, rem,
+//    and/or, unary ops, casts and select are scalar only.
 
-/** Scalar types. Memory holds f32 only; u32 and i32 are for index arithmetic. */
-export type ScalarType = 'f32' | 'u32' | 'i32' | 'bool';
+/**
+ * Value types. Memory holds f32 only; u32 and i32 are for index arithmetic; vec4f is four f32
+ * (see the vector rules above).
+ */
+export type ScalarType = 'f32' | 'u32' | 'i32' | 'bool' | 'vec4f';
 
 export type BinaryOp =
   | 'add'
@@ -37,23 +54,37 @@ export type Expr =
   /** A `let`, a `var` or a loop index in scope. */
   | { readonly kind: 'ref'; readonly type: ScalarType; readonly name: string }
   | { readonly kind: 'builtin'; readonly type: 'u32'; readonly name: 'local' | 'group' }
-  /** Comparisons and and/or give bool; the rest give the operands' type (both the same). */
+  /**
+   * Comparisons and and/or give bool; the rest give the operands' type (both the same). On two
+   * vec4f operands only add, sub, mul, div, min and max are allowed, componentwise.
+   */
   | { readonly kind: 'binary'; readonly type: ScalarType; readonly op: BinaryOp; readonly a: Expr; readonly b: Expr }
   | { readonly kind: 'unary'; readonly type: ScalarType; readonly op: UnaryOp; readonly a: Expr }
   /** Numeric conversion: f32 -> u32/i32 truncates toward zero; u32 <-> i32 reinterpret as the targets do. */
   | { readonly kind: 'cast'; readonly type: ScalarType; readonly a: Expr }
   /** `cond ? a : b`; both sides are evaluated (as WGSL's select does), so neither may fault. */
   | { readonly kind: 'select'; readonly type: ScalarType; readonly cond: Expr; readonly a: Expr; readonly b: Expr }
-  /** Element `index` of a buffer, shared array or register array. */
-  | { readonly kind: 'load'; readonly type: 'f32'; readonly memory: string; readonly index: Expr };
+  /**
+   * Element `index` of a buffer, shared array or register array; as vec4f, elements index ..
+   * index+3 of memory declared `vector: 4`, with index a multiple of 4.
+   */
+  | { readonly kind: 'load'; readonly type: 'f32' | 'vec4f'; readonly memory: string; readonly index: Expr }
+  /** A vec4f of four f32 parts, in component order x, y, z, w. */
+  | { readonly kind: 'vector'; readonly type: 'vec4f'; readonly parts: readonly [Expr, Expr, Expr, Expr] }
+  /** Component `index` (0 = x .. 3 = w) of a vec4f. */
+  | { readonly kind: 'component'; readonly type: 'f32'; readonly a: Expr; readonly index: 0 | 1 | 2 | 3 };
 
 export type Stmt =
   | { readonly kind: 'comment'; readonly text: string }
   | { readonly kind: 'let'; readonly name: string; readonly value: Expr }
   | { readonly kind: 'var'; readonly name: string; readonly value: Expr }
   | { readonly kind: 'assign'; readonly name: string; readonly value: Expr }
-  /** A per-thread f32 array, zero-initialised. */
+  /** A per-thread f32 array, zero-initialised; never vector. */
   | { readonly kind: 'registers'; readonly name: string; readonly length: number }
+  /**
+   * Writes element `index`; with a vec4f value, elements index .. index+3 of memory declared
+   * `vector: 4`, index a multiple of 4.
+   */
   | { readonly kind: 'store'; readonly memory: string; readonly index: Expr; readonly value: Expr }
   /**
    * `for (index = from; index < to; index += step)` over u32. `unroll` asks renderers to
@@ -97,14 +128,23 @@ export type BufferRef =
 export interface BufferDecl {
   readonly name: string;
   readonly access: 'read' | 'read_write';
-  /** Elements the kernel may touch, from 0. */
+  /** Elements (f32) the kernel may touch, from 0. */
   readonly length: number;
   readonly ref: BufferRef;
+  /**
+   * 4: the kernel may load and store vec4f here (length then a multiple of 4). Targets bind such
+   * a buffer as an array of 4-vectors, so the bound byte size must be a multiple of 16 (WGSL
+   * requires it for array<vec4<f32>>): the host rounds buffer sizes up.
+   */
+  readonly vector?: 4;
 }
 
 export interface SharedDecl {
   readonly name: string;
+  /** Elements (f32). */
   readonly length: number;
+  /** 4: the kernel may load and store vec4f here (length then a multiple of 4). */
+  readonly vector?: 4;
 }
 
 /** A schedule as printed and compared: its strategy and parameters. */

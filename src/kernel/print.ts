@@ -2,6 +2,10 @@
 // dispatch computes, before any target's syntax or the expansion of reductions gets in the way.
 // Also home of the walk that collects a program's named constants, which every renderer needs
 // and must agree on (kernel/ is the one place both this printer and the backends import from).
+//
+// Vectors: memory declared `vector: 4` prints as `f32x4[length]` (length and indices still
+// count f32 elements, as everywhere in the IR); a vector load as `load4 x[i]`, a vector store as
+// `store4 out[i] <- v`, the constructor as `vec4(a, b, c, d)` and a component as `v.x`.
 import type { BufferRef, Expr, KernelProgram, ScalarType, Stmt } from './ir.js';
 
 /** A constant the program names (Expr `const` with `name`), declared once by renderers. */
@@ -26,6 +30,10 @@ function exprChildren(e: Expr): readonly Expr[] {
       return [e.cond, e.a, e.b];
     case 'load':
       return [e.index];
+    case 'vector':
+      return e.parts;
+    case 'component':
+      return [e.a];
   }
 }
 
@@ -140,6 +148,14 @@ function unaryOperand(e: Expr): string {
   return (e.kind === 'binary' && e.op in infix) || e.kind === 'select' || (e.kind === 'const' && e.name === undefined && typeof e.value === 'number' && text.startsWith('-')) ? `(${text})` : text;
 }
 
+const componentNames = ['x', 'y', 'z', 'w'] as const;
+
+/** The operand of `.x`: anything that is not a name, a call or a plain load gets parentheses. */
+function postfixOperand(e: Expr): string {
+  const text = printExpr(e);
+  return e.kind === 'ref' || e.kind === 'vector' || (e.kind === 'load' && e.type !== 'vec4f') ? text : `(${text})`;
+}
+
 function wrapped(e: Expr): string {
   return (e.kind === 'binary' && e.op in infix) || e.kind === 'select' ? `(${printExpr(e)})` : printExpr(e);
 }
@@ -168,7 +184,11 @@ export function printExpr(e: Expr): string {
       // should be unambiguous to readers of either.
       return `${wrapped(e.cond)} ? ${wrapped(e.a)} : ${wrapped(e.b)}`;
     case 'load':
-      return `${e.memory}[${printExpr(e.index)}]`;
+      return `${e.type === 'vec4f' ? 'load4 ' : ''}${e.memory}[${printExpr(e.index)}]`;
+    case 'vector':
+      return `vec4(${e.parts.map(printExpr).join(', ')})`;
+    case 'component':
+      return `${postfixOperand(e.a)}.${componentNames[e.index]}`;
   }
 }
 
@@ -190,7 +210,7 @@ function printStmts(stmts: readonly Stmt[], depth: number, out: string[]): void 
         out.push(`${pad}registers ${s.name}: f32[${s.length}]`);
         break;
       case 'store':
-        out.push(`${pad}${s.memory}[${printExpr(s.index)}] <- ${printExpr(s.value)}`);
+        out.push(`${pad}${s.value.type === 'vec4f' ? 'store4 ' : ''}${s.memory}[${printExpr(s.index)}] <- ${printExpr(s.value)}`);
         break;
       case 'loop':
         out.push(`${pad}for ${s.index} in ${printExpr(s.from)}..${printExpr(s.to)} step ${printExpr(s.step)}${s.unroll ? ' unroll' : ''} {`);
@@ -243,11 +263,12 @@ export function printKernel(program: KernelProgram): string {
   lines.push(`  schedule: ${schedule.length > 0 ? displaySafe(schedule.join(', ')) : 'none'}`);
   lines.push(`  dispatch: ${program.workgroups} x ${program.workgroupSize} (workgroups x threads)`);
   lines.push('  buffers:');
-  program.buffers.forEach((b, i) => lines.push(`    ${i} ${b.name}: f32[${b.length}] ${b.access} <- ${printRef(b.ref)}`));
+  const memoryType = (m: { readonly length: number; readonly vector?: 4 }): string => `${m.vector === 4 ? 'f32x4' : 'f32'}[${m.length}]`;
+  program.buffers.forEach((b, i) => lines.push(`    ${i} ${b.name}: ${memoryType(b)} ${b.access} <- ${printRef(b.ref)}`));
   if (program.shared.length === 0) lines.push('  shared: none');
   else {
     lines.push('  shared:');
-    for (const s of program.shared) lines.push(`    ${s.name}: f32[${s.length}]`);
+    for (const s of program.shared) lines.push(`    ${s.name}: ${memoryType(s)}`);
   }
   const constants = namedConstants(program.body);
   if (constants.length === 0) lines.push('  constants: none');

@@ -7,8 +7,10 @@ import {
   assign,
   barrier,
   cast,
+  component,
   div,
   erf,
+  eq,
   exp,
   f32,
   ge,
@@ -18,10 +20,12 @@ import {
   if_,
   let_,
   load,
+  load4,
   local,
   loop,
   lt,
   max,
+  min,
   mul,
   neg,
   ref,
@@ -35,15 +39,20 @@ import {
   sub,
   u32,
   var_,
+  vec4,
 } from '../../src/kernel/build.js';
 import { erfF32 } from '../../src/kernel/erf.js';
-import type { BufferDecl, KernelProgram, SharedDecl, Stmt } from '../../src/kernel/ir.js';
+import type { BufferDecl, Expr, KernelProgram, SharedDecl, Stmt } from '../../src/kernel/ir.js';
 import { interpret, KernelFault } from '../../src/kernel/interpret.js';
 
 const f = Math.fround;
 
 function buffer(name: string, length: number, access: BufferDecl['access'] = 'read'): BufferDecl {
   return { name, access, length, ref: { kind: 'scratch', name, floats: length } };
+}
+
+function vectorBuffer(name: string, length: number, access: BufferDecl['access'] = 'read'): BufferDecl {
+  return { ...buffer(name, length, access), vector: 4 };
 }
 
 function program(p: { body: readonly Stmt[]; buffers: readonly BufferDecl[]; shared?: readonly SharedDecl[]; workgroupSize: number; workgroups: number }): KernelProgram {
@@ -345,6 +354,102 @@ describe('interpret: memory faults', () => {
     // reduceSum over lanes that do not divide the workgroup is rejected by expansion itself.
     const p = program({ body: [reduceSum('s', f32(1), 8)], buffers: [], workgroupSize: 4, workgroups: 1 });
     expect(() => interpret(p, {})).toThrow(/reduces over 8 lanes/);
+  });
+});
+
+describe('interpret: vectors', () => {
+  const v4 = (name: string): Expr => ref(name, 'vec4f');
+
+  it('loads vec4s, computes componentwise in f32 steps and stores vec4s', () => {
+    const n = 256;
+    const x = Float32Array.from({ length: n }, (_, k) => Math.sin(k * 1.3) * 5);
+    const y = Float32Array.from({ length: n }, (_, k) => 1 + ((k * 5) % 7) / 3);
+    const out = new Float32Array(n).fill(-7);
+    const base = mul(add(mul(group, u32(16)), local), u32(4));
+    const body: Stmt[] = [
+      let_('a', load4('x', base)),
+      let_('b', load4('y', base)),
+      let_('s', add(v4('a'), v4('b'))),
+      var_('m', min(mul(v4('s'), v4('a')), div(sub(v4('a'), v4('b')), v4('b')))),
+      assign('m', max(v4('m'), vec4(f32(-1), f32(-2), component(v4('s'), 0), f32(0)))),
+      store('out', base, v4('m')),
+    ];
+    const p = program({ body, buffers: [vectorBuffer('x', n), vectorBuffer('y', n), vectorBuffer('out', n, 'read_write')], workgroupSize: 16, workgroups: 4 });
+    interpret(p, { x, y, out });
+    for (let k = 0; k < n; k++) {
+      const [a, b] = [x[k], y[k]];
+      const sum = (j: number): number => f(x[j] + y[j]);
+      const m = Math.min(f(sum(k) * a), f(f(a - b) / b));
+      const other = [-1, -2, sum(k - (k % 4)), 0][k % 4];
+      expect(out[k], `out[${k}]`).toBe(Math.max(m, other));
+    }
+  });
+
+  it('mixes scalar and vector access on the same vector memory', () => {
+    const out = new Float32Array(8).fill(-1);
+    const body: Stmt[] = [
+      // Scalar stores into a vector workgroup array, read back as vec4s after the barrier.
+      store('tile', local, mul(cast('f32', local), f32(10))),
+      barrier,
+      if_(lt(local, u32(2)), [
+        let_('v', load4('tile', mul(local, u32(4)))),
+        store('out', mul(local, u32(4)), add(v4('v'), vec4(f32(1), f32(1), f32(1), f32(1)))),
+        // A scalar load and store on the vector buffer just written.
+        store('out', add(mul(local, u32(4)), u32(3)), load('out', add(mul(local, u32(4)), u32(1)))),
+      ]),
+    ];
+    const p = program({ body, buffers: [vectorBuffer('out', 8, 'read_write')], shared: [{ name: 'tile', length: 8, vector: 4 }], workgroupSize: 8, workgroups: 1 });
+    interpret(p, { out });
+    expect([...out]).toEqual([1, 11, 21, 11, 41, 51, 61, 51]);
+  });
+
+  it('tracks races per element through vector access', () => {
+    const out = new Float32Array(8);
+    const body: Stmt[] = [
+      if_(eq(local, u32(0)), [store('tile', u32(0), vec4(f32(1), f32(2), f32(3), f32(4)))]),
+      store('out', local, load('tile', local)),
+    ];
+    const p = program({ body, buffers: [buffer('out', 8, 'read_write')], shared: [{ name: 'tile', length: 8, vector: 4 }], workgroupSize: 8, workgroups: 1 });
+    expect(faultOf(p, { out })).toMatch(/thread 1: race on tile\[1\] between threads 0 and 1/);
+  });
+
+  const run = (body: Stmt[], options: { x?: Partial<BufferDecl>; shared?: SharedDecl[] } = {}): string =>
+    faultOf(
+      program({ body, buffers: [{ ...vectorBuffer('x', 8), ...options.x }, vectorBuffer('y', 8, 'read_write')], shared: options.shared ?? [], workgroupSize: 2, workgroups: 1 }),
+      { x: new Float32Array(8), y: new Float32Array(8) },
+    );
+  const ones = vec4(f32(1), f32(1), f32(1), f32(1));
+
+  it('faults on unaligned vector loads and stores', () => {
+    expect(run([store('y', u32(0), load4('x', add(mul(local, u32(4)), u32(2))))])).toMatch(/thread 0: unaligned vector access: load4 of x\[2\]/);
+    expect(run([store('y', mul(local, u32(3)), ones)])).toMatch(/thread 1: unaligned vector access: store4 to y\[3\]/);
+    expect(run([store('t', local, ones)], { shared: [{ name: 't', length: 8, vector: 4 }] })).toMatch(/thread 1: unaligned vector access: store4 to t\[1\]/);
+  });
+
+  it('faults on vector access past the end', () => {
+    expect(run([store('y', u32(0), load4('x', mul(add(local, u32(1)), u32(4))))])).toMatch(/thread 1: load4 of x\[8\.\.11\] out of bounds \(length 8\)/);
+    expect(run([store('y', sub(cast('i32', local), i32(4)), ones)])).toMatch(/thread 0: store4 to y\[-4\.\.-1\] out of bounds/);
+  });
+
+  it('faults on vector access to memory not declared vector: 4', () => {
+    expect(run([store('y', u32(0), load4('x', u32(0)))], { x: { vector: undefined } })).toMatch(/checked before running\): load4 of x, which is not declared vector: 4/);
+    expect(run([store('t', u32(0), ones)], { shared: [{ name: 't', length: 8 }] })).toMatch(/store4 to t, which is not declared vector: 4/);
+    expect(run([registers('r', 8), store('r', u32(0), ones)])).toMatch(/store4 to r, which is not declared vector: 4/);
+  });
+
+  it('rejects malformed vector declarations and expressions before running', () => {
+    expect(run([], { x: { length: 6 } })).toMatch(/buffer x is vector: 4 but its length 6 is not a multiple of 4/);
+    expect(run([], { shared: [{ name: 't', length: 6, vector: 4 }] })).toMatch(/workgroup array t is vector: 4 but its length 6/);
+    const mixed: Expr = { kind: 'binary', type: 'vec4f', op: 'add', a: ones, b: f32(1) };
+    expect(run([store('y', u32(0), mixed)])).toMatch(/add of vec4f and f32 as a vec4f/);
+    const compared: Expr = { kind: 'binary', type: 'bool', op: 'lt', a: ones, b: ones };
+    expect(run([if_(compared, [])])).toMatch(/lt of vec4f/);
+    expect(run([store('y', u32(0), f32(1)), let_('v', ones), store('y', u32(0), ref('v', 'f32'))])).toMatch(/v is vec4f but used as f32/);
+    // The builders refuse the same.
+    expect(() => add(ones, f32(0))).toThrow(/internal: add of vec4f and f32/);
+    expect(() => lt(ones, ones)).toThrow(/internal: lt of vec4f/);
+    expect(() => component(f32(1), 0)).toThrow(/internal: component of f32/);
+    expect(() => vec4(f32(1), f32(1), u32(1), f32(1))).toThrow(/internal: a vec4f part of type u32/);
   });
 });
 

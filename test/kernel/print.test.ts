@@ -7,6 +7,7 @@ import {
   barrier,
   cast,
   comment,
+  component,
   eq,
   erf,
   f32,
@@ -16,6 +17,7 @@ import {
   if_,
   let_,
   load,
+  load4,
   local,
   loop,
   lt,
@@ -31,6 +33,7 @@ import {
   sub,
   u32,
   var_,
+  vec4,
   assign,
 } from '../../src/kernel/build.js';
 import type { KernelProgram, Stmt } from '../../src/kernel/ir.js';
@@ -165,6 +168,42 @@ describe('printKernel', () => {
     expect(text).toContain('let r4: f32 = -(a + b)\n');
     expect(text).toContain('let r5: f32 = (a < b) ? ((b < c) ? a : b) : -(-2.0)\n');
     expect(text).toContain('let r6: bool = (a < b) == (b < c)\n');
+  });
+});
+
+describe('printKernel: vectors', () => {
+  it('prints vector memory, vector loads and stores, constructors and components', () => {
+    const a = ref('a', 'vec4f');
+    const b = ref('b', 'vec4f');
+    const base = program([]);
+    const text = printKernel({
+      ...base,
+      buffers: base.buffers.map((m) => (m.name === 'x' || m.name === 'out' ? { ...m, vector: 4 as const } : m)),
+      shared: [{ name: 'tile', length: 64, vector: 4 }],
+      body: [
+        let_('a', load4('x', mul(local, u32(4)))),
+        let_('b', mul(add(a, a), vec4(f32(1), f32(2), load('x', u32(3)), component(a, 1)))),
+        let_('c', component(add(a, b), 3)),
+        let_('d', component(load4('tile', u32(0)), 2)),
+        store('out', mul(local, u32(4)), b),
+        store('out', u32(1), ref('c', 'f32')),
+      ],
+    });
+    expect(text).toContain('    0 x: f32x4[4096] read <- value %12\n    1 w: f32[64] read');
+    expect(text).toContain('    5 out: f32x4[4096] read_write <- model output\n');
+    expect(text).toContain('  shared:\n    tile: f32x4[64]\n');
+    expect(text).toContain(
+      [
+        'body:',
+        '  let a: vec4f = load4 x[local * 4]',
+        '  let b: vec4f = (a + a) * vec4(1.0, 2.0, x[3], a.y)',
+        '  let c: f32 = (a + b).w',
+        '  let d: f32 = (load4 tile[0]).z',
+        '  store4 out[local * 4] <- b',
+        '  out[1] <- c',
+        '',
+      ].join('\n'),
+    );
   });
 });
 

@@ -1,6 +1,13 @@
 // Renders a kernel-IR program (src/kernel/ir.ts) as one complete WGSL module: the generic
 // successor of module.ts's hand templates. Reductions are expanded first (kernel/expand.ts), so
 // the WGSL holds the same loads, stores and barriers the interpreter runs.
+//
+// Vectors: memory declared `vector: 4` becomes array<vec4<f32>> (buffers) or
+// array<vec4<f32>, length / 4> (shared), while IR indices keep counting f32 elements: a vector
+// load or store at i is `mem[i / 4u]` (i is a multiple of 4; `x * 4u` prints as `x`), and a
+// scalar one on such memory is `mem[i / 4u][i % 4u]`. WGSL requires a storage buffer bound as
+// array<vec4<f32>> to be a multiple of 16 bytes long, so the host (lower.ts) rounds buffer
+// sizes up to 16 bytes.
 import { erfCoefficients, erfP } from '../../kernel/erf.js';
 import { expandReductions } from '../../kernel/expand.js';
 import type { BinaryOp, Expr, KernelProgram, ScalarType, Stmt, UnaryOp } from '../../kernel/ir.js';
@@ -48,6 +55,7 @@ function identifier(name: string, what: string): string {
 }
 
 function literal(type: ScalarType, value: number | boolean): string {
+  if (type === 'vec4f') throw new Error(`internal: a vec4f constant`);
   if (type === 'bool') {
     if (typeof value !== 'boolean') throw new Error(`internal: bool constant ${value}`);
     return String(value);
@@ -78,13 +86,47 @@ const unary: Readonly<Record<UnaryOp, (a: string) => string>> = {
   erf: (a) => `${erfHelper}(${a})`,
 };
 
-function operand(e: Expr, parent: BinaryOp, left: boolean): string {
-  const text = expr(e);
+/** WGSL's spelling of a value type. */
+function wgslType(type: ScalarType): string {
+  return type === 'vec4f' ? 'vec4<f32>' : type;
+}
+
+const componentNames = ['x', 'y', 'z', 'w'] as const;
+
+/** Names of the memory declared `vector: 4`, which WGSL sees as arrays of vec4<f32>. */
+type Vectors = ReadonlySet<string>;
+
+function operand(e: Expr, parent: BinaryOp, left: boolean, vectors: Vectors): string {
+  const text = expr(e, vectors);
   if (e.kind === 'binary' && infix[e.op] !== undefined && parenthesise(e.op, parent, left)) return `(${text})`;
   return text;
 }
 
-function expr(e: Expr): string {
+/**
+ * The vec4 index of f32 element `index` (a multiple of 4 for vector access): `index / 4u`, or
+ * `x` for `x * 4u` (the same cell unless x * 4u wraps past 2^32, which no real index does).
+ */
+function vectorIndex(index: Expr, vectors: Vectors): string {
+  if (index.kind === 'binary' && index.op === 'mul') {
+    const four = (e: Expr): boolean => e.kind === 'const' && e.name === undefined && e.value === 4 && e.type === index.type;
+    if (four(index.b)) return expr(index.a, vectors);
+    if (four(index.a)) return expr(index.b, vectors);
+  }
+  return `${operand(index, 'div', true, vectors)} / ${literal(index.type, 4)}`;
+}
+
+/** How a load or store names its cells: `mem[i]`, `mem[i / 4u]` (vector access) or `mem[i / 4u][i % 4u]` (a scalar in vector memory). */
+function access(memory: string, index: Expr, type: ScalarType, vectors: Vectors): string {
+  const vectorMemory = vectors.has(memory);
+  if (type === 'vec4f') {
+    if (!vectorMemory) throw new Error(`internal: vector access to ${memory}, which is not declared vector: 4`);
+    return `${memory}[${vectorIndex(index, vectors)}]`;
+  }
+  if (!vectorMemory) return `${memory}[${expr(index, vectors)}]`;
+  return `${memory}[${operand(index, 'div', true, vectors)} / ${literal(index.type, 4)}][${operand(index, 'rem', true, vectors)} % ${literal(index.type, 4)}]`;
+}
+
+function expr(e: Expr, vectors: Vectors): string {
   switch (e.kind) {
     case 'const':
       return e.name ?? literal(e.type, e.value);
@@ -94,18 +136,24 @@ function expr(e: Expr): string {
       return e.name;
     case 'binary': {
       const op = infix[e.op];
-      if (op === undefined) return `${e.op}(${expr(e.a)}, ${expr(e.b)})`;
-      return `${operand(e.a, e.op, true)} ${op} ${operand(e.b, e.op, false)}`;
+      if (op === undefined) return `${e.op}(${expr(e.a, vectors)}, ${expr(e.b, vectors)})`;
+      return `${operand(e.a, e.op, true, vectors)} ${op} ${operand(e.b, e.op, false, vectors)}`;
     }
     case 'unary':
-      return unary[e.op](expr(e.a));
+      return unary[e.op](expr(e.a, vectors));
     case 'cast':
-      return `${e.type}(${expr(e.a)})`;
+      return `${wgslType(e.type)}(${expr(e.a, vectors)})`;
     case 'select':
       // WGSL's select takes the false value first.
-      return `select(${expr(e.b)}, ${expr(e.a)}, ${expr(e.cond)})`;
+      return `select(${expr(e.b, vectors)}, ${expr(e.a, vectors)}, ${expr(e.cond, vectors)})`;
     case 'load':
-      return `${e.memory}[${expr(e.index)}]`;
+      return access(e.memory, e.index, e.type, vectors);
+    case 'vector':
+      return `vec4<f32>(${e.parts.map((p) => expr(p, vectors)).join(', ')})`;
+    case 'component': {
+      const text = expr(e.a, vectors);
+      return `${e.a.kind === 'binary' && infix[e.a.op] !== undefined ? `(${text})` : text}.${componentNames[e.index]}`;
+    }
   }
 }
 
@@ -118,10 +166,14 @@ function constantBound(e: Expr, loopIndex: string): number {
 interface Memories {
   readonly readable: ReadonlySet<string>;
   readonly writable: ReadonlySet<string>;
+  /** Declared `vector: 4`: arrays of vec4<f32>. */
+  readonly vectors: Vectors;
 }
 
 function stmts(body: readonly Stmt[], depth: number, memories: Memories, out: string[]): void {
   const pad = '  '.repeat(depth);
+  const vectors = memories.vectors;
+  const text = (e: Expr): string => expr(e, vectors);
   const checkWrite = (memory: string): string => {
     if (!memories.writable.has(memory)) throw new Error(`internal: store to ${memory}, which is not a read_write buffer, a shared array or registers`);
     return memory;
@@ -134,23 +186,23 @@ function stmts(body: readonly Stmt[], depth: number, memories: Memories, out: st
       case 'let':
       case 'var':
         // A bare literal says its type, so the binding cannot end up an abstract-typed one.
-        out.push(`${pad}${s.kind} ${identifier(s.name, s.kind)}${s.value.kind === 'const' ? `: ${s.value.type}` : ''} = ${expr(s.value)};`);
+        out.push(`${pad}${s.kind} ${identifier(s.name, s.kind)}${s.value.kind === 'const' ? `: ${wgslType(s.value.type)}` : ''} = ${text(s.value)};`);
         break;
       case 'assign':
-        out.push(`${pad}${s.name} = ${expr(s.value)};`);
+        out.push(`${pad}${s.name} = ${text(s.value)};`);
         break;
       case 'registers':
         if (!Number.isInteger(s.length) || s.length < 1) throw new Error(`internal: registers ${s.name} of length ${s.length}`);
         out.push(`${pad}var ${identifier(s.name, 'registers')}: array<f32, ${s.length}>;`);
         break;
       case 'store':
-        out.push(`${pad}${checkWrite(s.memory)}[${expr(s.index)}] = ${expr(s.value)};`);
+        out.push(`${pad}${access(checkWrite(s.memory), s.index, s.value.type, vectors)} = ${text(s.value)};`);
         break;
       case 'loop': {
         const i = identifier(s.index, 'loop index');
         for (const bound of [s.from, s.to, s.step]) if (bound.type !== 'u32') throw new Error(`internal: loop ${i} has a ${bound.type} bound`);
         if (!s.unroll) {
-          out.push(`${pad}for (var ${i} = ${expr(s.from)}; ${i} < ${expr(s.to)}; ${i} += ${expr(s.step)}) {`);
+          out.push(`${pad}for (var ${i} = ${text(s.from)}; ${i} < ${text(s.to)}; ${i} += ${text(s.step)}) {`);
           stmts(s.body, depth + 1, memories, out);
           out.push(`${pad}}`);
           break;
@@ -167,7 +219,7 @@ function stmts(body: readonly Stmt[], depth: number, memories: Memories, out: st
         break;
       }
       case 'if':
-        out.push(`${pad}if (${expr(s.cond)}) {`);
+        out.push(`${pad}if (${text(s.cond)}) {`);
         stmts(s.then, depth + 1, memories, out);
         if (s.else) {
           out.push(`${pad}} else {`);
@@ -231,7 +283,15 @@ export function renderWgsl(program: KernelProgram): string {
   lines.push('');
 
   if (p.buffers.filter((b) => b.access === 'read_write').length !== 1) throw new Error(`internal: ${p.name} must bind exactly one read_write buffer`);
-  p.buffers.forEach((b, i) => lines.push(`@group(0) @binding(${i}) var<storage, ${b.access}> ${declare(b.name, 'buffer')}: array<f32>;`));
+  const vectorDecl = (d: { readonly name: string; readonly length: number; readonly vector?: number }): boolean => {
+    if (d.vector === undefined) return false;
+    if (d.vector !== 4 || d.length % 4 !== 0) throw new Error(`internal: ${d.name} is vector: ${d.vector} with length ${d.length}`);
+    return true;
+  };
+  // An array<vec4<f32>> binding must be a multiple of 16 bytes long; the host rounds sizes up.
+  p.buffers.forEach((b, i) =>
+    lines.push(`@group(0) @binding(${i}) var<storage, ${b.access}> ${declare(b.name, 'buffer')}: array<${vectorDecl(b) ? 'vec4<f32>' : 'f32'}>;`),
+  );
   lines.push('');
 
   // WORKGROUP_SIZE and WORKGROUPS come first; a body constant of the same name and value is
@@ -246,7 +306,7 @@ export function renderWgsl(program: KernelProgram): string {
   if (p.shared.length > 0) lines.push('');
   for (const s of p.shared) {
     if (!Number.isInteger(s.length) || s.length < 1) throw new Error(`internal: shared ${s.name} of length ${s.length}`);
-    lines.push(`var<workgroup> ${declare(s.name, 'shared array')}: array<f32, ${s.length}>;`);
+    lines.push(`var<workgroup> ${declare(s.name, 'shared array')}: ${vectorDecl(s) ? `array<vec4<f32>, ${s.length / 4}>` : `array<f32, ${s.length}>`};`);
   }
 
   let usesErf = false;
@@ -258,9 +318,12 @@ export function renderWgsl(program: KernelProgram): string {
   const memories: Memories = {
     readable: new Set([...p.buffers.map((b) => b.name), ...p.shared.map((s) => s.name), ...registers]),
     writable: new Set([...p.buffers.filter((b) => b.access === 'read_write').map((b) => b.name), ...p.shared.map((s) => s.name), ...registers]),
+    // A register array (never vector) of the same name would shadow the module-scope array.
+    vectors: new Set([...p.buffers, ...p.shared].filter((m) => m.vector === 4 && !registers.has(m.name)).map((m) => m.name)),
   };
   for (const e of walkExprs(p.body)) {
     if (e.kind === 'load' && !memories.readable.has(e.memory)) throw new Error(`internal: ${p.name} loads from ${e.memory}, which it does not declare`);
+    if (e.kind === 'load' && e.type === 'vec4f' && !memories.vectors.has(e.memory)) throw new Error(`internal: ${p.name} loads a vec4f from ${e.memory}, which is not declared vector: 4`);
   }
 
   lines.push('');

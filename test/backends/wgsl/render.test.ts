@@ -11,6 +11,8 @@ import {
   barrier,
   cast,
   comment,
+  component,
+  div,
   eq,
   erf,
   exp,
@@ -21,6 +23,7 @@ import {
   if_,
   let_,
   load,
+  load4,
   local,
   loop,
   lt,
@@ -40,10 +43,12 @@ import {
   sub,
   u32,
   var_,
+  vec4,
   assign,
 } from '../../../src/kernel/build.js';
 import { erfF32 } from '../../../src/kernel/erf.js';
-import type { BufferDecl, KernelProgram, Stmt } from '../../../src/kernel/ir.js';
+import { interpret } from '../../../src/kernel/interpret.js';
+import type { BufferDecl, Expr, KernelProgram, Stmt } from '../../../src/kernel/ir.js';
 
 const WG = 64;
 
@@ -124,6 +129,27 @@ const everything = program('every_op', [buffer('x', 4 * WG), buffer('out', 4 * W
 ]);
 
 const programs = { elementwise, reduction, unrolled, padded, everything };
+
+/**
+ * vec4 loads and stores: each thread loads a vec4 of x (index x * 4u, printed as x), stages
+ * v * (1, 2, 3, 4) in a vector workgroup array, and after a barrier combines its neighbour's
+ * vec4 with a scalar load from the vector array, then writes a vec4 and one scalar of `out`.
+ * Both vector buffers are 4 * 1024 bytes: a multiple of 16, as array<vec4<f32>> needs.
+ */
+const vf = (name: string): Expr => ref(name, 'vec4f');
+const splat = (v: number): Expr => vec4(f32(v), f32(v), f32(v), f32(v));
+const vectorTile = program('vec4_tile', [{ ...buffer('x', 4 * WG * 4), vector: 4 }, { ...buffer('out', 4 * WG * 4, 'read_write'), vector: 4 }], [
+  let_('base', mul(index, u32(4))),
+  let_('v', load4('x', mul(index, u32(4)))),
+  store('tile', mul(local, u32(4)), mul(vf('v'), vec4(f32(1), f32(2), f32(3), f32(4)))),
+  barrier,
+  let_('next', mul(rem(add(local, u32(1)), u32(WG)), u32(4))),
+  let_('n', load4('tile', ref('next', 'u32'))),
+  let_('s', load('tile', add(ref('next', 'u32'), u32(2)))),
+  let_('w', max(sub(vf('n'), vf('v')), div(vf('v'), splat(2)))),
+  store('out', ref('base', 'u32'), vec4(component(vf('w'), 0), component(vf('n'), 3), f32(0), min(component(vf('w'), 3), f32(1)))),
+  store('out', add(ref('base', 'u32'), u32(2)), add(ref('s', 'f32'), component(vf('v'), 2))),
+], { shared: [{ name: 'tile', length: WG * 4, vector: 4 }] });
 
 describe('renderWgsl text', () => {
   it('writes the header, bindings and builtins of the module', () => {
@@ -219,6 +245,31 @@ describe('renderWgsl text', () => {
     expect(code).not.toMatch(/reduce\b(?!_)/);
   });
 
+  it('writes vector memory as arrays of vec4<f32> and indexes them by vec4', () => {
+    const code = renderWgsl(vectorTile);
+    expect(code).toContain('@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;\n@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;');
+    expect(code).toContain('var<workgroup> tile: array<vec4<f32>, 64>;');
+    // x * 4u indexes vec4 x; any other index is divided.
+    expect(code).toContain('let v = x[group * WORKGROUP_SIZE + local];');
+    expect(code).toContain('tile[local] = v * vec4<f32>(1.0, 2.0, 3.0, 4.0);');
+    expect(code).toContain('let n = tile[next / 4u];');
+    // A scalar in vector memory: its vec4, then its component.
+    expect(code).toContain('let s = tile[(next + 2u) / 4u][(next + 2u) % 4u];');
+    expect(code).toContain('let w = max(n - v, v / vec4<f32>(2.0, 2.0, 2.0, 2.0));');
+    expect(code).toContain('out[base / 4u] = vec4<f32>(w.x, n.w, 0.0, min(w.w, 1.0));');
+    expect(code).toContain('out[(base + 2u) / 4u][(base + 2u) % 4u] = s + v.z;');
+    expect(renderWgsl(program('parens', [{ ...buffer('out', 8, 'read_write'), vector: 4 }], [store('out', u32(1), component(add(load4('out', u32(4)), splat(1)), 2))]))).toContain(
+      'out[1u / 4u][1u % 4u] = (out[4u / 4u] + vec4<f32>(1.0, 1.0, 1.0, 1.0)).z;',
+    );
+  });
+
+  it('refuses vector access to memory not declared vector: 4', () => {
+    const plain = [buffer('x', 8), buffer('out', 8, 'read_write')];
+    expect(() => renderWgsl(program('bad', plain, [store('out', u32(0), load4('x', u32(0)))]))).toThrow(/internal: bad loads a vec4f from x/);
+    expect(() => renderWgsl(program('bad', plain, [store('out', u32(0), splat(1))]))).toThrow(/internal: vector access to out/);
+    expect(() => renderWgsl(program('bad', [{ ...buffer('out', 6, 'read_write'), vector: 4 }], []))).toThrow(/internal: out is vector: 4 with length 6/);
+  });
+
   it('refuses stores to read-only buffers and loads from undeclared memory', () => {
     expect(() => renderWgsl(program('bad', [buffer('x', 4), buffer('out', 4, 'read_write')], [store('x', u32(0), f32(0))]))).toThrow(/internal: store to x/);
     expect(() => renderWgsl(program('bad', [buffer('out', 4, 'read_write')], [store('out', u32(0), load('y', u32(0)))]))).toThrow(/internal: bad loads from y/);
@@ -311,6 +362,21 @@ describe('renderWgsl on Dawn (lavapipe)', () => {
     const got = await run(p, x);
     const scale = Math.max(...want.map(Math.abs));
     for (let k = 0; k < want.length; k++) expect(Math.abs(got[k] - want[k]), `${name}[${k}]`).toBeLessThanOrEqual(2e-6 * scale);
+  });
+
+  it('vec4 loads, stores and a vector workgroup array compute what the interpreter computes', async () => {
+    const p = vectorTile;
+    const x = inputs(p.buffers[0].length);
+    expect(x.byteLength % 16).toBe(0);
+    const want = new Float32Array(p.buffers[1].length);
+    interpret(p, { x, out: want });
+    const got = await run(p, x);
+    const scale = Math.max(...want.map(Math.abs));
+    for (let k = 0; k < want.length; k++) expect(Math.abs(got[k] - want[k]), `out[${k}]`).toBeLessThanOrEqual(2e-6 * scale);
+    // Sanity of the reference itself: thread 0 of workgroup 0 sees its neighbour's staged vec4 and scalar.
+    const n = [x[4], 2 * x[5], 3 * x[6], 4 * x[7]].map(Math.fround);
+    expect(want[1]).toBe(n[3]);
+    expect(want[2]).toBe(Math.fround(n[2] + x[2]));
   });
 
   it('a grid rounded up past WORKGROUPS leaves the extra workgroups idle', async () => {
