@@ -101,7 +101,8 @@ const bindGroups = dispatchPlan.map((dispatch) =>
     entries: dispatch.buffers.map((buffer, binding) => ({ binding, resource: { buffer: buffers[buffer] } })),
   }),
 );
-const outputBytes = bufferPlan[modelInfo.outputBuffer].floats * 4;
+// The output's own size: buffers are rounded up to whole vec4s, the output is not.
+const outputBytes = modelInfo.outputShape.reduce<number>((a, b) => a * b, 1) * 4;
 const readback = device.createBuffer({ label: 'readback', size: outputBytes, usage: MAP_READ | COPY_DST });
 const setupError = await device.popErrorScope();
 if (setupError) throw new Error(\`\${modelInfo.name}: WebGPU rejected the model: \${setupError.message}\`);

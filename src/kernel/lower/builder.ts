@@ -52,20 +52,24 @@ export class KernelBuilder {
   }
 
   /** A binding for `ref` (one per distinct buffer), named `name` unless already bound. */
-  bind(name: string, ref: BufferRef, length: number, access: 'read' | 'read_write' = 'read'): string {
-    const same = this.buffers.find((b) => JSON.stringify(b.ref) === JSON.stringify(ref) && b.access === access);
-    if (same) return same.name;
+  bind(name: string, ref: BufferRef, length: number, access: 'read' | 'read_write' = 'read', vector?: 4): string {
+    const at = this.buffers.findIndex((b) => JSON.stringify(b.ref) === JSON.stringify(ref) && b.access === access);
+    if (at >= 0) {
+      // Vector memory may still be read element by element, so a binding only ever widens.
+      if (vector) this.buffers[at] = { ...this.buffers[at], vector };
+      return this.buffers[at].name;
+    }
     const unique = this.fresh(name);
-    this.buffers.push({ name: unique, access, length, ref });
+    this.buffers.push({ name: unique, access, length, ref, ...(vector ? { vector } : {}) });
     return unique;
   }
 
-  input(position: number, name = 'input'): string {
-    return this.bind(name, { kind: 'value', id: this.node.inputs[position] }, numel(this.inputType(position).shape));
+  input(position: number, name = 'input', vector?: 4): string {
+    return this.bind(name, { kind: 'value', id: this.node.inputs[position] }, numel(this.inputType(position).shape), 'read', vector);
   }
 
-  weight(key: string, name: string): string {
-    return this.bind(name, { kind: 'weight', key }, numel(this.graph.params.get(key)!.shape));
+  weight(key: string, name: string, vector?: 4): string {
+    return this.bind(name, { kind: 'weight', key }, numel(this.graph.params.get(key)!.shape), 'read', vector);
   }
 
   output(): string {
@@ -73,9 +77,9 @@ export class KernelBuilder {
   }
 
   /** A workgroup array. */
-  sharedArray(name: string, length: number): string {
+  sharedArray(name: string, length: number, vector?: 4): string {
     const unique = this.fresh(name);
-    this.shared.push({ name: unique, length });
+    this.shared.push({ name: unique, length, ...(vector ? { vector } : {}) });
     return unique;
   }
 

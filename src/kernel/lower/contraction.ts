@@ -4,7 +4,7 @@
 // The contraction's math is the op's declaration (src/kernel/math.ts); each strategy below is
 // one way of walking it, chosen by the schedule.
 import {
-  add, and, assign, barrier, bind, cast, comment, div, ge, group, i32, if_, let_, load, local, loop, lt, min, mul, ref, registers, rem, store, sub, u32, var_,
+  add, and, assign, barrier, bind, cast, comment, component, div, ge, group, i32, if_, let_, load, load4, local, loop, lt, min, mul, ref, registers, rem, store, sub, u32, var_, vec4,
 } from '../build.js';
 import type { Expr, KernelProgram, Stmt } from '../ir.js';
 import type { Contraction, ReductionMath } from '../math.js';
@@ -229,16 +229,17 @@ export function lowerGemm(graph: Graph, node: Node, schedule: Extract<Schedule, 
   const b = new KernelBuilder(graph, node);
   const a = anatomy(node);
   const g = geometry(b, a.c);
-  const input = b.input(0);
-  const weight = b.weight(node.params[a.c.weight], 'weight');
+  const { rows, cols, depth, threadRows, threadCols, unroll, vector } = schedule;
+  const wide = vector === 4 ? 4 : undefined;
+  const input = b.input(0, 'input', wide);
+  const weight = b.weight(node.params[a.c.weight], 'weight', wide);
   const output = b.output();
-  const { rows, cols, depth, threadRows, threadCols, unroll } = schedule;
   const threads = (rows / threadRows) * (cols / threadCols);
   const k = a.c.inChannels;
   const K = g.CIN;
   const ROWS = u32(g.rows, 'ROWS');
-  const tileIn = b.sharedArray('tile_in', rows * depth);
-  const tileWeight = b.sharedArray('tile_weight', depth * cols);
+  const tileIn = b.sharedArray('tile_in', rows * depth, wide);
+  const tileWeight = b.sharedArray('tile_weight', depth * cols, wide);
   const tilesAcross = Math.ceil(a.c.outChannels / cols);
   const body: Stmt[] = [
     comment(`Tile: ${rows} rows x ${cols} output channels, K in steps of ${depth}; ${threadRows}x${threadCols} outputs per thread.`),
@@ -253,16 +254,27 @@ export function lowerGemm(graph: Graph, node: Node, schedule: Extract<Schedule, 
   const [row0, col0, threadRow, threadCol] = ['row0', 'col0', 'thread_row', 'thread_col'].map((x) => ref(x, 'u32'));
   const e = ref('e', 'u32');
   const k0 = ref('k0', 'u32');
-  // Stage the input tile, through the prologue.
-  const stageIn: Stmt[] = [let_('row', add(row0, div(e, u32(depth, 'TILE_DEPTH')))), let_('k', add(k0, rem(e, u32(depth, 'TILE_DEPTH')))), var_('x', { kind: 'const', type: 'f32', value: 0 })];
+  // Stage the input tile, through the prologue; with vec4 staging, four channels at a time
+  // (channels, depth and columns all divide by four, so a vector never straddles an edge).
+  const zero: Expr = { kind: 'const', type: 'f32', value: 0 };
+  const staged: Expr = wide ? vec4(zero, zero, zero, zero) : zero;
+  const stageIn: Stmt[] = [let_('row', add(row0, div(e, u32(depth, 'TILE_DEPTH')))), let_('k', add(k0, rem(e, u32(depth, 'TILE_DEPTH')))), var_('x', staged)];
   const [row, kk] = [ref('row', 'u32'), ref('k', 'u32')];
   const loaded: Stmt[] = [];
-  const x = loadInput(b, g, a.pre, input, row, kk, div(row, g.P_OUT), loaded);
-  loaded.push(assign('x', x));
-  stageIn.push(if_(and(lt(row, ROWS), lt(kk, K)), loaded), store(tileIn, e, ref('x', 'f32')));
-  const stageWeight: Stmt[] = [let_('k', add(k0, div(e, u32(cols, 'TILE_COLS')))), let_('col', add(col0, rem(e, u32(cols, 'TILE_COLS')))), var_('w', { kind: 'const', type: 'f32', value: 0 })];
+  if (wide) {
+    const raw = bind(loaded, 'x4', load4(input, add(mul(row, K), kk)));
+    const site = (j: number): Site => ({ index: add(add(mul(row, K), kk), u32(j)), n: div(row, g.P_OUT), c: add(kk, u32(j)), shape: b.inputType(0).shape });
+    const parts = ([0, 1, 2, 3] as const).map((j) => b.applyElementwise(a.pre, component(raw, j), site(j), loaded));
+    loaded.push(assign('x', vec4(parts[0], parts[1], parts[2], parts[3])));
+  } else {
+    loaded.push(assign('x', loadInput(b, g, a.pre, input, row, kk, div(row, g.P_OUT), loaded)));
+  }
+  stageIn.push(if_(and(lt(row, ROWS), lt(kk, K)), loaded), store(tileIn, e, ref('x', staged.type)));
+  const stageWeight: Stmt[] = [let_('k', add(k0, div(e, u32(cols, 'TILE_COLS')))), let_('col', add(col0, rem(e, u32(cols, 'TILE_COLS')))), var_('w', staged)];
   const col = ref('col', 'u32');
-  stageWeight.push(if_(and(lt(kk, K), lt(col, g.COUT)), [assign('w', load(weight, add(mul(kk, g.COUT), col)))]), store(tileWeight, e, ref('w', 'f32')));
+  const weightAt = add(mul(kk, g.COUT), col);
+  stageWeight.push(if_(and(lt(kk, K), lt(col, g.COUT)), [assign('w', wide ? load4(weight, weightAt) : load(weight, weightAt))]), store(tileWeight, e, ref('w', staged.type)));
+  const vectorStep = vector;
   const i = ref('i', 'u32');
   const j = ref('j', 'u32');
   const step = ref('kk', 'u32');
@@ -277,8 +289,8 @@ export function lowerGemm(graph: Graph, node: Node, schedule: Extract<Schedule, 
       0,
       K,
       [
-        loop('e', local, rows * depth, stageIn, { step: threads }),
-        loop('e', local, depth * cols, stageWeight, { step: threads }),
+        loop('e', mul(local, u32(vectorStep)), rows * depth, stageIn, { step: threads * vectorStep }),
+        loop('e', mul(local, u32(vectorStep)), depth * cols, stageWeight, { step: threads * vectorStep }),
         barrier,
         loop('kk', 0, u32(depth, 'TILE_DEPTH'), multiply),
         barrier,

@@ -1,0 +1,329 @@
+// Property tests of schedules: every schedule `scheduleSpace` offers for a node must lower on
+// its target and compute what the reference executor does. Schedules change only how a node's
+// math is walked (threads, lanes, GEMM tiles, staging), never the math, so on random ConvNeXt
+// blocks and small networks of both versions, fused and unfused, under random legal schedules
+// for each node on two targets (WebGPU's default limits and a smaller device), the kernels
+// interpreted on the CPU (src/kernel/interpret.ts: real workgroups, barriers, race detection)
+// must agree with the reference. A deterministic walk then runs every schedule in the space of
+// every kind of node of two networks at least once, and a few random schedules are rendered to
+// WGSL and run on WebGPU (lavapipe). fast-check shrinks a failure (schedule picks shrink to 0,
+// the default schedule) and prints its seed and path, which replay it with
+// fc.assert(..., { seed, path }).
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { executeReference } from '../../src/backends/reference/executor.js';
+import { acquireGpu, type AcquiredGpu } from '../../src/backends/webgpu/device.js';
+import { executeWebGpu } from '../../src/backends/wgsl/execute.js';
+import { elaborate } from '../../src/dsl/elaborate.js';
+import { loadProgram } from '../../src/dsl/load.js';
+import { interpretGraph } from '../../src/kernel/execute.js';
+import { interpret } from '../../src/kernel/interpret.js';
+import type { BufferRef } from '../../src/kernel/ir.js';
+import { lowerNode, weightPackings } from '../../src/kernel/lower/index.js';
+import { kernelShape, scheduleFits, scheduleSpace, type Schedule } from '../../src/kernel/schedule.js';
+import { targetOfDevice, webgpuDefaultTarget, type TargetDescription } from '../../src/kernel/target.js';
+import { numel, type Graph, type HostTensor, type Node } from '../../src/ir/types.js';
+import { pipelines, runPipeline } from '../../src/passes/manager.js';
+import { withDerivedWeights } from '../../src/weights/derive.js';
+import { randomInput, randomWeights } from '../../src/weights/random.js';
+import { repoPath, scaledDifference } from '../helpers.js';
+
+// Errors are measured relative to the output's scale (scaledDifference). The interpreter rounds
+// every f32 operation as a GPU does, so these are the WebGPU-vs-reference tolerances of
+// test/passes/equivalence.test.ts:
+// - Wide (32+ channels): 2e-5, the project's f32 kernel tolerance (sums of up to a few thousand
+//   f32 products, an erf approximation good to 1.5e-7), as for the goldens.
+// - Narrow (fewer than 32 channels anywhere): a LayerNorm over one to three channels amplifies
+//   the rounding of its input by |x - mean| / std, without bound as two channels approach each
+//   other, so 1e-4 of the output's scale; these shapes check structure, and the numerics are
+//   held to the tight bound by the wide tier, test/kernel/lower.test.ts and the goldens.
+const tolerance = { narrow: 1e-4, wide: 2e-5 } as const;
+
+/** The tier of a graph: wide only where every value has 32 or more channels. */
+function toleranceOf(graph: Graph): number {
+  const narrow = graph.nodes.some((n) => n.op !== 'input' && n.type.shape.length >= 2 && n.type.shape[1] < 32);
+  return narrow ? tolerance.narrow : tolerance.wide;
+}
+
+/** A device smaller than WebGPU's defaults, so the space must leave out what it cannot run. */
+const smallTarget: TargetDescription = {
+  ...webgpuDefaultTarget,
+  name: 'a small device (4 KiB workgroup memory, 128 invocations)',
+  maxComputeWorkgroupStorageSize: 4096,
+  maxComputeInvocationsPerWorkgroup: 128,
+  maxComputeWorkgroupSizeX: 128,
+};
+const targets = [webgpuDefaultTarget, smallTarget] as const;
+
+interface Case {
+  readonly source: string;
+  readonly batch: number;
+  readonly height: number;
+  readonly width: number;
+  readonly seed: number;
+}
+
+const version = fc.constantFrom('v1', 'v2');
+
+/** One block of either version at any width, down to a 1x1 image. */
+const blockCase: fc.Arbitrary<Case> = fc
+  .record({ version, dim: fc.integer({ min: 1, max: 24 }), batch: fc.integer({ min: 1, max: 2 }), height: fc.integer({ min: 1, max: 9 }), width: fc.integer({ min: 1, max: 9 }), seed: fc.nat(1000) })
+  .map(({ version: v, dim, ...rest }) => ({
+    ...rest,
+    source: `import "${repoPath(`models/convnext${v}.cnx`)}"\nfamily OneBlock(dim) {\n  input(dim)\n  block: ConvNeXt${v.toUpperCase()}Block(dim)\n}\nmodel m = OneBlock(${dim})\n`,
+  }));
+
+/** A whole network: 1 to 3 stages, small and odd widths, inputs that end at 1x1 or a little more. */
+const networkCase: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((stages) =>
+  fc
+    .record({
+      version,
+      depths: fc.array(fc.integer({ min: 1, max: 2 }), { minLength: stages, maxLength: stages }),
+      dims: fc.array(fc.integer({ min: 1, max: 20 }), { minLength: stages, maxLength: stages }),
+      classes: fc.integer({ min: 1, max: 10 }),
+      inChans: fc.integer({ min: 1, max: 4 }),
+      batch: fc.integer({ min: 1, max: 2 }),
+      // The stem divides by 4 and each later stage by 2, so this much input reaches 1x1.
+      extraH: fc.integer({ min: 0, max: 7 }),
+      extraW: fc.integer({ min: 0, max: 7 }),
+      seed: fc.nat(1000),
+    })
+    .map(({ version: v, depths, dims, classes, inChans, extraH, extraW, ...rest }) => {
+      const minimum = 4 * 2 ** (stages - 1);
+      return {
+        ...rest,
+        height: minimum + extraH,
+        width: minimum + extraW,
+        source: `import "${repoPath(`models/convnext${v}.cnx`)}"\nmodel m = ConvNeXt${v.toUpperCase()}(depths=[${depths}], dims=[${dims}], classes=${classes}, in_chans=${inChans})\n`,
+      };
+    }),
+);
+
+const scratch = mkdtempSync(join(tmpdir(), 'convc-schedules-'));
+let written = 0;
+
+function graphOf(c: Case, pipeline: 'fused' | 'unfused'): Graph {
+  const file = join(scratch, `case-${written++}.cnx`);
+  writeFileSync(file, c.source);
+  return runPipeline(elaborate(loadProgram(file), 'm', { batch: c.batch, height: c.height, width: c.width }), pipelines[pipeline]);
+}
+
+/** Weights (with those constant folding derives) and input of a case, seeded. */
+function dataOf(graph: Graph, seed: number): { weights: Map<string, HostTensor>; input: HostTensor } {
+  return { weights: new Map(withDerivedWeights(graph, randomWeights(graph, seed))), input: randomInput(graph.nodes[0].type.shape, seed + 1) };
+}
+
+/**
+ * Schedule picks: one per node, cycling if the graph has more nodes. 0 is the space's first
+ * entry (the default heuristic's), so a failure shrinks toward default schedules and what is
+ * left non-zero names the schedules at fault. Any other pick is taken modulo the space's size.
+ */
+const picks = fc.array(fc.oneof({ arbitrary: fc.constant(0), weight: 1 }, { arbitrary: fc.nat(), weight: 3 }), { minLength: 1, maxLength: 64 });
+
+/** The schedule of every node of `graph` under `picks`, each drawn from that node's space on `target`. */
+function drawSchedules(graph: Graph, target: TargetDescription, chosen: readonly number[], keep: (s: Schedule) => boolean = () => true): Map<number, Schedule> {
+  const schedules = new Map<number, Schedule>();
+  for (const node of graph.nodes) {
+    const space = scheduleSpace(node, target).filter((s, i) => i === 0 || keep(s));
+    const schedule = space[chosen[node.id % chosen.length] % space.length];
+    // Every schedule the space offers fits the target, and lowering accepts it.
+    expect(scheduleFits(node, schedule, target), `${JSON.stringify(schedule)} for ${node.op} '${node.name}'`).toBe(true);
+    schedules.set(node.id, schedule);
+  }
+  return schedules;
+}
+
+const describeSchedules = (graph: Graph, schedules: ReadonlyMap<number, Schedule>): string =>
+  graph.nodes.map((n) => `${n.id} ${n.op} '${n.name}' ${kernelShape(n)}: ${JSON.stringify(schedules.get(n.id))}`).join('\n');
+
+const pipeline = fc.constantFrom('fused', 'unfused') as fc.Arbitrary<'fused' | 'unfused'>;
+const target = fc.constantFrom(...targets);
+
+const interpreterAgrees = (c: Case, which: 'fused' | 'unfused', on: TargetDescription, chosen: readonly number[]): void => {
+  const graph = graphOf(c, which);
+  const { weights, input } = dataOf(graph, c.seed);
+  const schedules = drawSchedules(graph, on, chosen);
+  const result = interpretGraph(graph, weights, input, { target: on, schedule: (n) => schedules.get(n.id) });
+  const expected = executeReference(graph, weights, input);
+  expect(scaledDifference(result.data, expected.data), describeSchedules(graph, schedules)).toBeLessThan(toleranceOf(graph));
+};
+
+describe('random legal schedules on the interpreter match the reference executor', () => {
+  it('for random blocks', () => {
+    fc.assert(fc.property(blockCase, pipeline, target, picks, interpreterAgrees), { numRuns: 100 });
+  }, 60_000);
+
+  it('for random networks', () => {
+    fc.assert(fc.property(networkCase, pipeline, target, picks, interpreterAgrees), { numRuns: 60 });
+  }, 60_000);
+});
+
+/** The networks the deterministic walk and the WebGPU runs use: one of each version, odd sizes. */
+const walked: readonly Case[] = [
+  {
+    source: `import "${repoPath('models/convnextv2.cnx')}"\nmodel m = ConvNeXtV2(depths=[1, 1], dims=[5, 6], classes=7, in_chans=3)\n`,
+    batch: 2,
+    height: 9,
+    width: 11,
+    seed: 11,
+  },
+  {
+    source: `import "${repoPath('models/convnextv1.cnx')}"\nmodel m = ConvNeXtV1(depths=[1, 1], dims=[6, 5], classes=5, in_chans=2)\n`,
+    batch: 1,
+    height: 13,
+    width: 10,
+    seed: 12,
+  },
+];
+
+/** A node's value in the kernels' layout: NHWC for images, as is for [N, C]. */
+function toKernelLayout(t: HostTensor): Float32Array {
+  if (t.shape.length !== 4) return t.data;
+  const [n, c, h, w] = t.shape;
+  const out = new Float32Array(t.data.length);
+  for (let b = 0; b < n; b++)
+    for (let ch = 0; ch < c; ch++)
+      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[((b * h + y) * w + x) * c + ch] = t.data[((b * c + ch) * h + y) * w + x];
+  return out;
+}
+
+/**
+ * Runs one node's kernel under `schedule` on its inputs as the reference computed them, and
+ * returns its output (in the kernels' layout). Binds buffers as interpretGraph does; one node at
+ * a time keeps a walk over hundreds of schedules to milliseconds each.
+ */
+function runNode(graph: Graph, node: Node, schedule: Schedule, on: TargetDescription, env: NodeEnv): Float32Array {
+  const program = lowerNode(graph, node, on, schedule);
+  const output = new Float32Array(numel(node.type.shape));
+  const memoryOf = (ref: BufferRef): Float32Array => {
+    switch (ref.kind) {
+      case 'value':
+        return ref.id === node.id ? output : env.values.get(ref.id)!;
+      case 'weight': {
+        let packed = env.packed.get(ref.key);
+        if (!packed) env.packed.set(ref.key, (packed = env.packingOf(ref.key)?.pack(env.weights.get(ref.key)!) ?? env.weights.get(ref.key)!.data));
+        return packed;
+      }
+      case 'weight-group': {
+        const parts = ref.keys.map((k) => env.weights.get(k)!.data);
+        const joined = new Float32Array(parts.reduce((sum, p) => sum + p.length, 0));
+        let at = 0;
+        for (const p of parts) joined.set(p, (at += p.length) - p.length);
+        return joined;
+      }
+      case 'scratch':
+        return new Float32Array(ref.floats);
+      case 'model-input':
+        return env.input.data;
+      case 'model-output':
+        throw new Error('internal: a node kernel writes the model output');
+    }
+  };
+  const memory: Record<string, Float32Array> = {};
+  for (const b of program.buffers) memory[b.name] = memoryOf(b.ref);
+  interpret(program, memory);
+  return output;
+}
+
+/** A kind of node: its kernel shape, op and fused steps (nodes of a kind share a kernel generator). */
+function kindOf(node: Node): string {
+  const steps = (list: readonly { op: string }[] | undefined) => (list ?? []).map((s) => s.op).join(',');
+  return `${kernelShape(node)}: ${steps(node.fusion?.prologue)} [${node.op}] ${steps(node.fusion?.epilogue)}`;
+}
+
+interface NodeEnv {
+  readonly weights: ReadonlyMap<string, HostTensor>;
+  readonly input: HostTensor;
+  readonly packingOf: ReturnType<typeof weightPackings>;
+  readonly packed: Map<string, Float32Array>;
+  /** Every node's reference value in the kernels' layout. */
+  readonly values: Map<number, Float32Array>;
+}
+
+describe('every schedule in the space, node by node, matches the reference executor', () => {
+  // For each target and kind of node (its kernel shape and fused steps), the space's schedules
+  // are dealt round-robin to the nodes of that kind, so every schedule runs at least once; each
+  // node's kernel reads its inputs as the reference computed them and is compared with the
+  // reference's value of that node (same tolerance tiers, per node). Widths of 4 and more keep
+  // LayerNorms away from the one-to-three channel amplification above.
+  it.each([0, 1])('network %i, fused, on both targets', (index) => {
+    const graph = graphOf(walked[index], 'fused');
+    const { weights, input } = dataOf(graph, walked[index].seed);
+    const values = new Map<number, Float32Array>();
+    executeReference(graph, weights, input, { onValue: (n, v) => values.set(n.id, toKernelLayout(v)) });
+    const env: NodeEnv = { weights, input, packingOf: weightPackings(graph), packed: new Map(), values };
+    const checked = new Set<string>();
+    const strategies = new Set<string>();
+    let lowered = 0;
+    for (const on of targets) {
+      const kinds = new Map<string, Node[]>();
+      for (const node of graph.nodes) kinds.set(kindOf(node), [...(kinds.get(kindOf(node)) ?? []), node]);
+      for (const [kind, nodes] of kinds) {
+        const spaces = nodes.map((n) => scheduleSpace(n, on));
+        const longest = Math.max(...spaces.map((s) => s.length));
+        for (let i = 0; i < longest; i++) {
+          const k = i % nodes.length;
+          const node = nodes[k];
+          const schedule = spaces[k][i % spaces[k].length];
+          const what = `${JSON.stringify(schedule)} for ${node.op} '${node.name}' (${kind}) on ${on.name}`;
+          expect(scheduleFits(node, schedule, on), what).toBe(true);
+          // A schedule means the same on every target that accepts it: the smaller target's
+          // space is lowered in full (it must fit), and only what is new to it is interpreted.
+          const key = `${kind} ${JSON.stringify(schedule)}`;
+          if (checked.has(key)) {
+            expect(() => lowerNode(graph, node, on, schedule), what).not.toThrow();
+            lowered++;
+            continue;
+          }
+          let output: Float32Array;
+          try {
+            output = runNode(graph, node, schedule, on, env);
+          } catch (e) {
+            throw new Error(`${what}: ${(e as Error).message}`);
+          }
+          expect(scaledDifference(output, values.get(node.id)!), what).toBeLessThan(toleranceOf(graph));
+          checked.add(key);
+          strategies.add(schedule.strategy);
+        }
+      }
+    }
+    expect([...strategies].sort()).toEqual(['direct', 'elementwise', 'gemm', 'pixel', ...(index === 0 ? ['rows'] : []), 'sample', 'window']);
+    // Observed: 1872 and 1842 schedules interpreted (888 GEMM tilings for each of two GEMM
+    // kinds), and about 1000 of the small target's lowered again; a shrinking space fails here.
+    expect(checked.size).toBeGreaterThan(1500);
+    expect(lowered).toBeGreaterThan(500);
+  }, 90_000);
+});
+
+describe('random legal schedules on WebGPU (lavapipe) match the reference executor', () => {
+  let gpu: AcquiredGpu;
+  beforeAll(async () => {
+    gpu = await acquireGpu({ adapter: 'vulkan' });
+  }, 120_000);
+  afterAll(() => gpu?.destroy());
+
+  // Each run renders and compiles its own kernels, which lavapipe's LLVM does on the CPU, slowly:
+  // a few runs per network, drawn from the device's own space and from the small target's
+  // (every schedule fitting the small target fits the device). GEMM schedules keeping more than
+  // 4 outputs a thread in registers are left out here: lavapipe takes 5-30 s to compile each of
+  // those kernels (a run with defaults takes 0.5 s). The interpreter tests above run all of them.
+  const smallRegisterTile = (s: Schedule) => s.strategy !== 'gemm' || s.threadRows * s.threadCols <= 4;
+  it.each([0, 1])('network %i', async (index) => {
+    const c = walked[index];
+    const device = targetOfDevice(gpu.device, 'lavapipe');
+    await fc.assert(
+      fc.asyncProperty(pipeline, fc.constantFrom(device, smallTarget), picks, async (which, on, chosen) => {
+        const graph = graphOf(c, which);
+        const { weights, input } = dataOf(graph, c.seed);
+        const schedules = drawSchedules(graph, on, chosen, smallRegisterTile);
+        const { output } = await executeWebGpu(() => graph, weights, input, gpu.device, { schedule: (n) => schedules.get(n.id) });
+        const expected = executeReference(graph, weights, input);
+        expect(scaledDifference(output.data, expected.data), describeSchedules(graph, schedules)).toBeLessThan(toleranceOf(graph));
+      }),
+      { numRuns: 3 },
+    );
+  }, 120_000);
+});
