@@ -104,7 +104,7 @@ export const registers = (name: string, length: number): Stmt => ({ kind: 'regis
 export const store = (memory: string, index: Expr, value: Expr): Stmt => ({ kind: 'store', memory, index, value });
 export const barrier: Stmt = { kind: 'barrier' };
 export const if_ = (cond: Expr, then: readonly Stmt[], else_?: readonly Stmt[]): Stmt => ({ kind: 'if', cond, then, ...(else_ ? { else: else_ } : {}) });
-export const reduceSum = (into: string, value: Expr, lanes: number): Stmt => ({ kind: 'reduce', into, value, lanes, strategy: 'tree' });
+export const reduceSum = (into: string, value: Expr, lanes: number, strategy: 'tree' | 'subgroup' = 'tree'): Stmt => ({ kind: 'reduce', into, value, lanes, strategy });
 
 /** for (index = from; index < to; index += step), u32; `step` defaults to 1. */
 export function loop(index: string, from: Expr | number, to: Expr | number, body: readonly Stmt[], options: { step?: Expr | number; unroll?: boolean } = {}): Stmt {

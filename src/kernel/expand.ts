@@ -8,7 +8,7 @@
 // and NaN where a variance came out negative), while Vulkan drivers were right; the dedicated
 // cell is correct on both. Every reduction of a kernel reuses the same two arrays: no thread
 // touches them again before the next reduction's first barrier.
-import { add, barrier, eq, if_, let_, load, local, lt, rem, store, u32, div, mul } from './build.js';
+import { add, barrier, eq, if_, let_, load, local, lt, ref, rem, store, u32, div, mul } from './build.js';
 import type { KernelProgram, SharedDecl, Stmt } from './ir.js';
 
 export const reducePartial = 'reduce_partial';
@@ -27,6 +27,18 @@ function expandStmts(stmts: readonly Stmt[], totals: { cells: number }): Stmt[] 
       case 'reduce': {
         if (s.lanes === 1) {
           out.push(let_(s.into, s.value));
+          break;
+        }
+        if (s.strategy === 'subgroup') {
+          // A butterfly: after the step with mask m, each thread holds the sum of its run of 2m.
+          let value = s.value;
+          let step = 0;
+          for (let mask = s.lanes / 2; mask >= 1; mask /= 2, step++) {
+            const mine = `${s.into}_part${step}`;
+            out.push(let_(mine, value), { kind: 'shuffle-xor', into: `${mine}_xor`, value: ref(mine, 'f32'), mask });
+            value = add(ref(mine, 'f32'), ref(`${mine}_xor`, 'f32'));
+          }
+          out.push(let_(s.into, value));
           break;
         }
         const lanes = u32(s.lanes);
@@ -52,7 +64,9 @@ function lanesOf(stmts: readonly Stmt[], found: Set<number>): Set<number> {
   for (const s of stmts) {
     if (s.kind === 'reduce') {
       if (s.lanes < 1 || (s.lanes & (s.lanes - 1)) !== 0) throw new Error(`internal: a reduction over ${s.lanes} lanes (not a power of two)`);
-      found.add(s.lanes);
+      // Subgroup reductions use no workgroup memory.
+      if (s.strategy === 'tree') found.add(s.lanes);
+      else found.add(1);
     } else if (s.kind === 'loop') lanesOf(s.body, found);
     else if (s.kind === 'if') {
       lanesOf(s.then, found);

@@ -86,6 +86,8 @@ class Compiler {
   slots = 0;
   regSlots = 0;
   barriers = 0;
+  /** Collective points that are subgroup shuffles rather than barriers, by id. */
+  readonly shuffles = new Map<number, { readonly slot: number; readonly mask: number }>();
   readonly sharedIndex = new Map<string, number>();
   readonly bufferIndex = new Map<string, number>();
 
@@ -726,6 +728,27 @@ class Compiler {
       }
       case 'loop':
         return this.loop(s, sc);
+      case 'shuffle-xor': {
+        // A collective: the thread stores its own value in the binding's slot and waits; when
+        // every thread has arrived, the driver swaps in the partner's value (shuffles below).
+        const size = this.program.subgroupSize;
+        if (s.value.type !== 'f32') throw this.static(`subgroup shuffle of a ${s.value.type}`);
+        if (size === undefined || !Number.isInteger(s.mask) || s.mask < 1 || s.mask >= size || this.program.workgroupSize % size !== 0) {
+          throw this.static(`subgroup shuffle by ${s.mask} with subgroups of ${String(size)} in a workgroup of ${this.program.workgroupSize}`);
+        }
+        const slot = this.slots++;
+        const set = this.setter(slot, s.value, sc);
+        this.declare(sc, s.into, { kind: 'scalar', slot, type: 'f32', mutable: false });
+        const id = this.barriers++;
+        this.shuffles.set(id, { slot, mask: s.mask });
+        return {
+          gen: true,
+          run: function* (t) {
+            set(t);
+            yield id;
+          },
+        };
+      }
       case 'reduce':
         // expandReductions returns a program whose reductions are all over one lane unchanged
         // (its early return), and a one-lane sum is just the thread's own value.
@@ -955,6 +978,14 @@ export function interpret(program: KernelProgram, memory: Readonly<Record<string
       if (firstWaiting < 0) break;
       if (firstDone >= 0) {
         throw compiler.fault(threads[firstWaiting], `barrier divergence: thread ${firstWaiting} waits at barrier #${waitingAt} while thread ${firstDone} has finished`);
+      }
+      const shuffle = compiler.shuffles.get(waitingAt);
+      if (shuffle) {
+        // Subgroups are runs of consecutive threads, so the partner is local XOR mask. Not a
+        // memory barrier: race tracking carries on.
+        const values = threads.map((t) => t.slots[shuffle.slot]);
+        for (const t of threads) t.slots[shuffle.slot] = values[t.local ^ shuffle.mask];
+        continue;
       }
       rt.epoch++;
     }

@@ -106,10 +106,19 @@ export type Stmt =
    * A sum across threads: the threads of each run of `lanes` consecutive threads (a power of
    * two dividing the workgroup size) add their `value`s, and each of them gets the run's total
    * as `let into`. Every thread of the workgroup must reach it (it holds barriers). `strategy`
-   * says how: 'tree' in workgroup memory (see expand.ts). It is expanded before rendering or
-   * interpretation, so both see the same barriers.
+   * says how: 'tree' in workgroup memory, or 'subgroup' by shuffles within a subgroup (lanes
+   * must divide the program's `subgroupSize`). It is expanded (expand.ts) before rendering or
+   * interpretation, so both see the same code.
    */
-  | { readonly kind: 'reduce'; readonly into: string; readonly value: Expr; readonly lanes: number; readonly strategy: 'tree' };
+  | { readonly kind: 'reduce'; readonly into: string; readonly value: Expr; readonly lanes: number; readonly strategy: 'tree' | 'subgroup' }
+  /**
+   * `let into` = the f32 `value` of the thread whose index in the subgroup is this thread's XOR
+   * `mask` (mask < the program's subgroupSize). Subgroups are taken to be runs of subgroupSize
+   * consecutive threads, as on the drivers we know (lavapipe included); WGSL does not promise
+   * it, so schedules use subgroups only on a target with a fixed subgroup size. Every thread of
+   * the workgroup must reach it together.
+   */
+  | { readonly kind: 'shuffle-xor'; readonly into: string; readonly value: Expr; readonly mask: number };
 
 /** Where a bound buffer's data lives; the backend's memory plan maps these to real buffers. */
 export type BufferRef =
@@ -162,6 +171,8 @@ export interface KernelProgram {
   readonly shared: readonly SharedDecl[];
   readonly workgroupSize: number;
   readonly workgroups: number;
+  /** The device's (fixed) subgroup size; set when the program uses subgroup operations. */
+  readonly subgroupSize?: number;
   readonly schedule: ScheduleValue;
   readonly body: readonly Stmt[];
 }

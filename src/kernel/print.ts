@@ -70,6 +70,7 @@ export function* walkExprs(stmts: readonly Stmt[]): Generator<Expr> {
         if (s.else) yield* walkExprs(s.else);
         break;
       case 'reduce':
+      case 'shuffle-xor':
         yield* expr(s.value);
         break;
     }
@@ -231,6 +232,9 @@ function printStmts(stmts: readonly Stmt[], depth: number, out: string[]): void 
         break;
       case 'reduce':
         out.push(`${pad}let ${s.into}: f32 = reduce.sum(${printExpr(s.value)}) over ${s.lanes} lanes (${s.strategy})`);
+        break;
+      case 'shuffle-xor':
+        out.push(`${pad}let ${s.into}: f32 = subgroup.shuffle_xor(${printExpr(s.value)}, ${s.mask})`);
         break;
     }
   }

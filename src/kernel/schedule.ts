@@ -10,8 +10,11 @@ import type { TargetDescription } from './target.js';
 export type Schedule =
   /** One thread per element. */
   | { readonly strategy: 'elementwise'; readonly workgroupSize: number }
-  /** Reductions: `lanes` threads share each reduced row (1: a thread owns a row). */
-  | { readonly strategy: 'rows'; readonly workgroupSize: number; readonly lanes: number }
+  /**
+   * Reductions: `lanes` threads share each reduced row (1: a thread owns a row), and reduce
+   * through workgroup memory ('tree') or subgroup shuffles ('subgroup', lanes within a subgroup).
+   */
+  | { readonly strategy: 'rows'; readonly workgroupSize: number; readonly lanes: number; readonly reduction: Reduction }
   /** Convolutions and linear layers, one thread per output. */
   | { readonly strategy: 'direct'; readonly workgroupSize: number }
   /**
@@ -30,8 +33,12 @@ export type Schedule =
       /** Floats staged per load: 4 reads input channels and weight columns as vec4. */
       readonly vector: 1 | 4;
     }
-  /** A contraction normalised over channels after (LayerNorm epilogue): `lanes` threads per output pixel. */
-  | { readonly strategy: 'pixel'; readonly workgroupSize: number; readonly lanes: number }
+  /**
+   * A contraction normalised over channels after (LayerNorm epilogue): `lanes` threads per
+   * output pixel; `registers` keeps each thread's channels in registers between the passes
+   * (at most 16 a thread) instead of re-reading them from the output.
+   */
+  | { readonly strategy: 'pixel'; readonly workgroupSize: number; readonly lanes: number; readonly registers: boolean; readonly reduction: Reduction }
   /**
    * A convolution normalising its input over channels (LayerNorm prologue): a workgroup per
    * output pixel stages its normalised input window, `stagingFloats` at a time.
@@ -39,6 +46,14 @@ export type Schedule =
   | { readonly strategy: 'window'; readonly workgroupSize: number; readonly stagingFloats: number }
   /** A linear layer over pooled samples with a pooling or LayerNorm prologue: a workgroup per sample. */
   | { readonly strategy: 'sample'; readonly workgroupSize: number };
+
+export type Reduction = 'tree' | 'subgroup';
+
+/** Whether `lanes` threads can reduce by subgroup shuffles on `target`. */
+function subgroupFits(lanes: number, workgroupSize: number, target: TargetDescription): boolean {
+  const size = target.subgroupSize;
+  return size !== undefined && lanes > 1 && size % lanes === 0 && workgroupSize % size === 0;
+}
 
 /** Which family of kernels a node's math and fused steps call for. */
 export type KernelShape = 'layout' | 'elementwise' | 'rows' | 'contraction' | 'pixel' | 'window' | 'sample';
@@ -98,6 +113,13 @@ function vectorizable(node: Node, s: Extract<Schedule, { strategy: 'gemm' }>): b
   return c.inChannels % 4 === 0 && c.outChannels % 4 === 0 && s.cols % 4 === 0 && s.depth % 4 === 0;
 }
 
+/** Channels a register-held pixel may give one thread: unrolled code grows with it. */
+const maxRegisterChannels = 16;
+
+function outChannels(node: Node): number {
+  return node.type.shape[1];
+}
+
 function gemmThreads(s: Extract<Schedule, { strategy: 'gemm' }>): number {
   return (s.rows / s.threadRows) * (s.cols / s.threadCols);
 }
@@ -112,7 +134,13 @@ export function scheduleFits(node: Node, schedule: Schedule, target: TargetDescr
     case 'elementwise':
       return shape === 'elementwise' || shape === 'layout';
     case 'rows':
-      return shape === 'rows' && schedule.lanes >= 1 && schedule.workgroupSize % schedule.lanes === 0 && (schedule.lanes & (schedule.lanes - 1)) === 0;
+      return (
+        shape === 'rows' &&
+        schedule.lanes >= 1 &&
+        schedule.workgroupSize % schedule.lanes === 0 &&
+        (schedule.lanes & (schedule.lanes - 1)) === 0 &&
+        (schedule.reduction === 'tree' || subgroupFits(schedule.lanes, schedule.workgroupSize, target))
+      );
     case 'direct':
       return shape === 'contraction';
     case 'gemm':
@@ -125,7 +153,13 @@ export function scheduleFits(node: Node, schedule: Schedule, target: TargetDescr
         4 * (schedule.rows + schedule.cols) * schedule.depth <= target.maxComputeWorkgroupStorageSize
       );
     case 'pixel':
-      return shape === 'pixel' && schedule.workgroupSize % schedule.lanes === 0 && (schedule.lanes & (schedule.lanes - 1)) === 0;
+      return (
+        shape === 'pixel' &&
+        schedule.workgroupSize % schedule.lanes === 0 &&
+        (schedule.lanes & (schedule.lanes - 1)) === 0 &&
+        (!schedule.registers || Math.ceil(outChannels(node) / schedule.lanes) <= maxRegisterChannels) &&
+        (schedule.reduction === 'tree' || subgroupFits(schedule.lanes, schedule.workgroupSize, target))
+      );
     case 'window':
       return shape === 'window' && schedule.stagingFloats >= 1;
     case 'sample':
@@ -137,6 +171,7 @@ export function scheduleFits(node: Node, schedule: Schedule, target: TargetDescr
 export function scheduleSpace(node: Node, target: TargetDescription): Schedule[] {
   const candidates: Schedule[] = [];
   const shape = kernelShape(node);
+  const reductions: readonly Reduction[] = ['tree', 'subgroup'];
   for (const workgroupSize of workgroupSizes) {
     switch (shape) {
       case 'layout':
@@ -144,13 +179,14 @@ export function scheduleSpace(node: Node, target: TargetDescription): Schedule[]
         candidates.push({ strategy: 'elementwise', workgroupSize });
         break;
       case 'rows':
-        for (const lanes of powersOfTwoUpTo(workgroupSize)) candidates.push({ strategy: 'rows', workgroupSize, lanes });
+        for (const lanes of powersOfTwoUpTo(workgroupSize)) for (const reduction of reductions) candidates.push({ strategy: 'rows', workgroupSize, lanes, reduction });
         break;
       case 'contraction':
         candidates.push({ strategy: 'direct', workgroupSize });
         break;
       case 'pixel':
-        for (const lanes of powersOfTwoUpTo(workgroupSize)) candidates.push({ strategy: 'pixel', workgroupSize, lanes });
+        for (const lanes of powersOfTwoUpTo(workgroupSize))
+          for (const registers of [false, true]) for (const reduction of reductions) candidates.push({ strategy: 'pixel', workgroupSize, lanes, registers, reduction });
         break;
       case 'window':
         for (const stagingFloats of [256, 512, 1024, 2048, 3072]) candidates.push({ strategy: 'window', workgroupSize, stagingFloats });
@@ -188,13 +224,18 @@ export function defaultSchedule(node: Node, target: TargetDescription): Schedule
     case 'rows': {
       const math = getOp(node.op).kernel;
       // GRN statistics end with a reduction over channels: a workgroup per sample shares it.
-      return { strategy: 'rows', workgroupSize, lanes: math.kind === 'reduction' && math.then ? workgroupSize : 1 };
+      return { strategy: 'rows', workgroupSize, lanes: math.kind === 'reduction' && math.then ? workgroupSize : 1, reduction: 'tree' };
     }
     case 'pixel':
       // Eight threads per pixel, adjacent channels in adjacent threads: their loads are
       // contiguous (a thread per pixel gathers with a stride of C), and a reduction over eight
       // lanes is three barrier steps. Fastest of 1-32 lanes on lavapipe for V2-atto's blocks.
-      return { strategy: 'pixel', workgroupSize, lanes: Math.min(8, workgroupSize) };
+    {
+      const lanes = Math.min(8, workgroupSize);
+      // Shuffles within a subgroup where the target has fixed-size subgroups: no barriers.
+      const reduction: Reduction = subgroupFits(lanes, workgroupSize, target) ? 'subgroup' : 'tree';
+      return { strategy: 'pixel', workgroupSize, lanes, registers: Math.ceil(outChannels(node) / lanes) <= maxRegisterChannels, reduction };
+    }
     case 'window':
       return { strategy: 'window', workgroupSize, stagingFloats: Math.min(2048, Math.floor(target.maxComputeWorkgroupStorageSize / 8)) };
     case 'sample':

@@ -15,6 +15,8 @@ export interface TargetDescription {
   readonly maxStorageBufferBindingSize: number;
   /** Whether subgroup operations exist (WebGPU's `subgroups` feature). */
   readonly subgroups: boolean;
+  /** The subgroup size where subgroups exist and the size is fixed (adapter's min = max). */
+  readonly subgroupSize?: number;
   /** Whether f16 arithmetic and storage exist (WebGPU's `shader-f16`). */
   readonly f16: boolean;
 }
@@ -42,8 +44,17 @@ export function targetOfDevice(device: GPUDevice, name: string): TargetDescripti
     maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
     maxStorageBufferBindingSize: Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize),
     subgroups: device.features.has('subgroups'),
+    ...(fixedSubgroupSize(device) ? { subgroupSize: fixedSubgroupSize(device) } : {}),
     f16: device.features.has('shader-f16'),
   };
+}
+
+function fixedSubgroupSize(device: GPUDevice): number | undefined {
+  if (!device.features.has('subgroups')) return undefined;
+  // GPUDevice.adapterInfo is recent; without it the size is unknown and subgroups go unused.
+  const info = (device as GPUDevice & { readonly adapterInfo?: GPUAdapterInfo }).adapterInfo as (GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number }) | undefined;
+  const [lo, hi] = [info?.subgroupMinSize, info?.subgroupMaxSize];
+  return lo !== undefined && lo === hi && lo > 0 ? lo : undefined;
 }
 
 /** What one kernel needs of the device. */
@@ -51,6 +62,8 @@ export interface KernelNeeds {
   readonly workgroupStorageBytes: number;
   readonly workgroupSize: number;
   readonly storageBuffers: number;
+  /** Subgroups of exactly this size, for kernels that use subgroup operations. */
+  readonly subgroupSize?: number;
 }
 
 /** Read off the program itself (after its reductions are expanded), never estimated apart. */
@@ -60,6 +73,7 @@ export function programNeeds(program: KernelProgram): KernelNeeds {
     workgroupStorageBytes: 4 * expanded.shared.reduce((sum, s) => sum + s.length, 0),
     workgroupSize: program.workgroupSize,
     storageBuffers: program.buffers.length,
+    ...(program.subgroupSize !== undefined ? { subgroupSize: program.subgroupSize } : {}),
   };
 }
 
@@ -67,7 +81,7 @@ export function programNeeds(program: KernelProgram): KernelNeeds {
 export type TargetLimits = Pick<
   TargetDescription,
   'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup' | 'maxComputeWorkgroupSizeX' | 'maxStorageBuffersPerShaderStage'
->;
+> & { readonly subgroupSize?: number };
 
 /** Each way `needs` exceeds `limits`, as readable text; empty when it fits. */
 export function limitViolations(needs: KernelNeeds, limits: TargetLimits): string[] {
@@ -79,6 +93,9 @@ export function limitViolations(needs: KernelNeeds, limits: TargetLimits): strin
     found.push(
       `${needs.workgroupSize} invocations per workgroup (maxComputeInvocationsPerWorkgroup ${limits.maxComputeInvocationsPerWorkgroup}, maxComputeWorkgroupSizeX ${limits.maxComputeWorkgroupSizeX})`,
     );
+  }
+  if (needs.subgroupSize !== undefined && needs.subgroupSize !== limits.subgroupSize) {
+    found.push(`subgroups of ${needs.subgroupSize} threads (the target's are ${limits.subgroupSize === undefined ? 'unknown or absent' : limits.subgroupSize})`);
   }
   if (needs.storageBuffers > limits.maxStorageBuffersPerShaderStage) {
     found.push(`${needs.storageBuffers} storage buffers (maxStorageBuffersPerShaderStage ${limits.maxStorageBuffersPerShaderStage})`);

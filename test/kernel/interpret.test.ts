@@ -43,6 +43,7 @@ import {
 } from '../../src/kernel/build.js';
 import { erfF32 } from '../../src/kernel/erf.js';
 import type { BufferDecl, Expr, KernelProgram, SharedDecl, Stmt } from '../../src/kernel/ir.js';
+import { expandReductions } from '../../src/kernel/expand.js';
 import { interpret, KernelFault } from '../../src/kernel/interpret.js';
 
 const f = Math.fround;
@@ -192,6 +193,29 @@ describe('interpret: workgroups and barriers', () => {
       for (let j = start; j < start + lanes; j++) sum += x[j];
       expect(y[i]).toBe(sum);
     }
+  });
+
+  it.each([8, 4, 2])("a subgroup reduceSum over %i lanes (subgroups of 8) gives each thread its run's sum", (lanes) => {
+    const size = 64;
+    const x = Float32Array.from({ length: size * 2 }, (_, i) => (i * 5) % 11);
+    const y = new Float32Array(size * 2);
+    const body: Stmt[] = [reduceSum('total', load('x', index), lanes, 'subgroup'), store('y', index, ref('total', 'f32'))];
+    const p = { ...program({ body, buffers: [buffer('x', size * 2), buffer('y', size * 2, 'read_write')], workgroupSize: size, workgroups: 2 }), subgroupSize: 8 };
+    // No workgroup memory: the shuffles exchange values directly.
+    expect(expandReductions(p).shared).toEqual([]);
+    interpret(p, { x, y });
+    for (let i = 0; i < y.length; i++) {
+      const start = i - (i % lanes);
+      expect(y[i]).toBe(x.slice(start, start + lanes).reduce((a, b) => a + b, 0));
+    }
+  });
+
+  it('refuses a subgroup shuffle in a program that names no subgroup size, or one past it', () => {
+    const y = new Float32Array(64);
+    const body: Stmt[] = [{ kind: 'shuffle-xor', into: 'v', value: load('y', local), mask: 8 }, store('y', local, ref('v', 'f32'))];
+    const p = program({ body, buffers: [buffer('y', 64, 'read_write')], workgroupSize: 64, workgroups: 1 });
+    expect(faultOf(p, { y })).toMatch(/subgroup shuffle by 8 with subgroups of undefined/);
+    expect(faultOf({ ...p, subgroupSize: 8 }, { y })).toMatch(/subgroup shuffle by 8 with subgroups of 8/);
   });
 
   it('runs two reductions in a row (the shared arrays are reused safely)', () => {

@@ -56,7 +56,9 @@ const smallTarget: TargetDescription = {
   maxComputeInvocationsPerWorkgroup: 128,
   maxComputeWorkgroupSizeX: 128,
 };
-const targets = [webgpuDefaultTarget, smallTarget] as const;
+/** A device with fixed subgroups of 8 (as lavapipe's), so subgroup reductions are drawn too. */
+const subgroupTarget: TargetDescription = { ...webgpuDefaultTarget, name: 'a device with subgroups of 8', subgroups: true, subgroupSize: 8 };
+const targets = [webgpuDefaultTarget, smallTarget, subgroupTarget] as const;
 
 interface Case {
   readonly source: string;
@@ -249,7 +251,7 @@ describe('every schedule in the space, node by node, matches the reference execu
   // node's kernel reads its inputs as the reference computed them and is compared with the
   // reference's value of that node (same tolerance tiers, per node). Widths of 4 and more keep
   // LayerNorms away from the one-to-three channel amplification above.
-  it.each([0, 1])('network %i, fused, on both targets', (index) => {
+  it.each([0, 1])('network %i, fused, on all three targets', (index) => {
     const graph = graphOf(walked[index], 'fused');
     const { weights, input } = dataOf(graph, walked[index].seed);
     const values = new Map<number, Float32Array>();
@@ -294,6 +296,8 @@ describe('every schedule in the space, node by node, matches the reference execu
     // Observed: 1872 and 1842 schedules interpreted (888 GEMM tilings for each of two GEMM
     // kinds), and about 1000 of the small target's lowered again; a shrinking space fails here.
     expect(checked.size).toBeGreaterThan(1500);
+    // The subgroup target's reductions by shuffles were among them.
+    expect([...checked].some((k) => k.includes('"reduction":"subgroup"'))).toBe(true);
     expect(lowered).toBeGreaterThan(500);
   }, 90_000);
 });

@@ -232,8 +232,16 @@ function stmts(body: readonly Stmt[], depth: number, memories: Memories, out: st
         break;
       case 'reduce':
         throw new Error(`internal: reduce into ${s.into} survived expandReductions`);
+      case 'shuffle-xor':
+        if (s.value.type !== 'f32' || !Number.isInteger(s.mask) || s.mask < 1) throw new Error(`internal: shuffle into ${s.into} of a ${s.value.type} by ${s.mask}`);
+        out.push(`${pad}let ${identifier(s.into, 'let')} = subgroupShuffleXor(${text(s.value)}, ${literal('u32', s.mask)});`);
+        break;
     }
   }
+}
+
+function hasShuffle(body: readonly Stmt[]): boolean {
+  return body.some((s) => s.kind === 'shuffle-xor' || (s.kind === 'loop' && hasShuffle(s.body)) || (s.kind === 'if' && (hasShuffle(s.then) || (s.else !== undefined && hasShuffle(s.else)))));
 }
 
 function registerNames(body: readonly Stmt[], into: Set<string>): Set<string> {
@@ -275,11 +283,14 @@ export function renderWgsl(program: KernelProgram): string {
     return name;
   };
   const lines: string[] = [];
+  const usesSubgroups = hasShuffle(p.body);
+  if (usesSubgroups && p.subgroupSize === undefined) throw new Error(`internal: ${p.name} uses subgroup operations but names no subgroup size`);
   const schedule = Object.entries(p.schedule).map(([k, v]) => `${k}=${String(v)}`);
   lines.push(`// ${commentSafe(p.name)}: ${commentSafe(p.summary)}`);
   lines.push(`// Computes IR node(s): ${commentSafe(p.covers)}`);
   lines.push(`// Schedule: ${schedule.length > 0 ? commentSafe(schedule.join(', ')) : 'none'}`);
   lines.push(`// Layout: activations NHWC, f32. ${p.workgroups} workgroups of ${p.workgroupSize} threads.`);
+  if (usesSubgroups) lines.push(`// Needs the subgroups feature, with subgroups of ${p.subgroupSize} consecutive threads.`, 'enable subgroups;');
   lines.push('');
 
   if (p.buffers.filter((b) => b.access === 'read_write').length !== 1) throw new Error(`internal: ${p.name} must bind exactly one read_write buffer`);

@@ -47,7 +47,7 @@ for (const [index, plan] of bufferPlan.entries()) {
 // Every kernel must fit this device's compute limits; say which does not before creating anything.
 const shortfalls: string[] = [];
 for (const source of shaderSources) {
-  const { workgroupStorageBytes, workgroupSize, storageBuffers } = source.needs;
+  const { workgroupStorageBytes, workgroupSize, storageBuffers, subgroupSize } = source.needs;
   if (workgroupStorageBytes > limits.maxComputeWorkgroupStorageSize) {
     shortfalls.push(\`kernel \${source.name} needs \${workgroupStorageBytes} bytes of workgroup memory (maxComputeWorkgroupStorageSize is \${limits.maxComputeWorkgroupStorageSize})\`);
   }
@@ -56,6 +56,11 @@ for (const source of shaderSources) {
   }
   if (storageBuffers > limits.maxStorageBuffersPerShaderStage) {
     shortfalls.push(\`kernel \${source.name} needs \${storageBuffers} storage buffers (maxStorageBuffersPerShaderStage is \${limits.maxStorageBuffersPerShaderStage})\`);
+  }
+  // Kernels compiled for one device's subgroups (convc run and bench) need that size exactly.
+  const info = (device as GPUDevice & { readonly adapterInfo?: GPUAdapterInfo & { readonly subgroupMinSize?: number; readonly subgroupMaxSize?: number } }).adapterInfo;
+  if (subgroupSize !== undefined && (!device.features.has('subgroups') || info?.subgroupMinSize !== subgroupSize || info?.subgroupMaxSize !== subgroupSize)) {
+    shortfalls.push(\`kernel \${source.name} needs the subgroups feature with subgroups of exactly \${subgroupSize} threads\`);
   }
 }
 if (shortfalls.length > 0) {
@@ -271,7 +276,7 @@ export function generateRunner(program: WgslProgram): string {
     declarations: [
       {
         name: 'shaderSources',
-        type: 'readonly { readonly name: string; readonly code: string; readonly needs: { readonly workgroupStorageBytes: number; readonly workgroupSize: number; readonly storageBuffers: number } }[]',
+        type: 'readonly { readonly name: string; readonly code: string; readonly needs: { readonly workgroupStorageBytes: number; readonly workgroupSize: number; readonly storageBuffers: number; readonly subgroupSize?: number } }[]',
         initializer: (writer) => {
           writer.write('[').newLine();
           writer.indent(() => {

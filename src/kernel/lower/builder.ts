@@ -138,21 +138,30 @@ export class KernelBuilder {
   rowStatistics(
     math: ReductionMath,
     attrs: Attrs,
-    row: { readonly length: number; readonly lane: Expr; readonly lanes: number; readonly active?: Expr },
-    read: (i: Expr, body: Stmt[]) => Expr,
+    row: { readonly length: number; readonly lane: Expr; readonly lanes: number; readonly active?: Expr; readonly perThread?: number; readonly reduction?: 'tree' | 'subgroup' },
+    read: (i: Expr, body: Stmt[], slot: Expr) => Expr,
     body: Stmt[],
   ): Record<string, Expr> {
     const stats: Record<string, Expr> = {};
     for (const stat of math.stats) {
       const sum = this.fresh(`${stat.name}_sum`);
-      const index = this.fresh('i');
       const inner: Stmt[] = [];
-      const x = read(ref(index, 'u32'), inner);
-      inner.push(assign(sum, add(ref(sum, 'f32'), stat.term(x, stats, attrs))));
-      const accumulate = loop(index, row.lane, row.length, inner, { step: row.lanes });
+      let accumulate: Stmt;
+      if (row.perThread === undefined) {
+        const index = this.fresh('i');
+        const x = read(ref(index, 'u32'), inner, ref(index, 'u32'));
+        inner.push(assign(sum, add(ref(sum, 'f32'), stat.term(x, stats, attrs))));
+        accumulate = loop(index, row.lane, row.length, inner, { step: row.lanes });
+      } else {
+        // A fixed number of elements per thread, unrolled, so `slot` indexes registers by a constant.
+        const slot = this.fresh('slot');
+        const i = add(row.lane, mul(ref(slot, 'u32'), u32(row.lanes)));
+        const x = read(i, inner, ref(slot, 'u32'));
+        accumulate = loop(slot, 0, row.perThread, [if_(lt(i, u32(row.length)), [...inner, assign(sum, add(ref(sum, 'f32'), stat.term(x, stats, attrs)))])], { unroll: true });
+      }
       body.push(var_(sum, f32(0)), row.active ? if_(row.active, [accumulate]) : accumulate);
       const total = this.fresh(`${stat.name}_total`);
-      body.push(reduceSum(total, ref(sum, 'f32'), row.lanes));
+      body.push(reduceSum(total, ref(sum, 'f32'), row.lanes, row.reduction));
       stats[stat.name] = bind(body, this.fresh(stat.name), stat.finish(ref(total, 'f32'), f32(row.length), stats, attrs));
     }
     return stats;

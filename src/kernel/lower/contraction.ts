@@ -104,22 +104,35 @@ function loadInput(b: KernelBuilder, g: Geometry, pre: readonly OpUse[], input: 
 /** Packed weight index of (tap, input channel within the group, output channel): [kh, kw, in/g, out]. */
 const weightIndex = (g: Geometry, tap: Expr, ic: Expr, oc: Expr): Expr => add(mul(add(mul(tap, u32(g.perGroupIn, 'CIN_PER_GROUP')), ic), g.COUT), oc);
 
+/** Where a contraction's running sum lives: a `var` (one output) or a register slot (several). */
+interface Accumulator {
+  readonly oc: Expr;
+  readonly value: Expr;
+  set(value: Expr): Stmt;
+}
+
+const varAccumulator = (oc: Expr, name: string): Accumulator => ({ oc, value: ref(name, 'f32'), set: (v) => assign(name, v) });
+
 /**
- * Statements accumulating the contraction's sum for output (n, p, oc) into `var acc` (declared
- * by the caller), reading through the prologue. Padding is skipped, never loaded.
+ * Statements adding the contraction's terms for output pixel (n, p) into each accumulator (one
+ * per output channel), reading through the prologue. The window is walked once, outermost,
+ * so a thread with several output channels computes each tap's position once. Padding is
+ * skipped, never loaded.
  */
-function accumulate(b: KernelBuilder, g: Geometry, c: Contraction, pre: readonly OpUse[], names: { input: string; weight: string }, n: Expr, p: Expr, oc: Expr, acc: string): Stmt[] {
+function accumulate(b: KernelBuilder, g: Geometry, c: Contraction, pre: readonly OpUse[], names: { input: string; weight: string }, n: Expr, p: Expr, accs: (tap: Expr, into: Stmt[]) => readonly Accumulator[]): Stmt[] {
   const body: Stmt[] = [];
-  const addTerm = (pixel: Expr, tap: Expr, into: Stmt[]) => {
+  const addTerms = (pixel: Expr, tap: Expr, into: Stmt[]) => {
     const ic = ref('ic', 'u32');
-    const inner: Stmt[] = [];
-    const firstChannel = g.perGroupIn === c.inChannels ? u32(0) : mul(div(oc, u32(g.perGroupOut, 'COUT_PER_GROUP')), u32(g.perGroupIn, 'CIN_PER_GROUP'));
-    const x = loadInput(b, g, pre, names.input, pixel, add(firstChannel, ic), n, inner);
-    inner.push(assign(acc, add(ref(acc, 'f32'), mul(x, load(names.weight, weightIndex(g, tap, ic, oc))))));
-    into.push(loop('ic', 0, u32(g.perGroupIn, 'CIN_PER_GROUP'), inner));
+    for (const acc of accs(tap, into)) {
+      const inner: Stmt[] = [];
+      const firstChannel = g.perGroupIn === c.inChannels ? u32(0) : mul(div(acc.oc, u32(g.perGroupOut, 'COUT_PER_GROUP')), u32(g.perGroupIn, 'CIN_PER_GROUP'));
+      const x = loadInput(b, g, pre, names.input, pixel, add(firstChannel, ic), n, inner);
+      inner.push(acc.set(add(acc.value, mul(x, load(names.weight, weightIndex(g, tap, ic, acc.oc))))));
+      into.push(loop('ic', 0, u32(g.perGroupIn, 'CIN_PER_GROUP'), inner));
+    }
   };
   if (g.pointwise) {
-    addTerm(add(mul(n, g.P_OUT), p), u32(0), body);
+    addTerms(add(mul(n, g.P_OUT), p), u32(0), body);
     return body;
   }
   const [kh, kw] = c.kernel;
@@ -142,7 +155,7 @@ function accumulate(b: KernelBuilder, g: Geometry, c: Contraction, pre: readonly
   const colBody: Stmt[] = [];
   const inCol = coordinate('ix', 'ox', 'kx', sw, pw, g.w, colBody);
   const tapBody: Stmt[] = [];
-  addTerm(add(mul(add(mul(n, g.H), ref('iy', 'u32')), g.W), ref('ix', 'u32')), add(mul(ref('ky', 'u32'), u32(kw, 'KW')), ref('kx', 'u32')), tapBody);
+  addTerms(add(mul(add(mul(n, g.H), ref('iy', 'u32')), g.W), ref('ix', 'u32')), add(mul(ref('ky', 'u32'), u32(kw, 'KW')), ref('kx', 'u32')), tapBody);
   colBody.push(...guarded(inCol, tapBody));
   rowBody.push(...guarded(inRow, [loop('kx', 0, u32(kw, 'KW'), colBody)]));
   body.push(loop('ky', 0, u32(kh, 'KH'), rowBody));
@@ -170,7 +183,7 @@ export function lowerDirect(graph: Graph, node: Node, schedule: Extract<Schedule
   inner.push(let_('n', div(ref('pixel', 'u32'), g.P_OUT)), let_('p', rem(ref('pixel', 'u32'), g.P_OUT)));
   const [n, p, oc] = [ref('n', 'u32'), ref('p', 'u32'), ref('oc', 'u32')];
   inner.push(var_('acc', biasOf(b, a.c, oc) ?? { kind: 'const', type: 'f32', value: 0 }));
-  inner.push(...accumulate(b, g, a.c, a.pre, names, n, p, oc, 'acc'));
+  inner.push(...accumulate(b, g, a.c, a.pre, names, n, p, () => [varAccumulator(oc, 'acc')]));
   const output = b.output();
   const v = b.applyElementwise(a.before, ref('acc', 'f32'), { index, n, c: oc, shape: node.type.shape }, inner);
   inner.push(store(output, index, v));
@@ -203,20 +216,66 @@ export function lowerPixel(graph: Graph, node: Node, schedule: Extract<Schedule,
   ];
   const [n, p, lane, base] = [ref('n', 'u32'), ref('p', 'u32'), ref('lane', 'u32'), ref('base', 'u32')];
   const active = lessThan(ref('pixel', 'u32'), g.rows, 'ROWS');
-  const oc = ref('oc', 'u32');
-  const compute: Stmt[] = [var_('acc', biasOf(b, a.c, oc) ?? { kind: 'const', type: 'f32', value: 0 })];
-  compute.push(...accumulate(b, g, a.c, a.pre, names, n, p, oc, 'acc'));
   const site = (channel: Expr): Site => ({ index: add(base, channel), n, c: channel, shape: node.type.shape });
-  const v = b.applyElementwise(a.before, ref('acc', 'f32'), site(oc), compute);
-  compute.push(store(output, add(base, oc), v));
-  body.push(if_(active, [{ kind: 'loop', index: 'oc', from: lane, to: g.COUT, step: u32(lanes, 'LANES'), body: compute }]));
-  const stats = b.rowStatistics(math, norm.attrs, { length: a.c.outChannels, lane, lanes, active }, (ch) => load(output, add(base, ch)), body);
-  const finish: Stmt[] = [];
-  const ch = ref('c', 'u32');
-  const normed = bind(finish, 'v_' + norm.op, math.apply!(load(output, add(base, ch)), stats, b.context(norm, site(ch)), norm.attrs));
-  const last = b.applyElementwise(a.after, normed, site(ch), finish);
-  finish.push(store(output, add(base, ch), last));
-  body.push(if_(active, [{ kind: 'loop', index: 'c', from: lane, to: g.COUT, step: u32(lanes, 'LANES'), body: finish }]));
+  // Each thread's channels: lane, lane + lanes, ...; held in registers (an unrolled slot each)
+  // when the schedule says so, else written to the output and read back.
+  const perThread = Math.ceil(a.c.outChannels / lanes);
+  const stash = schedule.registers ? 'vals' : undefined;
+  const walk = (name: string, inner: (channel: Expr, slot: Expr, into: Stmt[]) => void): Stmt => {
+    const into: Stmt[] = [];
+    if (!stash) {
+      inner(ref(name, 'u32'), ref(name, 'u32'), into);
+      return { kind: 'loop', index: name, from: lane, to: g.COUT, step: u32(lanes, 'LANES'), body: into };
+    }
+    into.push(let_(name, add(lane, mul(ref('slot', 'u32'), u32(lanes, 'LANES')))));
+    const guardedBody: Stmt[] = [];
+    inner(ref(name, 'u32'), ref('slot', 'u32'), guardedBody);
+    into.push(if_(lt(ref(name, 'u32'), g.COUT), guardedBody));
+    return loop('slot', 0, perThread, into, { unroll: true });
+  };
+  const stored = (channel: Expr, slot: Expr): Expr => (stash ? load(stash, slot) : load(output, add(base, channel)));
+  const zero: Expr = { kind: 'const', type: 'f32', value: 0 };
+  if (stash) {
+    // All of the thread's channels at once: each tap's position is computed once for them.
+    body.push(registers(stash, perThread));
+    const compute: Stmt[] = [walk('oc', (oc, slot, into) => into.push(store(stash, slot, biasOf(b, a.c, oc) ?? zero)))];
+    const slots = (_tap: Expr, into: Stmt[]): Accumulator[] =>
+      Array.from({ length: perThread }, (_, j) => {
+        const oc = bind(into, `oc_${j}`, min(add(lane, u32(j * lanes)), sub(g.COUT, u32(1))));
+        // A slot past the last channel recomputes the last one (clamped) and is never stored.
+        return { oc, value: load(stash, u32(j)), set: (v: Expr) => store(stash, u32(j), v) };
+      });
+    compute.push(...accumulate(b, g, a.c, a.pre, names, n, p, slots));
+    compute.push(walk('oc', (oc, slot, into) => into.push(store(stash, slot, b.applyElementwise(a.before, load(stash, slot), site(oc), into)))));
+    body.push(if_(active, compute));
+  } else {
+    body.push(
+      if_(active, [
+        walk('oc', (oc, _slot, compute) => {
+          compute.push(var_('acc', biasOf(b, a.c, oc) ?? zero));
+          compute.push(...accumulate(b, g, a.c, a.pre, names, n, p, () => [varAccumulator(oc, 'acc')]));
+          const v = b.applyElementwise(a.before, ref('acc', 'f32'), site(oc), compute);
+          compute.push(store(output, add(base, oc), v));
+        }),
+      ]),
+    );
+  }
+  const stats = b.rowStatistics(
+    math,
+    norm.attrs,
+    { length: a.c.outChannels, lane, lanes, active, reduction: schedule.reduction, ...(stash ? { perThread } : {}) },
+    (ch, _into, slot) => stored(ch, slot),
+    body,
+  );
+  body.push(
+    if_(active, [
+      walk('c', (ch, slot, finish) => {
+        const normed = bind(finish, 'v_' + norm.op, math.apply!(stored(ch, slot), stats, b.context(norm, site(ch)), norm.attrs));
+        const last = b.applyElementwise(a.after, normed, site(ch), finish);
+        finish.push(store(output, add(base, ch), last));
+      }),
+    ]),
+  );
   return program(b, node, a.c, schedule, workgroupSize, Math.ceil(g.rows / pixelsPerGroup), body);
 }
 

@@ -1,7 +1,7 @@
 // Graph node + schedule -> kernel program, checked against the target: the one entry point
 // backends use. A schedule that does not suit the node, or whose program would exceed the
 // target's limits, is refused here, so no renderer ever sees such a kernel.
-import type { KernelProgram } from '../ir.js';
+import type { KernelProgram, Stmt } from '../ir.js';
 import { defaultSchedule, scheduleFits, type Schedule } from '../schedule.js';
 import { limitViolations, programNeeds, type TargetDescription } from '../target.js';
 import { paramSetsOf } from '../../ir/fusion.js';
@@ -41,10 +41,15 @@ function build(graph: Graph, node: Node, schedule: Schedule): KernelProgram {
 /** The kernel computing `node` under `schedule` (by default the heuristic's) on `target`. */
 export function lowerNode(graph: Graph, node: Node, target: TargetDescription, schedule: Schedule = defaultSchedule(node, target)): KernelProgram {
   if (!scheduleFits(node, schedule, target)) throw new ScheduleError(`schedule ${JSON.stringify(schedule)} cannot compute ${node.op} node '${node.name}' on ${target.name}`);
-  const program = build(graph, node, schedule);
+  const built = build(graph, node, schedule);
+  const program = usesSubgroups(built.body) ? { ...built, subgroupSize: target.subgroupSize } : built;
   const over = limitViolations(programNeeds(program), target);
   if (over.length > 0) throw new ScheduleError(`kernel ${program.name} under schedule ${JSON.stringify(schedule)} needs ${over.join(', ')} on ${target.name}`);
   return program;
+}
+
+function usesSubgroups(body: readonly Stmt[]): boolean {
+  return body.some((s) => (s.kind === 'reduce' && s.strategy === 'subgroup' && s.lanes > 1) || (s.kind === 'loop' && usesSubgroups(s.body)) || (s.kind === 'if' && (usesSubgroups(s.then) || (s.else !== undefined && usesSubgroups(s.else)))));
 }
 
 /** The layout change from the model's NHWC output back to NCHW, after the output node. */

@@ -36,7 +36,7 @@ export function lowerReduction(graph: Graph, node: Node, schedule: Extract<Sched
     body.push(let_('base', mul(row, C)), let_('n', div(row, P)));
     const base = ref('base', 'u32');
     const at = (c: Expr) => add(base, c);
-    const stats = b.rowStatistics(math, node.attrs, { length: channels, lane, lanes, active }, (c) => load(input, at(c)), body);
+    const stats = b.rowStatistics(math, node.attrs, { length: channels, lane, lanes, active, reduction: schedule.reduction }, (c) => load(input, at(c)), body);
     const apply = math.apply;
     if (!apply) throw new Error(`internal: ${node.op} reduces channels away`);
     const inner: Stmt[] = [];
@@ -48,7 +48,7 @@ export function lowerReduction(graph: Graph, node: Node, schedule: Extract<Sched
     // A (sample, channel)'s positions are C apart.
     body.push(let_('c', rem(row, C)), let_('n', div(row, C)));
     const [nn, cc] = [ref('n', 'u32'), ref('c', 'u32')];
-    const stats = b.rowStatistics(math, node.attrs, { length: positions, lane, lanes, active }, (p) => load(input, add(mul(add(mul(nn, P), p), C), cc)), body);
+    const stats = b.rowStatistics(math, node.attrs, { length: positions, lane, lanes, active, reduction: schedule.reduction }, (p) => load(input, add(mul(add(mul(nn, P), p), C), cc)), body);
     const last = stats[math.stats[math.stats.length - 1].name];
     body.push(if_(and(active, lessThan(lane, 1)), [store(output, row, last)]));
   } else {
@@ -61,7 +61,7 @@ export function lowerReduction(graph: Graph, node: Node, schedule: Extract<Sched
     const spatial = b.rowStatistics(math, node.attrs, { length: positions, lane: u32(0), lanes: 1 }, (p) => load(input, add(mul(add(mul(nn, P), p), C), cc)), perChannel);
     perChannel.push(store(output, add(mul(nn, C), cc), spatial[math.stats[math.stats.length - 1].name]));
     body.push(if_(active, [{ kind: 'loop', index: 'c', from: lane, to: C, step: u32(lanes), body: perChannel }]));
-    const stats = b.rowStatistics(then as ReductionMath, node.attrs, { length: channels, lane, lanes, active }, (c) => load(output, add(mul(nn, C), c)), body);
+    const stats = b.rowStatistics(then as ReductionMath, node.attrs, { length: channels, lane, lanes, active, reduction: schedule.reduction }, (c) => load(output, add(mul(nn, C), c)), body);
     const apply = then.apply;
     if (!apply) throw new Error(`internal: ${node.op}'s second reduction has no apply`);
     const inner: Stmt[] = [];

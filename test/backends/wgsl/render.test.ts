@@ -364,6 +364,35 @@ describe('renderWgsl on Dawn (lavapipe)', () => {
     for (let k = 0; k < want.length; k++) expect(Math.abs(got[k] - want[k]), `${name}[${k}]`).toBeLessThanOrEqual(2e-6 * scale);
   });
 
+  it('subgroup reductions render as shuffles under `enable subgroups` and compute what the interpreter computes', async () => {
+    // Lavapipe has fixed subgroups of 8; runs of 8, 4 and 2 lanes reduce by shuffles alone.
+    const p = program(
+      'subgroup_sums',
+      [buffer('x', 4 * WG), buffer('out', 4 * WG * 3, 'read_write')],
+      [
+        let_('v', load('x', index)),
+        reduceSum('s8', ref('v', 'f32'), 8, 'subgroup'),
+        reduceSum('s4', ref('v', 'f32'), 4, 'subgroup'),
+        reduceSum('s2', ref('v', 'f32'), 2, 'subgroup'),
+        store('out', index, ref('s8', 'f32')),
+        store('out', add(index, u32(4 * WG)), ref('s4', 'f32')),
+        store('out', add(index, u32(8 * WG)), ref('s2', 'f32')),
+      ],
+      { subgroupSize: 8 },
+    );
+    const code = renderWgsl(p);
+    expect(code).toMatch(/^enable subgroups;$/m);
+    expect(code).toContain('subgroupShuffleXor(s8_part0, 4u)');
+    expect(code).not.toContain('var<workgroup>');
+    expect(() => renderWgsl({ ...p, subgroupSize: undefined })).toThrow(/names no subgroup size/);
+    const x = inputs(4 * WG);
+    const want = new Float32Array(p.buffers[1].length);
+    interpret(p, { x, out: want });
+    const got = await run(p, x);
+    const scale = Math.max(...want.map(Math.abs));
+    for (let k = 0; k < want.length; k++) expect(Math.abs(got[k] - want[k]), `out[${k}]`).toBeLessThanOrEqual(2e-6 * scale);
+  });
+
   it('vec4 loads, stores and a vector workgroup array compute what the interpreter computes', async () => {
     const p = vectorTile;
     const x = inputs(p.buffers[0].length);
