@@ -6,7 +6,7 @@ import type { HostTensor } from '../ir/types.js';
 import { numel, type Graph, type Node } from '../ir/types.js';
 import { interpret } from './interpret.js';
 import type { BufferRef, KernelProgram } from './ir.js';
-import { lowerNode, lowerOutputLayout, weightPackings } from './lower/index.js';
+import { lowerNode, lowerOutputLayout, splitForKernels, weightPackings } from './lower/index.js';
 import type { Schedule } from './schedule.js';
 import { webgpuDefaultTarget, type TargetDescription } from './target.js';
 
@@ -18,7 +18,8 @@ export interface InterpretGraphOptions {
   readonly onProgram?: (program: KernelProgram) => void;
 }
 
-export function interpretGraph(graph: Graph, weights: ReadonlyMap<string, HostTensor>, input: HostTensor, options: InterpretGraphOptions = {}): HostTensor {
+export function interpretGraph(given: Graph, weights: ReadonlyMap<string, HostTensor>, input: HostTensor, options: InterpretGraphOptions = {}): HostTensor {
+  const graph = splitForKernels(given);
   const target = options.target ?? webgpuDefaultTarget;
   const packingOf = weightPackings(graph);
   const values = new Map<number, Float32Array>();

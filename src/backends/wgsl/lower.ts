@@ -2,7 +2,7 @@
 // (src/kernel/memory-plan.ts), and the programs rendered to WGSL; weights packed in the
 // layouts kernels read. Fusion, math and schedules were decided before this point.
 import { planMemory, type PlannedKernel } from '../../kernel/memory-plan.js';
-import { lowerNode, lowerOutputLayout, weightPackings } from '../../kernel/lower/index.js';
+import { lowerNode, lowerOutputLayout, splitForKernels, weightPackings } from '../../kernel/lower/index.js';
 import type { Schedule } from '../../kernel/schedule.js';
 import { programNeeds, webgpuDefaultTarget, type TargetDescription } from '../../kernel/target.js';
 import type { WeightMap } from '../reference/executor.js';
@@ -32,8 +32,9 @@ export function dispatchGrid(workgroups: number): [number, number, number] {
   return [Math.ceil(groups / y), y, 1];
 }
 
-export function lowerToWgsl(graph: Graph, options: LowerOptions = {}): WgslProgram {
+export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgram {
   const target = options.target ?? webgpuDefaultTarget;
+  const graph = splitForKernels(given);
   // 1. Kernel programs, one per node (and the output's layout change).
   const kernels: PlannedKernel[] = graph.nodes.map((node) => ({ node: node.id, program: lowerNode(graph, node, target, options.schedule?.(node)) }));
   if (graph.nodes[graph.output].type.shape.length === 4) kernels.push({ program: lowerOutputLayout(graph, target) });

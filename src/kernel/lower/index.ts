@@ -5,6 +5,7 @@ import type { KernelProgram, Stmt } from '../ir.js';
 import { defaultSchedule, scheduleFits, type Schedule } from '../schedule.js';
 import { limitViolations, programNeeds, type TargetDescription } from '../target.js';
 import { paramSetsOf } from '../../ir/fusion.js';
+import { runPipeline } from '../../passes/manager.js';
 import { getOp } from '../../ir/registry.js';
 import type { Graph, HostTensor, Node } from '../../ir/types.js';
 import { lowerDirect, lowerGemm, lowerPixel, lowerSample, lowerWindow, packContractionWeight } from './contraction.js';
@@ -50,6 +51,19 @@ export function lowerNode(graph: Graph, node: Node, target: TargetDescription, s
 
 function usesSubgroups(body: readonly Stmt[]): boolean {
   return body.some((s) => (s.kind === 'reduce' && s.strategy === 'subgroup' && s.lanes > 1) || (s.kind === 'loop' && usesSubgroups(s.body)) || (s.kind === 'if' && (usesSubgroups(s.then) || (s.else !== undefined && usesSubgroups(s.else)))));
+}
+
+/**
+ * The graph with every op that kernels only know in parts split by its pass (GRN by
+ * split-grn), whatever pipeline the user chose: a graph from `--passes` without it still runs.
+ */
+export function splitForKernels(graph: Graph): Graph {
+  const passes = new Set<string>();
+  for (const node of graph.nodes) {
+    const math = getOp(node.op).kernel;
+    if (math.kind === 'split') passes.add(math.pass);
+  }
+  return passes.size === 0 ? graph : runPipeline(graph, [...passes]);
 }
 
 /** The layout change from the model's NHWC output back to NCHW, after the output node. */
