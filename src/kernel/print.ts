@@ -6,7 +6,7 @@
 // Vectors: memory declared `vector: 4` prints as `f32x4[length]` (length and indices still
 // count f32 elements, as everywhere in the IR); a vector load as `load4 x[i]`, a vector store as
 // `store4 out[i] <- v`, the constructor as `vec4(a, b, c, d)` and a component as `v.x`.
-import type { BufferRef, Expr, KernelProgram, ScalarType, Stmt } from './ir.js';
+import type { BinaryOp, BufferRef, Expr, KernelProgram, ScalarType, Stmt } from './ir.js';
 
 /** A constant the program names (Expr `const` with `name`), declared once by renderers. */
 export interface NamedConstant {
@@ -114,7 +114,8 @@ function literal(type: ScalarType, value: number | boolean): string {
   return type === 'i32' ? `${value}i` : String(value);
 }
 
-const infix: Readonly<Record<string, string>> = {
+/** The infix spelling of each binary op (min and max are calls); renderers share it. */
+export const infixOperators: Partial<Readonly<Record<BinaryOp, string>>> = {
   add: '+',
   sub: '-',
   mul: '*',
@@ -129,6 +130,7 @@ const infix: Readonly<Record<string, string>> = {
   and: '&&',
   or: '||',
 };
+const infix = infixOperators;
 
 // Binding strength as in C and WGSL, so that `a * b + c` needs no parentheses; comparisons
 // never chain and && never mixes with || unparenthesised, so no reader needs a table.

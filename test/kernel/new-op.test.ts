@@ -1,6 +1,6 @@
-// Adding an elementwise op touches its definition and nothing in any backend: `relu` is
-// defined here, in a test-only registry extension, and runs fused and unfused on the kernel
-// interpreter and on WebGPU, checked against its own reference math.
+// Adding an elementwise op touches its definition and nothing in any backend: `relu`,
+// defined in test/kernel/relu.ts and added by a test-only registry extension, runs fused and
+// unfused on the kernel interpreter and on WebGPU, checked against its own reference math.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,29 +12,14 @@ import { executeWebGpu } from '../../src/backends/wgsl/execute.js';
 import { lowerToWgsl } from '../../src/backends/wgsl/lower.js';
 import { elaborate } from '../../src/dsl/elaborate.js';
 import { loadProgram } from '../../src/dsl/load.js';
-import { f32, max } from '../../src/kernel/build.js';
 import { interpretGraph } from '../../src/kernel/execute.js';
-import { noMacs, noParams, type OpDef } from '../../src/ir/op.js';
+import { relu } from './relu.js';
 import { registerOp } from '../../src/ir/registry.js';
 import type { Graph } from '../../src/ir/types.js';
 import { pipelines, runPipeline } from '../../src/passes/manager.js';
 import { withDerivedWeights } from '../../src/weights/derive.js';
 import { randomInput, randomWeights } from '../../src/weights/random.js';
 import { repoPath, scaledDifference } from '../helpers.js';
-
-const relu: OpDef = {
-  name: 'relu',
-  summary: 'max(x, 0)',
-  kind: 'elementwise',
-  arity: 1,
-  callable: true,
-  attrs: [],
-  params: noParams,
-  infer: ([x]) => x,
-  macs: noMacs,
-  kernel: { kind: 'elementwise', apply: (x) => max(x, f32(0)) },
-  evaluate: ([x]) => x.data.map((v) => Math.max(v, 0)),
-};
 
 // Kernels compute in f32 like a GPU; the reference accumulates in f64: the project's f32
 // kernel tolerance, 2e-5 of the output's scale.

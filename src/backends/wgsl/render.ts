@@ -11,26 +11,12 @@
 import { erfCoefficients, erfP } from '../../kernel/erf.js';
 import { expandReductions } from '../../kernel/expand.js';
 import type { BinaryOp, Expr, KernelProgram, ScalarType, Stmt, UnaryOp } from '../../kernel/ir.js';
-import { namedConstants, walkExprs } from '../../kernel/print.js';
+import { infixOperators, namedConstants, walkExprs } from '../../kernel/print.js';
 import { commentSafe, f32Literal } from './text.js';
 
 const erfHelper = 'erf_approx';
 
-const infix: Partial<Readonly<Record<BinaryOp, string>>> = {
-  add: '+',
-  sub: '-',
-  mul: '*',
-  div: '/',
-  rem: '%',
-  lt: '<',
-  le: '<=',
-  gt: '>',
-  ge: '>=',
-  eq: '==',
-  ne: '!=',
-  and: '&&',
-  or: '||',
-};
+const infix = infixOperators;
 
 // Binding strength of the infix ops, as WGSL's grammar has them. WGSL has no precedence between
 // relational operators or between && and ||: `a < b == c` and `a && b || c` do not parse.
