@@ -30,6 +30,7 @@ import { pipelines, runPipeline } from '../../src/passes/manager.js';
 import { withDerivedWeights } from '../../src/weights/derive.js';
 import { randomInput, randomWeights } from '../../src/weights/random.js';
 import { repoPath, scaledDifference } from '../helpers.js';
+import { blockCases, networkCases, type ModelCase } from '../model-cases.js';
 
 // Errors are measured relative to the output's scale (scaledDifference). The interpreter rounds
 // every f32 operation as a GPU does, so these are the WebGPU-vs-reference tolerances of
@@ -60,49 +61,11 @@ const smallTarget: TargetDescription = {
 const subgroupTarget: TargetDescription = { ...webgpuDefaultTarget, name: 'a device with subgroups of 8', subgroups: true, subgroupSize: 8 };
 const targets = [webgpuDefaultTarget, smallTarget, subgroupTarget] as const;
 
-interface Case {
-  readonly source: string;
-  readonly batch: number;
-  readonly height: number;
-  readonly width: number;
-  readonly seed: number;
-}
+type Case = ModelCase;
 
-const version = fc.constantFrom('v1', 'v2');
-
-/** One block of either version at any width, down to a 1x1 image. */
-const blockCase: fc.Arbitrary<Case> = fc
-  .record({ version, dim: fc.integer({ min: 1, max: 24 }), batch: fc.integer({ min: 1, max: 2 }), height: fc.integer({ min: 1, max: 9 }), width: fc.integer({ min: 1, max: 9 }), seed: fc.nat(1000) })
-  .map(({ version: v, dim, ...rest }) => ({
-    ...rest,
-    source: `import "${repoPath(`models/convnext${v}.cnx`)}"\nfamily OneBlock(dim) {\n  input(dim)\n  block: ConvNeXt${v.toUpperCase()}Block(dim)\n}\nmodel m = OneBlock(${dim})\n`,
-  }));
-
-/** A whole network: 1 to 3 stages, small and odd widths, inputs that end at 1x1 or a little more. */
-const networkCase: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((stages) =>
-  fc
-    .record({
-      version,
-      depths: fc.array(fc.integer({ min: 1, max: 2 }), { minLength: stages, maxLength: stages }),
-      dims: fc.array(fc.integer({ min: 1, max: 20 }), { minLength: stages, maxLength: stages }),
-      classes: fc.integer({ min: 1, max: 10 }),
-      inChans: fc.integer({ min: 1, max: 4 }),
-      batch: fc.integer({ min: 1, max: 2 }),
-      // The stem divides by 4 and each later stage by 2, so this much input reaches 1x1.
-      extraH: fc.integer({ min: 0, max: 7 }),
-      extraW: fc.integer({ min: 0, max: 7 }),
-      seed: fc.nat(1000),
-    })
-    .map(({ version: v, depths, dims, classes, inChans, extraH, extraW, ...rest }) => {
-      const minimum = 4 * 2 ** (stages - 1);
-      return {
-        ...rest,
-        height: minimum + extraH,
-        width: minimum + extraW,
-        source: `import "${repoPath(`models/convnext${v}.cnx`)}"\nmodel m = ConvNeXt${v.toUpperCase()}(depths=[${depths}], dims=[${dims}], classes=${classes}, in_chans=${inChans})\n`,
-      };
-    }),
-);
+// Small enough that a run interprets in well under a second.
+const blockCase = blockCases({ maxDim: 24, maxBatch: 2 });
+const networkCase = networkCases({ maxStages: 3, maxBatch: 2, maxExtra: 7 });
 
 const scratch = mkdtempSync(join(tmpdir(), 'convc-schedules-'));
 let written = 0;

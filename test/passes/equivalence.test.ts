@@ -17,6 +17,7 @@ import { pipelines, runPipeline } from '../../src/passes/manager.js';
 import { withDerivedWeights } from '../../src/weights/derive.js';
 import { randomInput, randomWeights } from '../../src/weights/random.js';
 import { repoPath, scaledDifference } from '../helpers.js';
+import { blockCases, networkCases, type ModelCase } from '../model-cases.js';
 
 // Errors are measured relative to the output's scale (scaledDifference).
 // - Wide tier (32-128 channels, well conditioned): the reference executor accumulates in f64
@@ -35,49 +36,11 @@ const tolerance = {
 } as const;
 type Tier = 'narrow' | 'wide';
 
-interface Case {
-  readonly source: string;
-  readonly batch: number;
-  readonly height: number;
-  readonly width: number;
-  readonly seed: number;
-}
+type Case = ModelCase;
 
 const version = fc.constantFrom('v1', 'v2');
-
-/** One block of either version at any width, down to a 1x1 image. */
-const blockCase: fc.Arbitrary<Case> = fc
-  .record({ version, dim: fc.integer({ min: 1, max: 24 }), batch: fc.integer({ min: 1, max: 3 }), height: fc.integer({ min: 1, max: 9 }), width: fc.integer({ min: 1, max: 9 }), seed: fc.nat(1000) })
-  .map(({ version: v, dim, ...rest }) => ({
-    ...rest,
-    source: `import "${repoPath(`models/convnext${v}.cnx`)}"\nfamily OneBlock(dim) {\n  input(dim)\n  block: ConvNeXt${v.toUpperCase()}Block(dim)\n}\nmodel m = OneBlock(${dim})\n`,
-  }));
-
-/** A whole network: 1 to 4 stages, small and odd widths, inputs that end at 1x1 or a little more. */
-const networkCase: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 4 }).chain((stages) =>
-  fc
-    .record({
-      version,
-      depths: fc.array(fc.integer({ min: 1, max: 2 }), { minLength: stages, maxLength: stages }),
-      dims: fc.array(fc.integer({ min: 1, max: 20 }), { minLength: stages, maxLength: stages }),
-      classes: fc.integer({ min: 1, max: 10 }),
-      inChans: fc.integer({ min: 1, max: 4 }),
-      batch: fc.integer({ min: 1, max: 3 }),
-      // The stem divides by 4 and each later stage by 2, so this much input reaches 1x1.
-      extraH: fc.integer({ min: 0, max: 11 }),
-      extraW: fc.integer({ min: 0, max: 11 }),
-      seed: fc.nat(1000),
-    })
-    .map(({ version: v, depths, dims, classes, inChans, extraH, extraW, ...rest }) => {
-      const minimum = 4 * 2 ** (stages - 1);
-      return {
-        ...rest,
-        height: minimum + extraH,
-        width: minimum + extraW,
-        source: `import "${repoPath(`models/convnext${v}.cnx`)}"\nmodel m = ConvNeXt${v.toUpperCase()}(depths=[${depths}], dims=[${dims}], classes=${classes}, in_chans=${inChans})\n`,
-      };
-    }),
-);
+const blockCase = blockCases({ maxDim: 24, maxBatch: 3 });
+const networkCase = networkCases({ maxStages: 4, maxBatch: 3, maxExtra: 11 });
 
 /**
  * The tier that reaches the real kernels: widths 32-128 (tiled GEMMs, several channels per
