@@ -10,6 +10,18 @@ import { lowerNode, lowerOutputLayout, splitForKernels, weightPackings } from '.
 import type { Schedule } from './schedule.js';
 import { webgpuDefaultTarget, type TargetDescription } from './target.js';
 
+/** A weight group's buffer: its weights concatenated, as stored (small per-channel vectors). */
+export function weightGroupData(keys: readonly string[], weights: ReadonlyMap<string, HostTensor>): Float32Array {
+  const parts = keys.map((k) => weights.get(k)!.data);
+  const joined = new Float32Array(parts.reduce((sum, p) => sum + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    joined.set(p, at);
+    at += p.length;
+  }
+  return joined;
+}
+
 export interface InterpretGraphOptions {
   readonly target?: TargetDescription;
   /** A schedule for a node, or undefined for the default heuristic's. */
@@ -38,13 +50,8 @@ export function interpretGraph(given: Graph, weights: ReadonlyMap<string, HostTe
       }
       case 'weight':
         return weight(ref.key);
-      case 'weight-group': {
-        const parts = ref.keys.map((k) => weights.get(k)!.data);
-        const joined = new Float32Array(parts.reduce((sum, p) => sum + p.length, 0));
-        let at = 0;
-        for (const p of parts) joined.set(p, (at += p.length) - p.length);
-        return joined;
-      }
+      case 'weight-group':
+        return weightGroupData(ref.keys, weights);
       case 'scratch':
         return new Float32Array(ref.floats);
       case 'model-input':

@@ -19,7 +19,7 @@ import { acquireGpu, type AcquiredGpu } from '../../src/backends/webgpu/device.j
 import { executeWebGpu } from '../../src/backends/wgsl/execute.js';
 import { elaborate } from '../../src/dsl/elaborate.js';
 import { loadProgram } from '../../src/dsl/load.js';
-import { interpretGraph } from '../../src/kernel/execute.js';
+import { interpretGraph, weightGroupData } from '../../src/kernel/execute.js';
 import { interpret } from '../../src/kernel/interpret.js';
 import type { BufferRef } from '../../src/kernel/ir.js';
 import { lowerNode, weightPackings } from '../../src/kernel/lower/index.js';
@@ -172,13 +172,8 @@ function runNode(graph: Graph, node: Node, schedule: Schedule, on: TargetDescrip
         if (!packed) env.packed.set(ref.key, (packed = env.packingOf(ref.key)?.pack(env.weights.get(ref.key)!) ?? env.weights.get(ref.key)!.data));
         return packed;
       }
-      case 'weight-group': {
-        const parts = ref.keys.map((k) => env.weights.get(k)!.data);
-        const joined = new Float32Array(parts.reduce((sum, p) => sum + p.length, 0));
-        let at = 0;
-        for (const p of parts) joined.set(p, (at += p.length) - p.length);
-        return joined;
-      }
+      case 'weight-group':
+        return weightGroupData(ref.keys, env.weights);
       case 'scratch':
         return new Float32Array(ref.floats);
       case 'model-input':
