@@ -44,7 +44,7 @@ export function loadModel(
 ): LoadedModel {
   const program = loadProgram(file, undefined, { note: options.note ?? noteOnce });
   const name = selectModel(program, options.model, file);
-  const graph = runPipeline(elaborate(program, name, options.size), options.passes ?? defaultPipeline, trace);
+  const graph = runPipeline(elaborate(program, name, options.size), options.passes ?? defaultPipeline, { trace });
   return { program, graph };
 }
 

@@ -6,7 +6,8 @@ import type { HostTensor } from '../ir/types.js';
 import { numel, type Graph, type Node } from '../ir/types.js';
 import { interpret } from './interpret.js';
 import type { BufferRef, KernelProgram } from './ir.js';
-import { lowerNode, lowerOutputLayout, splitForKernels, weightPackings } from './lower/index.js';
+import { lowerNode, lowerOutputLayout, weightPackings } from './lower/index.js';
+import { splitForKernels } from './split.js';
 import type { Schedule } from './schedule.js';
 import { webgpuDefaultTarget, type TargetDescription } from './target.js';
 

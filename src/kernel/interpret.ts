@@ -13,6 +13,7 @@
 // (Float32Array, so each component is rounded to f32 as it is stored); its parent reads it
 // before anything can run that closure again. A vec4f let or var takes four slots.
 import { erfF32 } from './erf.js';
+import { roundF16 } from './f16.js';
 import { expandReductions } from './expand.js';
 import type { BinaryOp, Expr, KernelProgram, ScalarType, Stmt, UnaryOp } from './ir.js';
 
@@ -100,6 +101,11 @@ class Compiler {
     program.buffers.forEach((b, i) => {
       if (this.bufferIndex.has(b.name)) throw this.static(`buffer ${b.name} is declared twice`);
       this.vectorDecl('buffer', b);
+      if (b.dtype !== 'f32' && b.dtype !== 'f16') throw this.static(`buffer ${b.name} stores ${String(b.dtype)} (f32 and f16 exist)`);
+      const elements = b.layout.shape.reduce((a, d) => a * d, 1);
+      if (b.layout.axes.length !== b.layout.shape.length || elements !== b.length) {
+        throw this.static(`buffer ${b.name}'s layout [${b.layout.axes.join(', ')}] of shape [${b.layout.shape.join(', ')}] does not hold its length ${b.length}`);
+      }
       this.bufferIndex.set(b.name, i);
     });
     program.shared.forEach((s, i) => {
@@ -457,7 +463,7 @@ class Compiler {
   memory(name: string, sc: Scope):
     | { readonly kind: 'registers'; readonly slot: number; readonly length: number; readonly vector: false }
     | { readonly kind: 'shared'; readonly index: number; readonly length: number; readonly vector: boolean }
-    | { readonly kind: 'buffer'; readonly index: number; readonly length: number; readonly writable: boolean; readonly vector: boolean } {
+    | { readonly kind: 'buffer'; readonly index: number; readonly length: number; readonly writable: boolean; readonly vector: boolean; readonly half: boolean } {
     const b = sc.find(name);
     if (b) {
       if (b.kind !== 'registers') throw this.static(`${name} is a scalar, not memory`);
@@ -468,7 +474,7 @@ class Compiler {
     const i = this.bufferIndex.get(name);
     if (i !== undefined) {
       const d = this.program.buffers[i];
-      return { kind: 'buffer', index: i, length: d.length, writable: d.access === 'read_write', vector: d.vector === 4 };
+      return { kind: 'buffer', index: i, length: d.length, writable: d.access === 'read_write', vector: d.vector === 4, half: d.dtype === 'f16' };
     }
     throw this.static(`memory ${name} is not declared`);
   }
@@ -493,6 +499,14 @@ class Compiler {
     }
     if (m.kind === 'buffer') {
       const data = this.buffers[m.index];
+      // f16 memory holds what the host or a store rounded to f16; reading rounds, as a device's would hold it.
+      if (m.half) {
+        return (t) => {
+          const i = index(t);
+          if (i < 0 || i >= n) throw outside(t, i);
+          return roundF16(data[i]);
+        };
+      }
       return (t) => {
         const i = index(t);
         if (i < 0 || i >= n) throw outside(t, i);
@@ -536,10 +550,12 @@ class Compiler {
     const out = new Float32Array(4);
     if (m.kind === 'buffer') {
       const data = this.buffers[m.index];
+      const half = m.half;
       return (t) => {
         const i = index(t);
         check(t, i);
         out[0] = data[i]; out[1] = data[i + 1]; out[2] = data[i + 2]; out[3] = data[i + 3];
+        if (half) for (let c = 0; c < 4; c++) out[c] = roundF16(out[c]);
         return out;
       };
     }
@@ -570,7 +586,7 @@ class Compiler {
     const m = this.memory(s.memory, sc);
     if (m.kind === 'buffer' && !m.writable) throw this.static(`store to ${s.memory}, a read-only buffer`);
     if (s.value.type === 'vec4f') return this.store4(s, m, sc);
-    if (s.value.type !== 'f32') throw this.static(`store of a ${s.value.type} to ${s.memory} (memory holds f32)`);
+    if (s.value.type !== 'f32') throw this.static(`store of a ${s.value.type} to ${s.memory} (memory values are f32)`);
     const index = this.index(s.index, sc);
     const value = this.num(s.value, sc);
     const n = m.length;
@@ -587,11 +603,12 @@ class Compiler {
     }
     if (m.kind === 'buffer') {
       const data = this.buffers[m.index];
+      const half = m.half;
       return (t) => {
         const i = index(t);
         const v = value(t);
         if (i < 0 || i >= n) throw outside(t, i);
-        data[i] = v;
+        data[i] = half ? roundF16(v) : v;
       };
     }
     const rt = this.rt;
@@ -628,6 +645,7 @@ class Compiler {
         const v = value(t);
         check(t, i);
         data[i] = v[0]; data[i + 1] = v[1]; data[i + 2] = v[2]; data[i + 3] = v[3];
+        if (m.half) for (let c = 0; c < 4; c++) data[i + c] = roundF16(data[i + c]);
       };
     }
     const rt = this.rt;

@@ -5,12 +5,14 @@
 // Execution model: `workgroups` workgroups of `workgroupSize` threads (one dimension) run
 // `body`. Every thread sees the builtins `local` (its index in the workgroup) and `group` (its
 // workgroup's index). Memory is named: storage buffers (bound, shared by all workgroups),
-// workgroup-shared arrays and per-thread register arrays, all of f32. Scalars live in `let`
+// workgroup-shared arrays and per-thread register arrays. Registers and shared arrays hold f32;
+// a buffer declares its storage type (f32 or f16) and layout, and its loads and stores convert
+// at the boundary, so every value the body computes with is f32. Scalars live in `let`
 // bindings (immutable) and `var` registers (mutable).
 //
 // Vectors: `vec4f` is four f32 components, for loads and stores of four consecutive elements
-// at once (a target's 16-byte memory access) and componentwise arithmetic on them. Memory still
-// holds f32 and every index still counts f32 elements. The rules:
+// at once (a target's 16-byte memory access) and componentwise arithmetic on them. Every index
+// still counts elements, not vectors. The rules:
 //  - A vector load (`load` of type vec4f) reads elements index .. index+3; a store whose value
 //    is vec4f writes them. `index` must be a multiple of 4 (unaligned vector access faults), and
 //    the memory must be a buffer or shared array declared `vector: 4` (whose length is then a
@@ -23,8 +25,8 @@
 //    and/or, unary ops, casts and select are scalar only.
 
 /**
- * Value types. Memory holds f32 only; u32 and i32 are for index arithmetic; vec4f is four f32
- * (see the vector rules above).
+ * Value types. Memory values load as f32 (from f32 or f16 storage); u32 and i32 are for index
+ * arithmetic; vec4f is four f32 (see the vector rules above).
  */
 export type ScalarType = 'f32' | 'u32' | 'i32' | 'bool' | 'vec4f';
 
@@ -134,11 +136,30 @@ export type BufferRef =
   | { readonly kind: 'model-input' }
   | { readonly kind: 'model-output' };
 
+/**
+ * How a buffer stores its elements. Arithmetic is f32 whatever the storage: a load from f16
+ * memory widens to f32, a store narrows (rounding to nearest even).
+ */
+export type StorageType = 'f32' | 'f16';
+
+/**
+ * What a buffer holds, for readers and for hosts that fill it: its axes in memory order (the
+ * last varies fastest) and their sizes, e.g. activations as n, h, w, c (NHWC). The index
+ * arithmetic in the body is what the kernel actually does; the layout names its intent, and
+ * the interpreter checks that the two agree in size.
+ */
+export interface BufferLayout {
+  readonly axes: readonly string[];
+  readonly shape: readonly number[];
+}
+
 export interface BufferDecl {
   readonly name: string;
   readonly access: 'read' | 'read_write';
-  /** Elements (f32) the kernel may touch, from 0. */
+  /** Elements the kernel may touch, from 0: the layout's element count. */
   readonly length: number;
+  readonly dtype: StorageType;
+  readonly layout: BufferLayout;
   readonly ref: BufferRef;
   /**
    * 4: the kernel may load and store vec4f here (length then a multiple of 4). Targets bind such

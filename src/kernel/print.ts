@@ -6,7 +6,7 @@
 // Vectors: memory declared `vector: 4` prints as `f32x4[length]` (length and indices still
 // count f32 elements, as everywhere in the IR); a vector load as `load4 x[i]`, a vector store as
 // `store4 out[i] <- v`, the constructor as `vec4(a, b, c, d)` and a component as `v.x`.
-import type { BinaryOp, BufferRef, Expr, KernelProgram, ScalarType, Stmt } from './ir.js';
+import type { BinaryOp, BufferLayout, BufferRef, Expr, KernelProgram, ScalarType, Stmt, StorageType } from './ir.js';
 
 /** A constant the program names (Expr `const` with `name`), declared once by renderers. */
 export interface NamedConstant {
@@ -259,6 +259,11 @@ function printRef(ref: BufferRef): string {
   }
 }
 
+/** A buffer layout as text: `[n=1, h=56, w=56, c=40]`. */
+export function layoutText(layout: BufferLayout): string {
+  return `[${layout.axes.map((axis, i) => `${axis}=${layout.shape[i]}`).join(', ')}]`;
+}
+
 /** The program as text, reductions unexpanded; ends with a newline. */
 export function printKernel(program: KernelProgram): string {
   const lines: string[] = [];
@@ -269,8 +274,8 @@ export function printKernel(program: KernelProgram): string {
   lines.push(`  schedule: ${schedule.length > 0 ? displaySafe(schedule.join(', ')) : 'none'}`);
   lines.push(`  dispatch: ${program.workgroups} x ${program.workgroupSize} (workgroups x threads)`);
   lines.push('  buffers:');
-  const memoryType = (m: { readonly length: number; readonly vector?: 4 }): string => `${m.vector === 4 ? 'f32x4' : 'f32'}[${m.length}]`;
-  program.buffers.forEach((b, i) => lines.push(`    ${i} ${b.name}: ${memoryType(b)} ${b.access} <- ${printRef(b.ref)}`));
+  const memoryType = (m: { readonly length: number; readonly vector?: 4; readonly dtype?: StorageType }): string => `${m.dtype ?? 'f32'}${m.vector === 4 ? 'x4' : ''}[${m.length}]`;
+  program.buffers.forEach((b, i) => lines.push(`    ${i} ${b.name}: ${memoryType(b)} ${displaySafe(layoutText(b.layout))} ${b.access} <- ${printRef(b.ref)}`));
   if (program.shared.length === 0) lines.push('  shared: none');
   else {
     lines.push('  shared:');

@@ -3,7 +3,7 @@
 // compiled runner, WebGPU's default limits, which every conformant device and browser grants;
 // for `convc run` and `bench`, the limits of the device they run on.
 import { expandReductions } from './expand.js';
-import type { KernelProgram } from './ir.js';
+import type { BufferDecl, KernelProgram } from './ir.js';
 
 export interface TargetDescription {
   /** For messages and tuning keys: e.g. "WebGPU default limits", or the adapter's description. */
@@ -64,6 +64,8 @@ export interface KernelNeeds {
   readonly storageBuffers: number;
   /** Subgroups of exactly this size, for kernels that use subgroup operations. */
   readonly subgroupSize?: number;
+  /** Set when a buffer stores f16 (WebGPU's `shader-f16`). */
+  readonly f16?: true;
 }
 
 /** Read off the program itself (after its reductions are expanded), never estimated apart. */
@@ -74,14 +76,20 @@ export function programNeeds(program: KernelProgram): KernelNeeds {
     workgroupSize: program.workgroupSize,
     storageBuffers: program.buffers.length,
     ...(program.subgroupSize !== undefined ? { subgroupSize: program.subgroupSize } : {}),
+    ...(program.buffers.some((b) => b.dtype === 'f16') ? { f16: true as const } : {}),
   };
+}
+
+/** Bytes a buffer binding of the program holds: its elements at its storage type's size. */
+export function bindingBytes(buffer: BufferDecl): number {
+  return buffer.length * (buffer.dtype === 'f16' ? 2 : 4);
 }
 
 /** The limits a kernel can exceed, as in GPUSupportedLimits. */
 export type TargetLimits = Pick<
   TargetDescription,
   'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup' | 'maxComputeWorkgroupSizeX' | 'maxStorageBuffersPerShaderStage'
-> & { readonly subgroupSize?: number };
+> & { readonly subgroupSize?: number; readonly f16?: boolean };
 
 /** Each way `needs` exceeds `limits`, as readable text; empty when it fits. */
 export function limitViolations(needs: KernelNeeds, limits: TargetLimits): string[] {
@@ -97,6 +105,7 @@ export function limitViolations(needs: KernelNeeds, limits: TargetLimits): strin
   if (needs.subgroupSize !== undefined && needs.subgroupSize !== limits.subgroupSize) {
     found.push(`subgroups of ${needs.subgroupSize} threads (the target's are ${limits.subgroupSize === undefined ? 'unknown or absent' : limits.subgroupSize})`);
   }
+  if (needs.f16 && limits.f16 !== true) found.push('f16 storage (the shader-f16 feature)');
   if (needs.storageBuffers > limits.maxStorageBuffersPerShaderStage) {
     found.push(`${needs.storageBuffers} storage buffers (maxStorageBuffersPerShaderStage ${limits.maxStorageBuffersPerShaderStage})`);
   }

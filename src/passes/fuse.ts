@@ -6,9 +6,11 @@
 //   absorbs the elementwise or broadcast op that produces that input, and a channel reduction
 //   where the op declares it can normalise what it loads (channelPrologue).
 // A value read by anything else stays in memory, so its producer is never absorbed.
+import { computable } from '../kernel/lower/index.js';
 import { getOp } from '../ir/registry.js';
 import type { FusedStep, Graph, Node, ValueId } from '../ir/types.js';
 import type { Pass } from './manager.js';
+import { defaultPassContext, type PassContext } from './context.js';
 import { rewriteGraph, useCounts } from './rewrite.js';
 
 const perElement = (op: string) => ['elementwise', 'broadcast'].includes(getOp(op).kind);
@@ -125,7 +127,7 @@ function fuseEpiloguesOnce(graph: Graph): Graph {
 }
 
 /** Absorbs into each anchor, in order, the chain of producers it may take as its prologue. */
-function fuseProloguesOnce(graph: Graph): Graph {
+function fuseProloguesOnce(graph: Graph, context: PassContext): Graph {
   const state = new FusionState(graph);
   for (const { id } of graph.nodes) {
     if (state.removed(id)) continue;
@@ -157,6 +159,9 @@ function fuseProloguesOnce(graph: Graph): Graph {
         inputs: [producer.inputs[0], ...anchor.inputs.slice(1), ...others],
         fusion: { prologue: [step(producer, others.map((_, i) => base + i)), ...(anchor.fusion?.prologue ?? [])], epilogue: anchor.fusion?.epilogue ?? [] },
       };
+      // Normalising or pooling what it loads makes the kernel stage its input in workgroup
+      // memory (a window, a whole sample's channels): fuse only when the target holds it.
+      if ((normalises || pools) && !computable({ ...graph, nodes: state.nodes }, fused, context.target)) break;
       state.merge(id, fused, producerId, producer.inputs[0]);
     }
   }
@@ -172,5 +177,5 @@ export const fuseEpilogues: Pass = {
 export const fusePrologues: Pass = {
   name: 'fuse-prologues',
   description: 'folds into a linear or unpadded conv the elementwise op, LayerNorm or pooling that makes its input',
-  run: fuseProloguesOnce,
+  run: (graph, context = defaultPassContext) => fuseProloguesOnce(graph, context),
 };

@@ -1,6 +1,7 @@
 // The pass manager: runs a named pipeline of Graph -> Graph passes, verifying after each.
 import { verifyGraph } from '../ir/verify.js';
 import type { Graph } from '../ir/types.js';
+import { defaultPassContext, type PassContext } from './context.js';
 import { eliminateDropPath } from './eliminate-drop-path.js';
 import { foldLayerScale } from './fold-layer-scale.js';
 import { fuseEpilogues, fusePrologues } from './fuse.js';
@@ -9,7 +10,7 @@ import { splitGrn } from './split-grn.js';
 export interface Pass {
   readonly name: string;
   readonly description: string;
-  readonly run: (graph: Graph) => Graph;
+  readonly run: (graph: Graph, context?: PassContext) => Graph;
 }
 
 export const passRegistry: ReadonlyMap<string, Pass> = new Map([eliminateDropPath, splitGrn, fuseEpilogues, fusePrologues, foldLayerScale].map((p) => [p.name, p]));
@@ -28,12 +29,19 @@ export interface PassTrace {
   readonly graph: Graph;
 }
 
-export function runPipeline(graph: Graph, names: readonly string[] = defaultPipeline, trace?: (t: PassTrace) => void): Graph {
+export interface PipelineOptions {
+  readonly context?: PassContext;
+  /** Called with the graph after each pass (`convc inspect --passes` shows them). */
+  readonly trace?: (t: PassTrace) => void;
+}
+
+export function runPipeline(graph: Graph, names: readonly string[] = defaultPipeline, options: PipelineOptions = {}): Graph {
+  const { context = defaultPassContext, trace } = options;
   let current = graph;
   for (const name of names) {
     const pass = passRegistry.get(name);
     if (!pass) throw new Error(`internal: unknown pass '${name}'`);
-    current = pass.run(current);
+    current = pass.run(current, context);
     verifyGraph(current, `pass '${name}'`);
     trace?.({ pass: name, graph: current });
   }

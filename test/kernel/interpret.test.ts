@@ -49,7 +49,7 @@ import { interpret, KernelFault } from '../../src/kernel/interpret.js';
 const f = Math.fround;
 
 function buffer(name: string, length: number, access: BufferDecl['access'] = 'read'): BufferDecl {
-  return { name, access, length, ref: { kind: 'scratch', name, floats: length } };
+  return { name, access, length, dtype: 'f32', layout: { axes: ['i'], shape: [length] }, ref: { kind: 'scratch', name, floats: length } };
 }
 
 function vectorBuffer(name: string, length: number, access: BufferDecl['access'] = 'read'): BufferDecl {

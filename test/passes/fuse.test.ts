@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import type { Attrs, Graph } from '../../src/ir/types.js';
 import { verifyGraph } from '../../src/ir/verify.js';
+import { webgpuDefaultTarget } from '../../src/kernel/target.js';
+import { defaultPassContext } from '../../src/passes/context.js';
 import { pipelines, runPipeline } from '../../src/passes/manager.js';
 
 const C = 6;
@@ -104,6 +106,25 @@ describe('the head', () => {
     const n = b.add({ op: 'layernorm', inputs: [pool], attrs: ln(), name: 'norm' });
     const g = b.build(b.add({ op: 'linear', inputs: [n], attrs: linear(C, 10), name: 'head' }));
     expect(fused(g)).toEqual(['input()', 'global_avg_pool -> layernorm -> *linear(%0)']);
+  });
+
+  it("fuses the head only where the target's workgroup memory holds a sample's channels", () => {
+    const head = (channels: number): Graph => {
+      const b = new GraphBuilder('wide');
+      const x = b.add({ op: 'input', inputs: [], attrs: { channels, shape: [1, channels, 2, 2] }, name: '' });
+      const pool = b.add({ op: 'global_avg_pool', inputs: [x], attrs: {}, name: '' });
+      const n = b.add({ op: 'layernorm', inputs: [pool], attrs: ln(channels), name: 'norm' });
+      return b.build(b.add({ op: 'linear', inputs: [n], attrs: linear(channels, 10), name: 'head' }));
+    };
+    const one = ['input()', 'global_avg_pool -> layernorm -> *linear(%0)'];
+    // The fused head stages a sample's channels beside its reduction scratch. 4000 channels
+    // (15.6 KiB) fit WebGPU's default 16 KiB; 4096 (16 KiB) do not, but fit a 32 KiB device.
+    expect(fused(head(4000))).toEqual(one);
+    expect(fused(head(4096))).toEqual(['input()', 'global_avg_pool(%0)', 'layernorm(%1)', 'linear(%2)']);
+    const wider = { target: { ...webgpuDefaultTarget, name: 'a 32 KiB device', maxComputeWorkgroupStorageSize: 32768 } };
+    expect(structure(runPipeline(head(4096), pipelines.fused, { context: wider }))).toEqual(one);
+    // The default context is WebGPU's default limits.
+    expect(structure(runPipeline(head(4096), pipelines.fused, { context: defaultPassContext }))).toEqual(fused(head(4096)));
   });
 
   it('keeps a LayerNorm before a pointwise layer on an image (a pixel-wise GEMM does not own a sample)', () => {

@@ -3,6 +3,8 @@
 // even one sample does not fit, the run is refused before anything is dispatched.
 import { importRunner, type NonFiniteReport } from './load-runner.js';
 import { lowerToWgsl, packWeights, type LowerOptions } from './lower.js';
+import type { WgslProgram } from './program.js';
+import { BindingSizeError } from '../../kernel/lower/index.js';
 import { targetOfDevice } from '../../kernel/target.js';
 import { generateRunner } from './runner.js';
 import type { WeightMap } from '../reference/executor.js';
@@ -45,18 +47,25 @@ export async function executeWebGpu(
   const limit = bindingLimit(device);
   // Kernels are fitted to this device's limits, not only WebGPU's defaults.
   const target = targetOfDevice(device, 'this device');
-  const lower = (g: Graph) => lowerToWgsl(g, { target, ...(options.schedule ? { schedule: options.schedule } : {}) });
+  const lower = (g: Graph, t = target) => lowerToWgsl(g, { target: t, ...(options.schedule ? { schedule: options.schedule } : {}) });
   let graph = build(batch);
-  let program = lower(graph);
-  const oversizedWeight = program.buffers.find((b) => b.role === 'weight' && b.floats * 4 > limit);
-  if (oversizedWeight) {
-    throw userError(`${graph.name}: weight '${oversizedWeight.weight}' needs ${oversizedWeight.floats * 4} bytes, more than this adapter can bind (${limit} bytes)`);
-  }
-  // Weights do not grow with the batch; activations do, so only they decide the split.
-  const activationBytes = (p: typeof program) => Math.max(...p.buffers.filter((b) => b.role !== 'weight').map((b) => b.floats * 4));
   let chunk = batch;
-  if (activationBytes(program) > limit) {
-    const single = batch === 1 ? program : lower(build(1));
+  let program: WgslProgram;
+  try {
+    program = lower(graph);
+  } catch (error) {
+    if (!(error instanceof BindingSizeError)) throw error;
+    // Lowering refuses tensors the device cannot bind, so the split is sized on lowerings
+    // without that limit; the runner's own lowering keeps it.
+    const sizing = { ...target, maxStorageBufferBindingSize: Number.POSITIVE_INFINITY };
+    const whole = lower(graph, sizing);
+    const oversizedWeight = whole.buffers.find((b) => b.role === 'weight' && b.floats * 4 > limit);
+    if (oversizedWeight) {
+      throw userError(`${graph.name}: weight '${oversizedWeight.weight}' needs ${oversizedWeight.floats * 4} bytes, more than this adapter can bind (${limit} bytes)`);
+    }
+    // Weights do not grow with the batch; activations do, so only they decide the split.
+    const activationBytes = (p: WgslProgram) => Math.max(...p.buffers.filter((b) => b.role !== 'weight').map((b) => b.floats * 4));
+    const single = batch === 1 ? whole : lower(build(1), sizing);
     if (activationBytes(single) > limit) {
       throw userError(
         `${graph.name} at input ${formatShape(input.shape.slice(1))} needs a ${activationBytes(single)}-byte buffer even for one sample, ` +
@@ -64,7 +73,7 @@ export async function executeWebGpu(
       );
     }
     chunk = Math.max(1, Math.floor(limit / activationBytes(single)));
-    while (chunk > 1 && activationBytes(lower(build(chunk))) > limit) chunk--;
+    while (chunk > 1 && activationBytes(lower(build(chunk), sizing)) > limit) chunk--;
     graph = build(chunk);
     program = lower(graph);
   }

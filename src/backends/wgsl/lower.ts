@@ -2,7 +2,8 @@
 // (src/kernel/memory-plan.ts), and the programs rendered to WGSL; weights packed in the
 // layouts kernels read. Fusion, math and schedules were decided before this point.
 import { planMemory, type PlannedKernel } from '../../kernel/memory-plan.js';
-import { lowerNode, lowerOutputLayout, splitForKernels, weightPackings } from '../../kernel/lower/index.js';
+import { lowerNode, lowerOutputLayout, weightPackings } from '../../kernel/lower/index.js';
+import { splitForKernels } from '../../kernel/split.js';
 import type { Schedule } from '../../kernel/schedule.js';
 import { programNeeds, webgpuDefaultTarget, type TargetDescription } from '../../kernel/target.js';
 import type { WeightMap } from '../reference/executor.js';

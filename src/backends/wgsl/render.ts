@@ -8,10 +8,14 @@
 // scalar one on such memory is `mem[i / 4u][i % 4u]`. WGSL requires a storage buffer bound as
 // array<vec4<f32>> to be a multiple of 16 bytes long, so the host (lower.ts) rounds buffer
 // sizes up to 16 bytes.
+//
+// Storage types: a buffer declared f16 is array<f16> (or array<vec4<f16>>) under `enable f16;`;
+// its loads are wrapped in f32(...) / vec4<f32>(...) and its stores in f16(...), so every
+// expression the body computes stays f32, as the IR says.
 import { erfCoefficients, erfP } from '../../kernel/erf.js';
 import { expandReductions } from '../../kernel/expand.js';
 import type { BinaryOp, Expr, KernelProgram, ScalarType, Stmt, UnaryOp } from '../../kernel/ir.js';
-import { infixOperators, namedConstants, walkExprs } from '../../kernel/print.js';
+import { infixOperators, layoutText, namedConstants, walkExprs } from '../../kernel/print.js';
 import { commentSafe, f32Literal } from './text.js';
 
 const erfHelper = 'erf_approx';
@@ -79,11 +83,16 @@ function wgslType(type: ScalarType): string {
 
 const componentNames = ['x', 'y', 'z', 'w'] as const;
 
-/** Names of the memory declared `vector: 4`, which WGSL sees as arrays of vec4<f32>. */
-type Vectors = ReadonlySet<string>;
+/** What the renderer must know of memory to name its cells. */
+interface MemoryKinds {
+  /** Declared `vector: 4`: arrays of vec4 (f32 or f16). */
+  readonly vectors: ReadonlySet<string>;
+  /** Buffers stored as f16: loads widen to f32, stores narrow. */
+  readonly halves: ReadonlySet<string>;
+}
 
-function operand(e: Expr, parent: BinaryOp, left: boolean, vectors: Vectors): string {
-  const text = expr(e, vectors);
+function operand(e: Expr, parent: BinaryOp, left: boolean, mem: MemoryKinds): string {
+  const text = expr(e, mem);
   if (e.kind === 'binary' && infix[e.op] !== undefined && parenthesise(e.op, parent, left)) return `(${text})`;
   return text;
 }
@@ -92,27 +101,27 @@ function operand(e: Expr, parent: BinaryOp, left: boolean, vectors: Vectors): st
  * The vec4 index of f32 element `index` (a multiple of 4 for vector access): `index / 4u`, or
  * `x` for `x * 4u` (the same cell unless x * 4u wraps past 2^32, which no real index does).
  */
-function vectorIndex(index: Expr, vectors: Vectors): string {
+function vectorIndex(index: Expr, mem: MemoryKinds): string {
   if (index.kind === 'binary' && index.op === 'mul') {
     const four = (e: Expr): boolean => e.kind === 'const' && e.name === undefined && e.value === 4 && e.type === index.type;
-    if (four(index.b)) return expr(index.a, vectors);
-    if (four(index.a)) return expr(index.b, vectors);
+    if (four(index.b)) return expr(index.a, mem);
+    if (four(index.a)) return expr(index.b, mem);
   }
-  return `${operand(index, 'div', true, vectors)} / ${literal(index.type, 4)}`;
+  return `${operand(index, 'div', true, mem)} / ${literal(index.type, 4)}`;
 }
 
 /** How a load or store names its cells: `mem[i]`, `mem[i / 4u]` (vector access) or `mem[i / 4u][i % 4u]` (a scalar in vector memory). */
-function access(memory: string, index: Expr, type: ScalarType, vectors: Vectors): string {
-  const vectorMemory = vectors.has(memory);
+function access(memory: string, index: Expr, type: ScalarType, mem: MemoryKinds): string {
+  const vectorMemory = mem.vectors.has(memory);
   if (type === 'vec4f') {
     if (!vectorMemory) throw new Error(`internal: vector access to ${memory}, which is not declared vector: 4`);
-    return `${memory}[${vectorIndex(index, vectors)}]`;
+    return `${memory}[${vectorIndex(index, mem)}]`;
   }
-  if (!vectorMemory) return `${memory}[${expr(index, vectors)}]`;
-  return `${memory}[${operand(index, 'div', true, vectors)} / ${literal(index.type, 4)}][${operand(index, 'rem', true, vectors)} % ${literal(index.type, 4)}]`;
+  if (!vectorMemory) return `${memory}[${expr(index, mem)}]`;
+  return `${memory}[${operand(index, 'div', true, mem)} / ${literal(index.type, 4)}][${operand(index, 'rem', true, mem)} % ${literal(index.type, 4)}]`;
 }
 
-function expr(e: Expr, vectors: Vectors): string {
+function expr(e: Expr, mem: MemoryKinds): string {
   switch (e.kind) {
     case 'const':
       return e.name ?? literal(e.type, e.value);
@@ -122,22 +131,24 @@ function expr(e: Expr, vectors: Vectors): string {
       return e.name;
     case 'binary': {
       const op = infix[e.op];
-      if (op === undefined) return `${e.op}(${expr(e.a, vectors)}, ${expr(e.b, vectors)})`;
-      return `${operand(e.a, e.op, true, vectors)} ${op} ${operand(e.b, e.op, false, vectors)}`;
+      if (op === undefined) return `${e.op}(${expr(e.a, mem)}, ${expr(e.b, mem)})`;
+      return `${operand(e.a, e.op, true, mem)} ${op} ${operand(e.b, e.op, false, mem)}`;
     }
     case 'unary':
-      return unary[e.op](expr(e.a, vectors));
+      return unary[e.op](expr(e.a, mem));
     case 'cast':
-      return `${wgslType(e.type)}(${expr(e.a, vectors)})`;
+      return `${wgslType(e.type)}(${expr(e.a, mem)})`;
     case 'select':
       // WGSL's select takes the false value first.
-      return `select(${expr(e.b, vectors)}, ${expr(e.a, vectors)}, ${expr(e.cond, vectors)})`;
-    case 'load':
-      return access(e.memory, e.index, e.type, vectors);
+      return `select(${expr(e.b, mem)}, ${expr(e.a, mem)}, ${expr(e.cond, mem)})`;
+    case 'load': {
+      const cell = access(e.memory, e.index, e.type, mem);
+      return mem.halves.has(e.memory) ? `${wgslType(e.type)}(${cell})` : cell;
+    }
     case 'vector':
-      return `vec4<f32>(${e.parts.map((p) => expr(p, vectors)).join(', ')})`;
+      return `vec4<f32>(${e.parts.map((p) => expr(p, mem)).join(', ')})`;
     case 'component': {
-      const text = expr(e.a, vectors);
+      const text = expr(e.a, mem);
       return `${e.a.kind === 'binary' && infix[e.a.op] !== undefined ? `(${text})` : text}.${componentNames[e.index]}`;
     }
   }
@@ -149,17 +160,14 @@ function constantBound(e: Expr, loopIndex: string): number {
   return e.value;
 }
 
-interface Memories {
+interface Memories extends MemoryKinds {
   readonly readable: ReadonlySet<string>;
   readonly writable: ReadonlySet<string>;
-  /** Declared `vector: 4`: arrays of vec4<f32>. */
-  readonly vectors: Vectors;
 }
 
 function stmts(body: readonly Stmt[], depth: number, memories: Memories, out: string[]): void {
   const pad = '  '.repeat(depth);
-  const vectors = memories.vectors;
-  const text = (e: Expr): string => expr(e, vectors);
+  const text = (e: Expr): string => expr(e, memories);
   const checkWrite = (memory: string): string => {
     if (!memories.writable.has(memory)) throw new Error(`internal: store to ${memory}, which is not a read_write buffer, a shared array or registers`);
     return memory;
@@ -182,7 +190,9 @@ function stmts(body: readonly Stmt[], depth: number, memories: Memories, out: st
         out.push(`${pad}var ${identifier(s.name, 'registers')}: array<f32, ${s.length}>;`);
         break;
       case 'store':
-        out.push(`${pad}${access(checkWrite(s.memory), s.index, s.value.type, vectors)} = ${text(s.value)};`);
+        out.push(
+          `${pad}${access(checkWrite(s.memory), s.index, s.value.type, memories)} = ${memories.halves.has(s.memory) ? `${s.value.type === 'vec4f' ? 'vec4<f16>' : 'f16'}(${text(s.value)})` : text(s.value)};`,
+        );
         break;
       case 'loop': {
         const i = identifier(s.index, 'loop index');
@@ -275,8 +285,9 @@ export function renderWgsl(program: KernelProgram): string {
   lines.push(`// ${commentSafe(p.name)}: ${commentSafe(p.summary)}`);
   lines.push(`// Computes IR node(s): ${commentSafe(p.covers)}`);
   lines.push(`// Schedule: ${schedule.length > 0 ? commentSafe(schedule.join(', ')) : 'none'}`);
-  lines.push(`// Layout: activations NHWC, f32. ${p.workgroups} workgroups of ${p.workgroupSize} threads.`);
+  lines.push(`// ${p.workgroups} workgroups of ${p.workgroupSize} threads; buffers in the layouts named beside them.`);
   if (usesSubgroups) lines.push(`// Needs the subgroups feature, with subgroups of ${p.subgroupSize} consecutive threads.`, 'enable subgroups;');
+  if (p.buffers.some((b) => b.dtype === 'f16')) lines.push('// Stores f16 (the shader-f16 feature); arithmetic stays f32.', 'enable f16;');
   lines.push('');
 
   if (p.buffers.filter((b) => b.access === 'read_write').length !== 1) throw new Error(`internal: ${p.name} must bind exactly one read_write buffer`);
@@ -286,9 +297,10 @@ export function renderWgsl(program: KernelProgram): string {
     return true;
   };
   // An array<vec4<f32>> binding must be a multiple of 16 bytes long; the host rounds sizes up.
-  p.buffers.forEach((b, i) =>
-    lines.push(`@group(0) @binding(${i}) var<storage, ${b.access}> ${declare(b.name, 'buffer')}: array<${vectorDecl(b) ? 'vec4<f32>' : 'f32'}>;`),
-  );
+  p.buffers.forEach((b, i) => {
+    const element = vectorDecl(b) ? `vec4<${b.dtype}>` : b.dtype;
+    lines.push(`@group(0) @binding(${i}) var<storage, ${b.access}> ${declare(b.name, 'buffer')}: array<${element}>; // ${commentSafe(layoutText(b.layout))}`);
+  });
   lines.push('');
 
   // WORKGROUP_SIZE and WORKGROUPS come first; a body constant of the same name and value is
@@ -317,6 +329,7 @@ export function renderWgsl(program: KernelProgram): string {
     writable: new Set([...p.buffers.filter((b) => b.access === 'read_write').map((b) => b.name), ...p.shared.map((s) => s.name), ...registers]),
     // A register array (never vector) of the same name would shadow the module-scope array.
     vectors: new Set([...p.buffers, ...p.shared].filter((m) => m.vector === 4 && !registers.has(m.name)).map((m) => m.name)),
+    halves: new Set(p.buffers.filter((b) => b.dtype === 'f16').map((b) => b.name)),
   };
   for (const e of walkExprs(p.body)) {
     if (e.kind === 'load' && !memories.readable.has(e.memory)) throw new Error(`internal: ${p.name} loads from ${e.memory}, which it does not declare`);

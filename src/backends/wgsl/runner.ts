@@ -47,7 +47,10 @@ for (const [index, plan] of bufferPlan.entries()) {
 // Every kernel must fit this device's compute limits; say which does not before creating anything.
 const shortfalls: string[] = [];
 for (const source of shaderSources) {
-  const { workgroupStorageBytes, workgroupSize, storageBuffers, subgroupSize } = source.needs;
+  const { workgroupStorageBytes, workgroupSize, storageBuffers, subgroupSize, f16 } = source.needs;
+  if (f16 === true && !device.features.has('shader-f16')) {
+    shortfalls.push(\`kernel \${source.name} stores f16 and needs the shader-f16 feature\`);
+  }
   if (workgroupStorageBytes > limits.maxComputeWorkgroupStorageSize) {
     shortfalls.push(\`kernel \${source.name} needs \${workgroupStorageBytes} bytes of workgroup memory (maxComputeWorkgroupStorageSize is \${limits.maxComputeWorkgroupStorageSize})\`);
   }
@@ -276,7 +279,7 @@ export function generateRunner(program: WgslProgram): string {
     declarations: [
       {
         name: 'shaderSources',
-        type: 'readonly { readonly name: string; readonly code: string; readonly needs: { readonly workgroupStorageBytes: number; readonly workgroupSize: number; readonly storageBuffers: number; readonly subgroupSize?: number } }[]',
+        type: 'readonly { readonly name: string; readonly code: string; readonly needs: { readonly workgroupStorageBytes: number; readonly workgroupSize: number; readonly storageBuffers: number; readonly subgroupSize?: number; readonly f16?: true } }[]',
         initializer: (writer) => {
           writer.write('[').newLine();
           writer.indent(() => {

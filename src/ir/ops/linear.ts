@@ -8,11 +8,11 @@ export const linear: OpDef = {
   summary: 'linear layer over channels (a 1x1 / pointwise convolution)',
   kind: 'out-elementwise-fusable',
   readsInputElementwise: () => true,
-  // On pooled [N, C] inputs a workgroup owns a sample: it stages the sample's (pooled,
-  // normalised) C values in workgroup memory beside its reduction scratch, within WebGPU's
-  // default maxComputeWorkgroupStorageSize of 16 KiB: up to 3840 floats (15 KiB).
-  channelPrologue: (attrs, input) => input.shape.length === 2 && (attrs.in as number) <= 3840,
-  spatialPrologue: (attrs, input) => input.shape.length === 2 && (attrs.in as number) <= 3840,
+  // On pooled [N, C] inputs a workgroup owns a sample and normalises (or pools) it as it
+  // loads. Whether a sample's C values fit the target's workgroup memory is the fusion pass's
+  // question to the target, not the op's.
+  channelPrologue: (_attrs, input) => input.shape.length === 2,
+  spatialPrologue: (_attrs, input) => input.shape.length === 2,
   arity: 1,
   callable: true,
   attrs: [

@@ -2,7 +2,7 @@
 // fused steps gathered into one buffer, fresh names, and the composition of ops' declared
 // math — elementwise steps and reduction statistics — at a site of the kernel.
 import { add, assign, bind, f32, if_, load, loop, lt, mul, reduceSum, ref, u32, var_ } from '../build.js';
-import type { BufferDecl, BufferRef, Expr, KernelProgram, ScheduleValue, SharedDecl, Stmt } from '../ir.js';
+import type { BufferDecl, BufferLayout, BufferRef, Expr, KernelProgram, ScheduleValue, SharedDecl, Stmt } from '../ir.js';
 import type { ElementContext, ReductionMath } from '../math.js';
 import { describeNode } from '../../ir/print.js';
 import { getOp } from '../../ir/registry.js';
@@ -52,7 +52,7 @@ export class KernelBuilder {
   }
 
   /** A binding for `ref` (one per distinct buffer), named `name` unless already bound. */
-  bind(name: string, ref: BufferRef, length: number, access: 'read' | 'read_write' = 'read', vector?: 4): string {
+  bind(name: string, ref: BufferRef, layout: BufferLayout, access: 'read' | 'read_write' = 'read', vector?: 4): string {
     const at = this.buffers.findIndex((b) => JSON.stringify(b.ref) === JSON.stringify(ref) && b.access === access);
     if (at >= 0) {
       // Vector memory may still be read element by element, so a binding only ever widens.
@@ -60,20 +60,21 @@ export class KernelBuilder {
       return this.buffers[at].name;
     }
     const unique = this.fresh(name);
-    this.buffers.push({ name: unique, access, length, ref, ...(vector ? { vector } : {}) });
+    this.buffers.push({ name: unique, access, length: numel(layout.shape), dtype: 'f32', layout, ref, ...(vector ? { vector } : {}) });
     return unique;
   }
 
   input(position: number, name = 'input', vector?: 4): string {
-    return this.bind(name, { kind: 'value', id: this.node.inputs[position] }, numel(this.inputType(position).shape), 'read', vector);
+    return this.bind(name, { kind: 'value', id: this.node.inputs[position] }, valueLayout(this.inputType(position)), 'read', vector);
   }
 
-  weight(key: string, name: string, vector?: 4): string {
-    return this.bind(name, { kind: 'weight', key }, numel(this.graph.params.get(key)!.shape), 'read', vector);
+  /** A weight, in `layout` (by default its shape as stored; see weightPacking for packed ones). */
+  weight(key: string, name: string, vector?: 4, layout: BufferLayout = storedLayout(this.graph.params.get(key)!.shape)): string {
+    return this.bind(name, { kind: 'weight', key }, layout, 'read', vector);
   }
 
   output(): string {
-    return this.bind('output', { kind: 'value', id: this.node.id }, numel(this.node.type.shape), 'read_write');
+    return this.bind('output', { kind: 'value', id: this.node.id }, valueLayout(this.node.type), 'read_write');
   }
 
   /** A workgroup array. */
@@ -180,12 +181,30 @@ export class KernelBuilder {
     if (this.groupKeys.length > 0) {
       const floats = this.groupKeys.reduce((sum, k) => sum + numel(this.graph.params.get(k)!.shape), 0);
       const at = buffers.findIndex((b) => b.access === 'read_write');
-      buffers.splice(at < 0 ? buffers.length : at, 0, { name: 'step_params', access: 'read', length: floats, ref: { kind: 'weight-group', keys: [...this.groupKeys] } });
+      const layout = { axes: ['params'], shape: [floats] };
+      buffers.splice(at < 0 ? buffers.length : at, 0, { name: 'step_params', access: 'read', length: floats, dtype: 'f32', layout, ref: { kind: 'weight-group', keys: [...this.groupKeys] } });
     }
     const written = buffers.filter((b) => b.access === 'read_write');
     if (written.length !== 1) throw new Error(`internal: kernel ${program.name} writes ${written.length} buffers; each kernel writes exactly one`);
     return { ...program, covers: describeNode(this.node), buffers, shared: [...this.shared] };
   }
+}
+
+/** How activations lie in memory: NHWC for images, [n, c] for pooled samples. */
+export function valueLayout(type: TensorType): BufferLayout {
+  const s = type.shape;
+  return s.length === 4 ? { axes: ['n', 'h', 'w', 'c'], shape: [s[0], s[2], s[3], s[1]] } : { axes: ['n', 'c'], shape: [...s] };
+}
+
+/** The model's own input and output as the caller passes them: NCHW (or [n, c]). */
+export function callerLayout(type: TensorType): BufferLayout {
+  const s = type.shape;
+  return s.length === 4 ? { axes: ['n', 'c', 'h', 'w'], shape: [...s] } : { axes: ['n', 'c'], shape: [...s] };
+}
+
+/** A weight as stored in the checkpoint: per-channel vectors as [c], others by position. */
+export function storedLayout(shape: readonly number[]): BufferLayout {
+  return { axes: shape.length === 1 ? ['c'] : shape.map((_, i) => `d${i}`), shape: [...shape] };
 }
 
 /** Guards `body` with `cond` when there is one. */

@@ -6,7 +6,7 @@
 import {
   add, and, assign, barrier, bind, cast, comment, component, div, ge, group, i32, if_, let_, load, load4, local, loop, lt, min, mul, ref, registers, rem, store, sub, u32, var_, vec4,
 } from '../build.js';
-import type { Expr, KernelProgram, Stmt } from '../ir.js';
+import type { BufferLayout, Expr, KernelProgram, Stmt } from '../ir.js';
 import type { Contraction, ReductionMath } from '../math.js';
 import type { Schedule } from '../schedule.js';
 import { getOp } from '../../ir/registry.js';
@@ -162,6 +162,17 @@ function accumulate(b: KernelBuilder, g: Geometry, c: Contraction, pre: readonly
   return body;
 }
 
+/** The packed layout of a contraction's weight (packContractionWeight): output channels innermost. */
+export function packedWeightLayout(c: Contraction): BufferLayout {
+  const [kh, kw] = c.kernel;
+  const inPerGroup = c.inChannels / c.groups;
+  return kh === 1 && kw === 1 ? { axes: ['in', 'out'], shape: [inPerGroup, c.outChannels] } : { axes: ['kh', 'kw', 'in', 'out'], shape: [kh, kw, inPerGroup, c.outChannels] };
+}
+
+function contractionWeight(b: KernelBuilder, c: Contraction, vector?: 4): string {
+  return b.weight(b.node.params[c.weight], 'weight', vector, packedWeightLayout(c));
+}
+
 function biasOf(b: KernelBuilder, c: Contraction, oc: Expr): Expr | undefined {
   return c.bias ? load(b.weight(b.node.params[c.bias], 'bias'), oc) : undefined;
 }
@@ -175,7 +186,7 @@ export function lowerDirect(graph: Graph, node: Node, schedule: Extract<Schedule
   const b = new KernelBuilder(graph, node);
   const a = anatomy(node);
   const g = geometry(b, a.c);
-  const names = { input: b.input(0), weight: b.weight(node.params[a.c.weight], 'weight') };
+  const names = { input: b.input(0), weight: contractionWeight(b, a.c) };
   const total = g.rows * a.c.outChannels;
   const body: Stmt[] = [let_('index', add(mul(group, u32(schedule.workgroupSize, 'WORKGROUP_SIZE')), local))];
   const index = ref('index', 'u32');
@@ -202,7 +213,7 @@ export function lowerPixel(graph: Graph, node: Node, schedule: Extract<Schedule,
   const g = geometry(b, a.c);
   const norm = a.norm!;
   const math = reductionOf(norm.op)!;
-  const names = { input: b.input(0), weight: b.weight(node.params[a.c.weight], 'weight') };
+  const names = { input: b.input(0), weight: contractionWeight(b, a.c) };
   const output = b.output();
   const { lanes, workgroupSize } = schedule;
   const pixelsPerGroup = workgroupSize / lanes;
@@ -291,7 +302,7 @@ export function lowerGemm(graph: Graph, node: Node, schedule: Extract<Schedule, 
   const { rows, cols, depth, threadRows, threadCols, unroll, vector } = schedule;
   const wide = vector === 4 ? 4 : undefined;
   const input = b.input(0, 'input', wide);
-  const weight = b.weight(node.params[a.c.weight], 'weight', wide);
+  const weight = contractionWeight(b, a.c, wide);
   const output = b.output();
   const threads = (rows / threadRows) * (cols / threadCols);
   const k = a.c.inChannels;
@@ -388,7 +399,7 @@ export function lowerWindow(graph: Graph, node: Node, schedule: Extract<Schedule
   const norm = a.inputNorm!;
   const math = reductionOf(norm.op)!;
   const input = b.input(0);
-  const weight = b.weight(node.params[a.c.weight], 'weight');
+  const weight = contractionWeight(b, a.c);
   const output = b.output();
   const { workgroupSize } = schedule;
   const windowFloats = g.taps * a.c.inChannels;
@@ -477,7 +488,7 @@ export function lowerSample(graph: Graph, node: Node, schedule: Extract<Schedule
   const a = anatomy(node);
   const g = geometry(b, a.c);
   const input = b.input(0);
-  const weight = b.weight(node.params[a.c.weight], 'weight');
+  const weight = contractionWeight(b, a.c);
   const output = b.output();
   const { workgroupSize } = schedule;
   const cin = a.c.inChannels;

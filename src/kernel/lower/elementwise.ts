@@ -5,7 +5,7 @@ import type { KernelProgram, Stmt } from '../ir.js';
 import type { Schedule } from '../schedule.js';
 import { getOp } from '../../ir/registry.js';
 import { numel, type Graph, type Node } from '../../ir/types.js';
-import { guarded, KernelBuilder, lessThan, nodeUse } from './builder.js';
+import { callerLayout, guarded, KernelBuilder, lessThan, nodeUse, valueLayout } from './builder.js';
 
 const kernelNames: Readonly<Record<string, string>> = { add: 'residual_add', drop_path: 'copy' };
 
@@ -54,8 +54,8 @@ export function lowerLayout(graph: Graph, node: Node, direction: 'in' | 'out', s
   const b = new KernelBuilder(graph, node);
   const [n, c, h, w] = node.type.shape;
   const total = n * c * h * w;
-  const from = direction === 'in' ? b.bind('input', { kind: 'model-input' }, total) : b.bind('input', { kind: 'value', id: node.id }, total);
-  const to = direction === 'in' ? b.output() : b.bind('output', { kind: 'model-output' }, total, 'read_write');
+  const from = direction === 'in' ? b.bind('input', { kind: 'model-input' }, callerLayout(node.type)) : b.bind('input', { kind: 'value', id: node.id }, valueLayout(node.type));
+  const to = direction === 'in' ? b.output() : b.bind('output', { kind: 'model-output' }, callerLayout(node.type), 'read_write');
   const [C, H, W] = [u32(c, 'C'), u32(h, 'H'), u32(w, 'W')];
   const body = elementThread(b, schedule, total, (index, into) => {
     // The thread's index walks the layout being written, so writes are contiguous.

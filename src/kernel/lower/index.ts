@@ -2,10 +2,12 @@
 // backends use. A schedule that does not suit the node, or whose program would exceed the
 // target's limits, is refused here, so no renderer ever sees such a kernel.
 import type { KernelProgram, Stmt } from '../ir.js';
-import { defaultSchedule, scheduleFits, type Schedule } from '../schedule.js';
-import { limitViolations, programNeeds, type TargetDescription } from '../target.js';
+import { defaultSchedule, scheduleFits, scheduleSpace, type Schedule } from '../schedule.js';
+import { layoutText } from '../print.js';
+import { bindingBytes, limitViolations, programNeeds, type TargetDescription } from '../target.js';
+import { describeNode } from '../../ir/print.js';
+import { UserError, type SourceLoc } from '../../util/diagnostics.js';
 import { paramSetsOf } from '../../ir/fusion.js';
-import { runPipeline } from '../../passes/manager.js';
 import { getOp } from '../../ir/registry.js';
 import type { Graph, HostTensor, Node } from '../../ir/types.js';
 import { lowerDirect, lowerGemm, lowerPixel, lowerSample, lowerWindow, packContractionWeight } from './contraction.js';
@@ -39,31 +41,66 @@ function build(graph: Graph, node: Node, schedule: Schedule): KernelProgram {
   }
 }
 
+/**
+ * A tensor larger than the target can bind: no schedule helps, only a smaller batch or input
+ * (or weights split across bindings, which no kernel does). A user error, located at the node.
+ */
+export class BindingSizeError extends UserError {
+  constructor(
+    message: string,
+    loc: SourceLoc | undefined,
+    /** The bytes it needs, for callers that split the batch to fit. */
+    readonly bytes: number,
+  ) {
+    super({ message, loc });
+  }
+}
+
+/** Refuses a program binding more bytes in one buffer than the target allows. */
+function checkBindings(graph: Graph, node: Node, program: KernelProgram, target: TargetDescription): void {
+  for (const buffer of program.buffers) {
+    const bytes = bindingBytes(buffer);
+    if (bytes <= target.maxStorageBufferBindingSize) continue;
+    const ref = buffer.ref;
+    const what = ref.kind === 'weight' ? `weight '${ref.key}'` : ref.kind === 'weight-group' ? `weights ${ref.keys.join(', ')}` : `${buffer.name} tensor`;
+    throw new BindingSizeError(
+      `${graph.name}: ${describeNode(node)} binds ${what} ${layoutText(buffer.layout)} ${buffer.dtype}, ${bytes} bytes, ` +
+        `more than ${target.name} can bind (maxStorageBufferBindingSize ${target.maxStorageBufferBindingSize}); use a smaller batch or input size`,
+      node.loc,
+      bytes,
+    );
+  }
+}
+
 /** The kernel computing `node` under `schedule` (by default the heuristic's) on `target`. */
 export function lowerNode(graph: Graph, node: Node, target: TargetDescription, schedule: Schedule = defaultSchedule(node, target)): KernelProgram {
   if (!scheduleFits(node, schedule, target)) throw new ScheduleError(`schedule ${JSON.stringify(schedule)} cannot compute ${node.op} node '${node.name}' on ${target.name}`);
   const built = build(graph, node, schedule);
+  checkBindings(graph, node, built, target);
   const program = usesSubgroups(built.body) ? { ...built, subgroupSize: target.subgroupSize } : built;
   const over = limitViolations(programNeeds(program), target);
   if (over.length > 0) throw new ScheduleError(`kernel ${program.name} under schedule ${JSON.stringify(schedule)} needs ${over.join(', ')} on ${target.name}`);
   return program;
 }
 
-function usesSubgroups(body: readonly Stmt[]): boolean {
-  return body.some((s) => (s.kind === 'reduce' && s.strategy === 'subgroup' && s.lanes > 1) || (s.kind === 'loop' && usesSubgroups(s.body)) || (s.kind === 'if' && (usesSubgroups(s.then) || (s.else !== undefined && usesSubgroups(s.else)))));
+/**
+ * Whether some schedule of `node` (a fused node a pass is considering, say) yields a kernel
+ * within the target's limits: the default heuristic's first, then the rest of the space.
+ */
+export function computable(graph: Graph, node: Node, target: TargetDescription): boolean {
+  for (const schedule of scheduleSpace(node, target)) {
+    try {
+      lowerNode(graph, node, target, schedule);
+      return true;
+    } catch (error) {
+      if (!(error instanceof ScheduleError) && !(error instanceof BindingSizeError)) throw error;
+    }
+  }
+  return false;
 }
 
-/**
- * The graph with every op that kernels only know in parts split by its pass (GRN by
- * split-grn), whatever pipeline the user chose: a graph from `--passes` without it still runs.
- */
-export function splitForKernels(graph: Graph): Graph {
-  const passes = new Set<string>();
-  for (const node of graph.nodes) {
-    const math = getOp(node.op).kernel;
-    if (math.kind === 'split') passes.add(math.pass);
-  }
-  return passes.size === 0 ? graph : runPipeline(graph, [...passes]);
+function usesSubgroups(body: readonly Stmt[]): boolean {
+  return body.some((s) => (s.kind === 'reduce' && s.strategy === 'subgroup' && s.lanes > 1) || (s.kind === 'loop' && usesSubgroups(s.body)) || (s.kind === 'if' && (usesSubgroups(s.then) || (s.else !== undefined && usesSubgroups(s.else)))));
 }
 
 /** The layout change from the model's NHWC output back to NCHW, after the output node. */
@@ -71,7 +108,9 @@ export function lowerOutputLayout(graph: Graph, target: TargetDescription): Kern
   const node = graph.nodes[graph.output];
   const schedule = defaultSchedule(graph.nodes[0], target);
   if (schedule.strategy !== 'elementwise') throw new Error('internal: layout kernels are elementwise');
-  return lowerLayout(graph, node, 'out', schedule);
+  const program = lowerLayout(graph, node, 'out', schedule);
+  checkBindings(graph, node, program, target);
+  return program;
 }
 
 export interface WeightPacking {

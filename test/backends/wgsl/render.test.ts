@@ -47,13 +47,14 @@ import {
   assign,
 } from '../../../src/kernel/build.js';
 import { erfF32 } from '../../../src/kernel/erf.js';
+import { f16Bits, f16Value, roundF16 } from '../../../src/kernel/f16.js';
 import { interpret } from '../../../src/kernel/interpret.js';
 import type { BufferDecl, Expr, KernelProgram, Stmt } from '../../../src/kernel/ir.js';
 
 const WG = 64;
 
 function buffer(name: string, length: number, access: 'read' | 'read_write' = 'read'): BufferDecl {
-  return { name, length, access, ref: access === 'read' ? { kind: 'value', id: 1 } : { kind: 'value', id: 2 } };
+  return { name, length, access, dtype: 'f32', layout: { axes: ['i'], shape: [length] }, ref: access === 'read' ? { kind: 'value', id: 1 } : { kind: 'value', id: 2 } };
 }
 
 function program(name: string, buffers: readonly BufferDecl[], body: readonly Stmt[], extra: Partial<KernelProgram> = {}): KernelProgram {
@@ -151,6 +152,20 @@ const vectorTile = program('vec4_tile', [{ ...buffer('x', 4 * WG * 4), vector: 4
   store('out', add(ref('base', 'u32'), u32(2)), add(ref('s', 'f32'), component(vf('v'), 2))),
 ], { shared: [{ name: 'tile', length: WG * 4, vector: 4 }] });
 
+/** out[i] = x[4i] * 1.1 + x[4i+1] + x[4i+2] + x[4i+3], x and out stored as f16. */
+const f16Scale = program(
+  'f16_scale',
+  [
+    { ...buffer('x', 4 * 4 * WG), vector: 4, dtype: 'f16' },
+    { ...buffer('out', 4 * WG, 'read_write'), dtype: 'f16' },
+  ],
+  [
+    let_('i', index),
+    let_('v', load4('x', mul(ref('i', 'u32'), u32(4)))),
+    store('out', ref('i', 'u32'), add(add(add(mul(component(vf('v'), 0), f32(1.1)), component(vf('v'), 1)), component(vf('v'), 2)), component(vf('v'), 3))),
+  ],
+);
+
 describe('renderWgsl text', () => {
   it('writes the header, bindings and builtins of the module', () => {
     const code = renderWgsl(elementwise);
@@ -158,9 +173,9 @@ describe('renderWgsl text', () => {
       '// gelu_like: test gelu_like',
       '// Computes IR node(s): %1',
       '// Schedule: strategy=test, vec=1',
-      '// Layout: activations NHWC, f32. 4 workgroups of 64 threads.',
+      '// 4 workgroups of 64 threads; buffers in the layouts named beside them.',
     ]);
-    expect(code).toContain('@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read_write> out: array<f32>;');
+    expect(code).toContain('@group(0) @binding(0) var<storage, read> x: array<f32>; // [i=200]\n@group(0) @binding(1) var<storage, read_write> out: array<f32>; // [i=200]');
     expect(code).toContain('@compute @workgroup_size(WORKGROUP_SIZE)\nfn gelu_like(@builtin(workgroup_id) workgroup_id: vec3u, @builtin(local_invocation_index) local: u32, @builtin(num_workgroups) num_workgroups: vec3u) {');
     expect(code).toContain('  let group = workgroup_id.y * num_workgroups.x + workgroup_id.x;\n  if (group < WORKGROUPS) {\n    let i = group * WORKGROUP_SIZE + local;\n');
     expect(code.endsWith('  }\n}\n')).toBe(true);
@@ -247,7 +262,7 @@ describe('renderWgsl text', () => {
 
   it('writes vector memory as arrays of vec4<f32> and indexes them by vec4', () => {
     const code = renderWgsl(vectorTile);
-    expect(code).toContain('@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;\n@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;');
+    expect(code).toContain('@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>; // [i=1024]\n@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>; // [i=1024]');
     expect(code).toContain('var<workgroup> tile: array<vec4<f32>, 64>;');
     // x * 4u indexes vec4 x; any other index is divided.
     expect(code).toContain('let v = x[group * WORKGROUP_SIZE + local];');
@@ -323,13 +338,18 @@ describe('renderWgsl on Dawn (lavapipe)', () => {
     return pipeline;
   }
 
-  /** Runs `p` with buffer 0 = x and buffer 1 = the output, and reads the output back. */
+  /**
+   * Runs `p` with buffer 0 = x and buffer 1 = the output, and reads the output back; f16
+   * buffers travel as binary16 (converted here, as a host would).
+   */
   async function run(p: KernelProgram, x: Float32Array<ArrayBuffer>, dispatch = p.workgroups): Promise<Float32Array> {
     const device = gpu!.device;
     const pipeline = await compile(p);
-    const input = device.createBuffer({ size: x.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-    device.queue.writeBuffer(input, 0, x);
-    const bytes = p.buffers[1].length * 4;
+    const data = p.buffers[0].dtype === 'f16' ? Uint16Array.from(x, f16Bits) : x;
+    const input = device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(input, 0, data);
+    const half = p.buffers[1].dtype === 'f16';
+    const bytes = p.buffers[1].length * (half ? 2 : 4);
     const output = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
     const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     const bindGroup = device.createBindGroup({
@@ -345,7 +365,8 @@ describe('renderWgsl on Dawn (lavapipe)', () => {
     encoder.copyBufferToBuffer(output, 0, staging, 0, bytes);
     device.queue.submit([encoder.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
-    const result = new Float32Array(staging.getMappedRange().slice(0));
+    const mapped = staging.getMappedRange().slice(0);
+    const result = half ? Float32Array.from(new Uint16Array(mapped), f16Value) : new Float32Array(mapped);
     staging.unmap();
     for (const b of [input, output, staging]) b.destroy();
     return result;
@@ -406,6 +427,29 @@ describe('renderWgsl on Dawn (lavapipe)', () => {
     const n = [x[4], 2 * x[5], 3 * x[6], 4 * x[7]].map(Math.fround);
     expect(want[1]).toBe(n[3]);
     expect(want[2]).toBe(Math.fround(n[2] + x[2]));
+  });
+
+  it('f16 buffers: loads widen, stores narrow, arithmetic stays f32; as the interpreter computes', async () => {
+    expect(gpu!.device.features.has('shader-f16')).toBe(true);
+    const p = f16Scale;
+    const code = renderWgsl(p);
+    expect(code).toMatch(/^enable f16;$/m);
+    expect(code).toContain('var<storage, read> x: array<vec4<f16>>;');
+    expect(code).toContain('var<storage, read_write> out: array<f16>;');
+    expect(code).toContain('vec4<f32>(x[i])');
+    expect(code).toMatch(/out\[i\] = f16\(/);
+    const x = inputs(p.buffers[0].length);
+    const want = new Float32Array(p.buffers[1].length);
+    interpret(p, { x, out: want });
+    // The interpreter rounded to f16: every value it wrote is a half.
+    for (const v of want) expect(roundF16(v)).toBe(v);
+    const got = await run(p, x);
+    // WGSL lets an f32 -> f16 conversion of an inexact value give either neighbouring half, so
+    // the device may differ from the interpreter's round-to-nearest by one f16 ulp (2^-10 of
+    // the value's binade); the f32 arithmetic before it is exact to f32 on both.
+    for (let k = 0; k < want.length; k++) expect(Math.abs(got[k] - want[k]), `out[${k}]`).toBeLessThanOrEqual(2 ** -10 * Math.abs(want[k]) + 2 ** -24);
+    // And f32 arithmetic really happened: the sum of four halves is not rounded per step to f16.
+    expect(want.some((v, k) => v !== roundF16(roundF16(roundF16(x[4 * k] * 1.1 + x[4 * k + 1]) + x[4 * k + 2]) + x[4 * k + 3]))).toBe(true);
   });
 
   it('a grid rounded up past WORKGROUPS leaves the extra workgroups idle', async () => {
