@@ -3,8 +3,10 @@
 // order shuffled per round from a recorded seed, so that drift (thermal, other load, caches warm
 // from the previous configuration) falls on all of them alike. Every output is checked against
 // the reference executor: a fast configuration that computes the wrong thing is marked wrong and
-// never reported as a speed-up.
+// never reported as a speed-up. With `profile`, every dispatch of both convc programs is then
+// timed on the GPU with timestamp queries (profile.ts), after and apart from the timed runs.
 import { performance } from 'node:perf_hooks';
+import { profileBench, profilePasses, type BenchProfile } from './profile.js';
 import { peers as allPeers, type ConfigAdapter } from './peers.js';
 import { shuffled, summarize, type TimingSummary } from './stats.js';
 import { executeReference, type WeightMap } from '../backends/reference/executor.js';
@@ -74,6 +76,8 @@ export interface BenchResult {
   readonly unfused: ConfigResult;
   readonly peers: Readonly<Record<string, ConfigResult>>;
   readonly ratios: { readonly fused_vs_unfused?: Ratio; readonly fused_vs_ort_webgpu?: Ratio };
+  /** With --profile: GPU time per kernel from timestamp queries, or why there is none. */
+  readonly profile?: BenchProfile | { readonly error: string };
 }
 
 export interface BenchInputs {
@@ -90,6 +94,11 @@ export interface BenchInputs {
   /** Names of the peers to run; [] for none. */
   readonly peers: readonly string[];
   readonly onProgress?: (done: number, total: number, label: string) => void;
+  /**
+   * After the timed runs, time every dispatch of both convc pipelines with timestamp queries
+   * (the device must have 'timestamp-query'). Without it no timestamp is ever written.
+   */
+  readonly profile?: boolean;
   /**
    * Test-only: rewrites a configuration's output ('fused', 'unfused' or a peer's name) before it
    * is checked, to prove that a wrong configuration is caught. No CLI flag reaches it.
@@ -156,7 +165,7 @@ export async function runBench(inputs: BenchInputs, adapter: string): Promise<Be
     }
   }
 
-  const total = runnables.length * (inputs.warmup + inputs.runs);
+  const total = runnables.length * (inputs.warmup + inputs.runs) + (inputs.profile ? 2 * profilePasses(inputs.runs, inputs.warmup) : 0);
   let done = 0;
   const step = async (r: Runnable, timed: boolean) => {
     try {
@@ -194,6 +203,16 @@ export async function runBench(inputs: BenchInputs, adapter: string): Promise<Be
     }
     await r.release();
   }
+  let profile: BenchResult['profile'];
+  if (inputs.profile) {
+    try {
+      const onPass = () => inputs.onProgress?.(++done, total, 'profile');
+      const { device } = inputs.gpu;
+      profile = await profileBench({ device, fused: inputs.fused, unfused: inputs.unfused, weightsFor: inputs.weightsFor, input: inputs.input.data, runs: inputs.runs, warmup: inputs.warmup, onPass });
+    } catch (error) {
+      profile = { error: (error as Error).message };
+    }
+  }
   const ratio = (a?: ConfigResult, b?: ConfigResult): Ratio | undefined => {
     if (!a?.median_ms || !b?.median_ms) return undefined;
     return a.wrong || b.wrong ? 'wrong' : b.median_ms / a.median_ms;
@@ -216,6 +235,7 @@ export async function runBench(inputs: BenchInputs, adapter: string): Promise<Be
     unfused: results.unfused,
     peers: peerResults,
     ratios: { fused_vs_unfused: ratio(results.fused, results.unfused), fused_vs_ort_webgpu: ratio(results.fused, results['ort-webgpu']) },
+    ...(profile ? { profile } : {}),
   };
 }
 

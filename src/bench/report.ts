@@ -2,6 +2,7 @@
 // A configuration whose output disagreed with the reference executor is shown as wrong, and no
 // ratio involving it is shown as a number.
 import type { BenchResult, ConfigResult, Ratio } from './bench.js';
+import type { BenchProfile } from './profile.js';
 
 function configs(result: BenchResult): [string, ConfigResult][] {
   return [['convc fused', result.fused], ['convc unfused', result.unfused], ...Object.entries(result.peers)];
@@ -101,3 +102,65 @@ export const markdownHeader = [
   '| model | batch | size | fused ms (IQR) | unfused ms (IQR) | ort-webgpu ms (IQR) | ort-cpu ms (IQR) | fused vs unfused | fused vs ort-webgpu |',
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
 ].join('\n');
+
+/** Columns two spaces apart: text columns (the indexes in `left`) left-aligned, numbers right-aligned. */
+function alignedTable(header: readonly string[], rows: readonly (readonly string[])[], left: readonly number[]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (left.includes(i) ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+const rate = (v: number) => (v > 0 ? v.toFixed(2) : '-');
+const percent = (share: number) => `${(100 * share).toFixed(1)}%`;
+
+function kernelTable(profile: BenchProfile): string[] {
+  const rows: string[][] = [];
+  for (const [pipeline, p] of [['fused', profile.fused], ['unfused', profile.unfused]] as const) {
+    for (const k of p.kernels) rows.push([pipeline, k.kernel, String(k.calls), k.total_ms.toFixed(2), percent(k.share), rate(k.gflops), rate(k.gbps)]);
+    const flops = p.dispatches.reduce((sum, d) => sum + d.flops, 0);
+    const bytes = p.dispatches.reduce((sum, d) => sum + d.bytes, 0);
+    rows.push([pipeline, 'all kernels', String(p.dispatches.length), p.total_ms.toFixed(2), percent(1), rate(flops / p.total_ms / 1e6), rate(bytes / p.total_ms / 1e6)]);
+  }
+  return alignedTable(['pipeline', 'kernel', 'calls', 'total ms', 'share', 'GFLOP/s', 'GB/s'], rows, [0, 1]);
+}
+
+function comparisonTable(profile: BenchProfile): string[] {
+  const replaces = (kernels: Readonly<Record<string, number>>) =>
+    Object.entries(kernels)
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .map(([kernel, calls]) => `${calls} ${kernel}`)
+      .join(', ');
+  const rows = profile.fused_vs_unfused.map((r) => [
+    r.kernel ?? '(no fused kernel)',
+    String(r.calls),
+    r.fused_ms.toFixed(2),
+    String(r.unfused_calls),
+    r.unfused_ms.toFixed(2),
+    r.speedup === undefined ? '-' : `${r.speedup.toFixed(2)}x`,
+    replaces(r.unfused_kernels),
+  ]);
+  const speedup = profile.unfused.total_ms / profile.fused.total_ms;
+  rows.push(['all kernels', String(profile.fused.dispatches.length), profile.fused.total_ms.toFixed(2), String(profile.unfused.dispatches.length), profile.unfused.total_ms.toFixed(2), `${speedup.toFixed(2)}x`, '']);
+  return alignedTable(['fused kernel', 'calls', 'fused ms', 'unfused calls', 'unfused ms', 'unfused/fused', 'replaces (unfused dispatches)'], rows, [0, 6]);
+}
+
+/** The --profile tables: GPU time per kernel kind, then each fused kernel beside what it replaces. */
+export function formatProfile(profile: BenchProfile | { readonly error: string }): string {
+  if ('error' in profile) return `profile: error: ${profile.error}`;
+  return [
+    `GPU time per kernel (timestamp queries around each dispatch; median per dispatch of ${profile.runs} runs after ${profile.warmup} warm-up, summed per kernel):`,
+    '',
+    ...kernelTable(profile),
+    '',
+    `GFLOP/s: ${profile.flops}.`,
+    `GB/s: ${profile.bytes}.`,
+    '',
+    'Each fused kernel beside the unfused dispatches that compute the same IR nodes (matched by node name):',
+    '',
+    ...comparisonTable(profile),
+  ].join('\n');
+}

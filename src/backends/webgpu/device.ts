@@ -69,7 +69,8 @@ const MAX_LIMITS = [
   'maxStorageBuffersPerShaderStage',
 ] as const;
 
-const OPTIONAL_FEATURES: readonly GPUFeatureName[] = ['shader-f16', 'subgroups'];
+// timestamp-query for `convc bench --profile`; nothing writes timestamps unless it asks.
+const OPTIONAL_FEATURES: readonly GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
 
 const SETUP_HINT =
   'run `bash scripts/setup-webgpu.sh` to set up a software driver (Mesa lavapipe) in .cache/webgpu/, ' +
@@ -93,7 +94,9 @@ function instanceFor(dawn: typeof Dawn, backend: string | undefined): GPU {
   const key = backend ?? '';
   let gpu = instances.get(key);
   if (!gpu) {
-    gpu = dawn.create(backend ? [`backend=${backend}`] : []);
+    // Dawn rounds timestamp queries down to tens of microseconds by default, against timing
+    // attacks in browsers; `convc bench --profile` times kernels shorter than that.
+    gpu = dawn.create([...(backend ? [`backend=${backend}`] : []), 'disable-dawn-features=timestamp_quantization']);
     instances.set(key, gpu);
   }
   return gpu;
@@ -218,8 +221,8 @@ function describeAdapter(adapter: GPUAdapter, attempt: Attempt): string {
 
 /**
  * Creates a WebGPU device with the adapter's largest buffer and workgroup limits and with
- * shader-f16 and subgroups where the adapter has them. Throws a UserError saying how to get a
- * driver when no adapter can be found.
+ * shader-f16, subgroups and timestamp-query where the adapter has them. Throws a UserError
+ * saying how to get a driver when no adapter can be found.
  */
 export async function acquireGpu(options: AcquireGpuOptions = {}): Promise<AcquiredGpu> {
   const log = options.verbose ?? (() => {});

@@ -1,7 +1,7 @@
 // convc bench: fused vs unfused convc and ONNX Runtime, side by side on one adapter.
 import { randomInt } from 'node:crypto';
 import { agreementTolerance, runBench, wrongConfigs, type BenchInputs } from '../../bench/bench.js';
-import { formatTable, renderSvg } from '../../bench/report.js';
+import { formatProfile, formatTable, renderSvg } from '../../bench/report.js';
 import { peers } from '../../bench/peers.js';
 import { acquireGpu } from '../../backends/webgpu/device.js';
 import { bindWeights } from '../../weights/bind.js';
@@ -44,7 +44,12 @@ ${adapterHelp}
   --peers a,b         which peers to run: ${peers.map((p) => p.name).join(', ')} (default: all); 'none' for none
   --weights FILE      safetensors weights (default: seeded random weights)
   --seed N            seed for the random weights and input (default 0)
-  --json FILE         also write the results as JSON
+  --profile           then time every dispatch of both convc pipelines with timestamp queries
+                      (the adapter must offer 'timestamp-query'; lavapipe does): GPU ms per
+                      kernel kind with calls, share, GFLOP/s and GB/s, and each fused kernel
+                      beside the unfused kernels it replaces; median per dispatch of --runs
+                      passes after --warmup (at least 1) untimed ones
+  --json FILE         also write the results as JSON (with --profile, under "profile")
   --svg FILE          also write a bar chart of images/s as SVG
   --verbose           say which adapter and driver are used
   -h, --help          show this help`;
@@ -68,6 +73,7 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
     json: { type: 'string' },
     svg: { type: 'string' },
     verbose: { type: 'boolean' },
+    profile: { type: 'boolean' },
   });
   if (values.help) {
     io.stdout.write(`${benchHelp}\n`);
@@ -100,13 +106,18 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
   const gpu = await acquireGpu({ adapter, verbose: values.verbose ? (line) => io.stderr.write(`${line}\n`) : undefined });
   const bar = progress(io, `bench ${fused.name}`, 0);
   try {
+    // Before the benchmark, as a bad path is: no minutes of runs for a profile that cannot be made.
+    if (values.profile && !gpu.features.has('timestamp-query')) {
+      throw userError(`--profile needs timestamp queries, which this adapter does not offer ('timestamp-query'): ${gpu.adapterInfo}`, undefined, ['try another --adapter, or leave out --profile']);
+    }
     io.stderr.write(`adapter (--adapter ${adapter}): ${gpu.adapterInfo}\norder seed: ${orderSeed}\n`);
     const result = await runBench(
-      { gpu, adapterChoice: adapter, fused, unfused, weightsFor, input, runs, warmup, orderSeed, peers: chosenPeers, onProgress: (done, total) => bar.update(done, total), tamperOutput: hooks.tamperOutput },
+      { gpu, adapterChoice: adapter, fused, unfused, weightsFor, input, runs, warmup, orderSeed, peers: chosenPeers, onProgress: (done, total) => bar.update(done, total), tamperOutput: hooks.tamperOutput, profile: values.profile === true },
       gpu.adapterInfo,
     );
     bar.finish();
     io.stdout.write(`${formatTable(result)}\n`);
+    if (result.profile) io.stdout.write(`\n${formatProfile(result.profile)}\n`);
     const json = stringOption(values, 'json');
     if (json !== undefined) writeFileAtomically(json, `${JSON.stringify(result, null, 2)}\n`);
     const svg = stringOption(values, 'svg');
@@ -114,6 +125,10 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
     const wrong = wrongConfigs(result);
     if (wrong.length > 0) {
       io.stderr.write(`error: ${wrong.join(', ')} computed a different output than the reference executor (over ${result.tolerance.toExponential(0)} of the output's scale); its times are not a result\n`);
+      return 1;
+    }
+    if (result.profile && 'error' in result.profile) {
+      io.stderr.write(`error: the profile failed: ${result.profile.error}\n`);
       return 1;
     }
     return 0;
