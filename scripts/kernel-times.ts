@@ -8,7 +8,7 @@
 //     [--only NAME-PART] [--override SHAPE=JSON ...] [--each: every dispatch, not only the sums]
 import { parseArgs } from 'node:util';
 import { acquireGpu, type AdapterChoice } from '../src/backends/webgpu/device.js';
-import { lowerToWgsl, packWeights } from '../src/backends/wgsl/lower.js';
+import { bufferBytes, lowerToWgsl, packWeights } from '../src/backends/wgsl/lower.js';
 import { elaborate, selectModel } from '../src/dsl/elaborate.js';
 import { loadProgram } from '../src/dsl/load.js';
 import { defaultSchedule, kernelShape, scheduleFits, type Schedule } from '../src/kernel/schedule.js';
@@ -51,7 +51,7 @@ async function timeKernels(name: 'fused' | 'unfused'): Promise<Map<string, { cal
     },
   });
   const weights = packWeights(graph, wgsl, withDerivedWeights(graph, randomWeights(graph, 1)));
-  const buffers = wgsl.buffers.map((b) => device.createBuffer({ size: Math.max(4, b.floats * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST }));
+  const buffers = wgsl.buffers.map((b) => device.createBuffer({ size: Math.max(4, bufferBytes(b)), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST }));
   for (const w of wgsl.weights) {
     const index = wgsl.buffers.findIndex((b) => b.role === 'weight' && b.weight === w.key);
     device.queue.writeBuffer(buffers[index], 0, weights, w.offset, w.floats);

@@ -11,9 +11,9 @@ import { peers as allPeers, type ConfigAdapter } from './peers.js';
 import { shuffled, summarize, type TimingSummary } from './stats.js';
 import { executeReference, type WeightMap } from '../backends/reference/executor.js';
 import type { AcquiredGpu } from '../backends/webgpu/device.js';
-import { bindingLimit } from '../backends/wgsl/execute.js';
 import { importRunner } from '../backends/wgsl/load-runner.js';
-import { lowerToWgsl, packWeights } from '../backends/wgsl/lower.js';
+import { lowerToWgsl, packWeights, type LowerOptions } from '../backends/wgsl/lower.js';
+import type { StorageType } from '../kernel/ir.js';
 import { targetOfDevice } from '../kernel/target.js';
 import { generateRunner } from '../backends/wgsl/runner.js';
 import { exportOnnx } from '../export/onnx.js';
@@ -32,6 +32,15 @@ import { scaledDifference } from '../util/scaled-difference.js';
  * they are f32 too, and a peer that computes something else must not count as faster either.
  */
 export const agreementTolerance = 2e-5;
+
+/**
+ * The same bound for f16 storage (--precision f16). Every stored activation and weight is
+ * rounded to 11 significant bits (half an ulp: 2^-12 ~ 2.4e-4 of its value); those roundings
+ * add up over the network's ~20 stored stages like a random walk, to about 1e-3 of the output's
+ * scale (8e-4 measured on V2-atto). 1e-2, the bound the project sets for f16 against f32, keeps
+ * a 10x margin and still catches a wrong layout or a misread buffer, which err by O(1).
+ */
+export const f16AgreementTolerance = 1e-2;
 
 export interface ConfigResult extends Partial<TimingSummary> {
   /** 2 x MACs / median time. */
@@ -74,8 +83,12 @@ export interface BenchResult {
   readonly reference_ms: number;
   readonly fused: ConfigResult;
   readonly unfused: ConfigResult;
+  /** With --precision f16: the fused pipeline storing activations and weights as f16. */
+  readonly fused_f16?: ConfigResult;
+  /** Bound on fused_f16's max_scaled_diff_vs_reference (f16AgreementTolerance). */
+  readonly tolerance_f16?: number;
   readonly peers: Readonly<Record<string, ConfigResult>>;
-  readonly ratios: { readonly fused_vs_unfused?: Ratio; readonly fused_vs_ort_webgpu?: Ratio };
+  readonly ratios: { readonly fused_vs_unfused?: Ratio; readonly fused_vs_ort_webgpu?: Ratio; readonly fused_f16_vs_fused?: Ratio };
   /** With --profile: GPU time per kernel from timestamp queries, or why there is none. */
   readonly profile?: BenchProfile | { readonly error: string };
 }
@@ -93,6 +106,10 @@ export interface BenchInputs {
   readonly orderSeed: number;
   /** Names of the peers to run; [] for none. */
   readonly peers: readonly string[];
+  /** Also run the fused pipeline with f16 storage ('fused-f16'; the device needs shader-f16). */
+  readonly f16?: boolean;
+  /** Schedules for nodes, e.g. from a tuning file (undefined: the default heuristic's). */
+  readonly schedule?: LowerOptions['schedule'];
   readonly onProgress?: (done: number, total: number, label: string) => void;
   /**
    * After the timed runs, time every dispatch of both convc pipelines with timestamp queries
@@ -114,13 +131,11 @@ interface Runnable {
   worstDiff: number;
 }
 
-async function convcRunnable(name: string, graph: Graph, inputs: BenchInputs): Promise<{ runnable: Runnable; setup_ms: number; dispatches: number }> {
-  // Kernels fitted to the adapter being measured, as `convc run` fits them.
-  const program = lowerToWgsl(graph, { target: targetOfDevice(inputs.gpu.device, 'this device') });
-  const limit = bindingLimit(inputs.gpu.device);
-  if (program.largestBufferBytes > limit) {
-    throw new Error(`a ${program.largestBufferBytes}-byte buffer exceeds this adapter's binding limit (${limit} bytes); try a smaller --batch`);
-  }
+async function convcRunnable(name: string, graph: Graph, inputs: BenchInputs, precision: StorageType): Promise<{ runnable: Runnable; setup_ms: number; dispatches: number }> {
+  // Kernels fitted to the adapter being measured, as `convc run` fits them. Lowering refuses a
+  // tensor larger than the adapter can bind, naming it.
+  const schedule = inputs.schedule;
+  const program = lowerToWgsl(graph, { target: targetOfDevice(inputs.gpu.device, 'this device'), precision, ...(schedule ? { schedule } : {}) });
   const started = performance.now();
   const module = await importRunner(generateRunner(program));
   const model = await module.createModel(inputs.gpu.device, packWeights(graph, program, inputs.weightsFor(graph)));
@@ -141,9 +156,10 @@ export async function runBench(inputs: BenchInputs, adapter: string): Promise<Be
   const reference = executeReference(inputs.unfused, inputs.weightsFor(inputs.unfused), inputs.input).data;
   const reference_ms = performance.now() - referenceStarted;
 
-  for (const [name, graph] of [['fused', inputs.fused], ['unfused', inputs.unfused]] as const) {
+  const convcConfigs = [['fused', inputs.fused, 'f32'], ['unfused', inputs.unfused, 'f32'], ...(inputs.f16 ? [['fused-f16', inputs.fused, 'f16'] as const] : [])] as const;
+  for (const [name, graph, precision] of convcConfigs) {
     try {
-      const { runnable, setup_ms, dispatches } = await convcRunnable(name, graph, inputs);
+      const { runnable, setup_ms, dispatches } = await convcRunnable(name, graph, inputs, precision);
       runnables.push(runnable);
       extra.set(name, { setup_ms, dispatches, adapter: convcAdapter });
     } catch (error) {
@@ -198,7 +214,7 @@ export async function runBench(inputs: BenchInputs, adapter: string): Promise<Be
         adapter_verified: where.verified,
         ...(input_shape ? { input_shape } : {}),
         max_scaled_diff_vs_reference: r.worstDiff,
-        wrong: !(r.worstDiff <= agreementTolerance),
+        wrong: !(r.worstDiff <= (r.name === 'fused-f16' ? f16AgreementTolerance : agreementTolerance)),
       };
     }
     await r.release();
@@ -208,7 +224,7 @@ export async function runBench(inputs: BenchInputs, adapter: string): Promise<Be
     try {
       const onPass = () => inputs.onProgress?.(++done, total, 'profile');
       const { device } = inputs.gpu;
-      profile = await profileBench({ device, fused: inputs.fused, unfused: inputs.unfused, weightsFor: inputs.weightsFor, input: inputs.input.data, runs: inputs.runs, warmup: inputs.warmup, onPass });
+      profile = await profileBench({ device, fused: inputs.fused, unfused: inputs.unfused, weightsFor: inputs.weightsFor, input: inputs.input.data, runs: inputs.runs, warmup: inputs.warmup, onPass, ...(inputs.schedule ? { schedule: inputs.schedule } : {}) });
     } catch (error) {
       profile = { error: (error as Error).message };
     }
@@ -233,14 +249,19 @@ export async function runBench(inputs: BenchInputs, adapter: string): Promise<Be
     reference_ms,
     fused: results.fused,
     unfused: results.unfused,
+    ...(inputs.f16 ? { fused_f16: results['fused-f16'], tolerance_f16: f16AgreementTolerance } : {}),
     peers: peerResults,
-    ratios: { fused_vs_unfused: ratio(results.fused, results.unfused), fused_vs_ort_webgpu: ratio(results.fused, results['ort-webgpu']) },
+    ratios: {
+      fused_vs_unfused: ratio(results.fused, results.unfused),
+      fused_vs_ort_webgpu: ratio(results.fused, results['ort-webgpu']),
+      ...(inputs.f16 ? { fused_f16_vs_fused: ratio(results['fused-f16'], results.fused) } : {}),
+    },
     ...(profile ? { profile } : {}),
   };
 }
 
 /** The configurations whose output disagreed with the reference executor's. */
 export function wrongConfigs(result: BenchResult): string[] {
-  const all: [string, ConfigResult][] = [['convc fused', result.fused], ['convc unfused', result.unfused], ...Object.entries(result.peers)];
+  const all: [string, ConfigResult | undefined][] = [['convc fused', result.fused], ['convc unfused', result.unfused], ['convc fused f16', result.fused_f16], ...Object.entries(result.peers)];
   return all.filter(([, r]) => r?.wrong).map(([name]) => name);
 }

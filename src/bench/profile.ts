@@ -6,7 +6,7 @@ import { median } from './stats.js';
 import { bytesConvention, dispatchWork, flopsConvention, replacedBy, type DispatchWork } from './dispatch-work.js';
 import { timeDispatches } from './timestamps.js';
 import type { WeightMap } from '../backends/reference/executor.js';
-import { lowerToWgsl, packWeights } from '../backends/wgsl/lower.js';
+import { lowerToWgsl, packWeights, type LowerOptions } from '../backends/wgsl/lower.js';
 import { targetOfDevice } from '../kernel/target.js';
 import type { Graph } from '../ir/types.js';
 
@@ -78,6 +78,8 @@ export interface ProfileInputs {
   /** At least one warm-up pass is made whatever is asked: shaders compile on first use. */
   readonly warmup: number;
   readonly onPass?: () => void;
+  /** Schedules for nodes, as the timed runs use them (undefined: the default heuristic's). */
+  readonly schedule?: LowerOptions['schedule'];
 }
 
 /** Timed passes per pipeline that profileBench makes, warm-up included (for progress totals). */
@@ -146,7 +148,7 @@ export async function profileBench(inputs: ProfileInputs): Promise<BenchProfile>
   const target = targetOfDevice(inputs.device, 'this device');
   const warmup = Math.max(1, inputs.warmup);
   const measure = async (graph: Graph) => {
-    const program = lowerToWgsl(graph, { target });
+    const program = lowerToWgsl(graph, { target, ...(inputs.schedule ? { schedule: inputs.schedule } : {}) });
     const work = dispatchWork(graph, program);
     const weights = packWeights(graph, program, inputs.weightsFor(graph));
     const times = await timeDispatches(inputs.device, program, weights, inputs.input, { runs: inputs.runs, warmup, onPass: inputs.onPass });

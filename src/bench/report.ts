@@ -5,7 +5,8 @@ import type { BenchResult, ConfigResult, Ratio } from './bench.js';
 import type { BenchProfile } from './profile.js';
 
 function configs(result: BenchResult): [string, ConfigResult][] {
-  return [['convc fused', result.fused], ['convc unfused', result.unfused], ...Object.entries(result.peers)];
+  const f16: [string, ConfigResult][] = result.fused_f16 ? [['convc fused f16', result.fused_f16]] : [];
+  return [['convc fused', result.fused], ['convc unfused', result.unfused], ...f16, ...Object.entries(result.peers)];
 }
 
 const fixed = (v: number | undefined, digits: number) => (v === undefined ? '-' : v.toFixed(digits));
@@ -46,13 +47,14 @@ export function formatTable(result: BenchResult): string {
   const ratios = [
     ['fused vs unfused', ratioText(result.ratios.fused_vs_unfused)],
     ['fused vs ort-webgpu', ratioText(result.ratios.fused_vs_ort_webgpu)],
+    ['fused f16 vs fused', ratioText(result.ratios.fused_f16_vs_fused)],
   ].filter(([, text]) => text !== undefined);
   const otherAdapters = configs(result).filter(([, r]) => r.adapter !== undefined && r.adapter !== result.adapter && !r.adapter_verified);
   return [
     `${result.model}, batch ${result.batch}, ${result.size[0]}x${result.size[1]}, ${result.runs} timed runs each after ${result.warmup} warm-up; run order shuffled every round (order seed ${result.order_seed}); setup reported apart`,
     `adapter (--adapter ${result.adapter_choice}): ${result.adapter}`,
     ...otherAdapters.map(([name, r]) => `${name} adapter: ${r.adapter}`),
-    `vs reference: max |output - reference executor's| / max |reference|, worst run; over ${result.tolerance.toExponential(0)} is WRONG (reference: ${(result.reference_ms / 1000).toFixed(1)} s on the CPU, untimed)`,
+    `vs reference: max |output - reference executor's| / max |reference|, worst run; over ${result.tolerance.toExponential(0)}${result.tolerance_f16 ? ` (${result.tolerance_f16.toExponential(0)} for f16 storage)` : ''} is WRONG (reference: ${(result.reference_ms / 1000).toFixed(1)} s on the CPU, untimed)`,
     '',
     line(header),
     ...rows.map(line),

@@ -3,6 +3,7 @@
 // own and holds no submission or readback overhead, unlike wall-clock around a submit. All
 // dispatches of a forward pass go in one submit, in program order, on buffers of their own
 // (weights and input uploaded as the runner would), so nothing here touches the bench's runners.
+import { bufferBytes, type PackedWeights } from '../backends/wgsl/lower.js';
 import type { WgslProgram } from '../backends/wgsl/program.js';
 
 /** WebGPU's limit on queries in one query set. */
@@ -23,7 +24,7 @@ export interface TimeDispatchesOptions {
  * device must have been created with 'timestamp-query'. Throws where the device writes
  * timestamps that cannot be times (zero, or an end before its beginning).
  */
-export async function timeDispatches(device: GPUDevice, program: WgslProgram, weights: Float32Array, input: Float32Array, options: TimeDispatchesOptions): Promise<number[][]> {
+export async function timeDispatches(device: GPUDevice, program: WgslProgram, weights: PackedWeights, input: Float32Array, options: TimeDispatchesOptions): Promise<number[][]> {
   const count = program.dispatches.length;
   const owned: { destroy(): void }[] = [];
   const track = <T extends { destroy(): void }>(resource: T): T => {
@@ -31,8 +32,8 @@ export async function timeDispatches(device: GPUDevice, program: WgslProgram, we
     return resource;
   };
   try {
-    const upload = (buffer: GPUBuffer, data: Float32Array) => device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
-    const buffers = program.buffers.map((b) => track(device.createBuffer({ size: Math.max(4, b.floats * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST })));
+    const upload = (buffer: GPUBuffer, data: PackedWeights | Float32Array) => device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    const buffers = program.buffers.map((b) => track(device.createBuffer({ size: Math.max(4, bufferBytes(b)), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST })));
     for (const w of program.weights) {
       const index = program.buffers.findIndex((b) => b.role === 'weight' && b.weight === w.key);
       upload(buffers[index], weights.subarray(w.offset, w.offset + w.floats));

@@ -7,6 +7,7 @@ import { exportCommand, exportHelp } from './commands/export.js';
 import { inspectCommand, inspectHelp } from './commands/inspect.js';
 import { modelsCommand, modelsHelp } from './commands/models.js';
 import { runCommand, runHelp } from './commands/run.js';
+import { tuneCommand, tuneHelp } from './commands/tune.js';
 import { processIo, type CliIo } from './io.js';
 import { formatDiagnostic, UserError } from '../util/diagnostics.js';
 
@@ -17,6 +18,7 @@ const commands: Readonly<Record<string, { run: (args: readonly string[], io: Cli
   bench: { run: benchCommand, help: benchHelp, summary: 'time fused vs unfused convc and ONNX Runtime on one adapter' },
   export: { run: exportCommand, help: exportHelp, summary: 'export a model to ONNX' },
   models: { run: modelsCommand, help: modelsHelp, summary: 'list the bundled model zoo with parameters and MACs' },
+  tune: { run: tuneCommand, help: tuneHelp, summary: 'search kernel schedules on this adapter and cache the fastest' },
 };
 
 export const mainHelp = `convc - a compiler for ConvNeXt models written in .cnx

@@ -3,6 +3,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { adapterChoices, type AdapterChoice } from '../backends/webgpu/device.js';
 import { defaultInputSize, type InputSize } from '../dsl/elaborate.js';
+import type { StorageType } from '../kernel/ir.js';
 import { userError } from '../util/diagnostics.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -89,3 +90,26 @@ export function adapterOption(values: Parsed['values']): AdapterChoice {
 
 export const adapterHelp = `  --adapter NAME      which WebGPU adapter: auto (a GPU's Vulkan driver, then lavapipe, then
                       OpenGL ES), vulkan, or gl (Dawn's OpenGL ES path); default auto`;
+
+export const precisionOptions: OptionSpec = {
+  precision: { type: 'string' },
+};
+
+export const precisionHelp = `  --precision P       how the GPU stores activations and weights: f32 (default) or f16 (half
+                      the memory and weights.bin; arithmetic stays f32; needs shader-f16)`;
+
+/** `--precision f32|f16`. */
+export function precisionOption(values: Parsed['values']): StorageType {
+  const value = stringOption(values, 'precision') ?? 'f32';
+  if (value !== 'f32' && value !== 'f16') throw userError(`--precision needs f32 or f16; got '${value}'`);
+  return value;
+}
+
+/** `--tuning FILE` and `--no-tuning`, for the commands that lower kernels (see src/tune/lookup.ts). */
+export const tuningOptions: OptionSpec = {
+  tuning: { type: 'string' },
+  'no-tuning': { type: 'boolean' },
+};
+
+export const tuningHelp = `  --tuning FILE       use this tuning file ('convc tune') instead of the cached one of the adapter
+  --no-tuning         use the default heuristic's schedules, no tuning file`;

@@ -5,11 +5,11 @@
 import type { HostTensor } from '../ir/types.js';
 import { numel, type Graph, type Node } from '../ir/types.js';
 import { interpret } from './interpret.js';
-import type { BufferRef, KernelProgram } from './ir.js';
+import type { BufferRef, KernelProgram, StorageType } from './ir.js';
 import { lowerNode, lowerOutputLayout, weightPackings } from './lower/index.js';
 import { splitForKernels } from './split.js';
 import type { Schedule } from './schedule.js';
-import { webgpuDefaultTarget, type TargetDescription } from './target.js';
+import { portableTarget, type TargetDescription } from './target.js';
 
 /** A weight group's buffer: its weights concatenated, as stored (small per-channel vectors). */
 export function weightGroupData(keys: readonly string[], weights: ReadonlyMap<string, HostTensor>): Float32Array {
@@ -27,13 +27,15 @@ export interface InterpretGraphOptions {
   readonly target?: TargetDescription;
   /** A schedule for a node, or undefined for the default heuristic's. */
   readonly schedule?: (node: Node) => Schedule | undefined;
+  /** How activations and weights are stored (f16: every load and store rounds to f16). */
+  readonly storage?: StorageType;
   /** Called with each program before it runs. */
   readonly onProgram?: (program: KernelProgram) => void;
 }
 
 export function interpretGraph(given: Graph, weights: ReadonlyMap<string, HostTensor>, input: HostTensor, options: InterpretGraphOptions = {}): HostTensor {
   const graph = splitForKernels(given);
-  const target = options.target ?? webgpuDefaultTarget;
+  const target = options.target ?? portableTarget(options.storage ?? 'f32');
   const packingOf = weightPackings(graph);
   const values = new Map<number, Float32Array>();
   const output = new Float32Array(numel(graph.nodes[graph.output].type.shape));
@@ -67,10 +69,10 @@ export function interpretGraph(given: Graph, weights: ReadonlyMap<string, HostTe
     for (const b of program.buffers) memory[b.name] = memoryOf(b.ref);
     interpret(program, memory);
   };
-  for (const node of graph.nodes) run(lowerNode(graph, node, target, options.schedule?.(node)));
+  for (const node of graph.nodes) run(lowerNode(graph, node, target, options.schedule?.(node), options.storage));
   const out = graph.nodes[graph.output];
   if (out.type.shape.length === 4) {
-    run(lowerOutputLayout(graph, target));
+    run(lowerOutputLayout(graph, target, options.storage));
     return { shape: out.type.shape, data: output };
   }
   return { shape: out.type.shape, data: values.get(out.id)! };

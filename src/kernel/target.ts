@@ -3,7 +3,7 @@
 // compiled runner, WebGPU's default limits, which every conformant device and browser grants;
 // for `convc run` and `bench`, the limits of the device they run on.
 import { expandReductions } from './expand.js';
-import type { BufferDecl, KernelProgram } from './ir.js';
+import type { BufferDecl, KernelProgram, StorageType } from './ir.js';
 
 export interface TargetDescription {
   /** For messages and tuning keys: e.g. "WebGPU default limits", or the adapter's description. */
@@ -32,6 +32,14 @@ export const webgpuDefaultTarget: TargetDescription = {
   subgroups: false,
   f16: false,
 };
+
+/**
+ * WebGPU's default limits for a portable runner whose buffers are stored as `storage`: f16
+ * storage asks for the shader-f16 feature beyond them (the runner checks the device has it).
+ */
+export function portableTarget(storage: StorageType): TargetDescription {
+  return storage === 'f16' ? { ...webgpuDefaultTarget, name: 'WebGPU default limits with shader-f16', f16: true } : webgpuDefaultTarget;
+}
 
 /** The target a WebGPU device is: its limits and features as granted. */
 export function targetOfDevice(device: GPUDevice, name: string): TargetDescription {

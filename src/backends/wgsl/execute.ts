@@ -2,7 +2,8 @@
 // whose tensors exceed what the adapter can bind is split into smaller batches up front; if
 // even one sample does not fit, the run is refused before anything is dispatched.
 import { importRunner, type NonFiniteReport } from './load-runner.js';
-import { lowerToWgsl, packWeights, type LowerOptions } from './lower.js';
+import { bufferBytes, lowerToWgsl, packWeights, type LowerOptions } from './lower.js';
+import type { StorageType } from '../../kernel/ir.js';
 import type { WgslProgram } from './program.js';
 import { BindingSizeError } from '../../kernel/lower/index.js';
 import { targetOfDevice } from '../../kernel/target.js';
@@ -25,6 +26,8 @@ export interface ExecuteWebGpuOptions {
   readonly findNonFinite?: boolean;
   /** Schedules for nodes (undefined: the default heuristic's). */
   readonly schedule?: LowerOptions['schedule'];
+  /** How activations and weights are stored (f16 needs the device's shader-f16). */
+  readonly precision?: StorageType;
 }
 
 /** How many bytes one storage binding may hold on this device. */
@@ -47,7 +50,9 @@ export async function executeWebGpu(
   const limit = bindingLimit(device);
   // Kernels are fitted to this device's limits, not only WebGPU's defaults.
   const target = targetOfDevice(device, 'this device');
-  const lower = (g: Graph, t = target) => lowerToWgsl(g, { target: t, ...(options.schedule ? { schedule: options.schedule } : {}) });
+  const precision = options.precision ?? 'f32';
+  if (precision === 'f16' && !target.f16) throw userError(`--precision f16 needs the shader-f16 feature, which this adapter does not have; use --precision f32`);
+  const lower = (g: Graph, t = target) => lowerToWgsl(g, { target: t, precision, ...(options.schedule ? { schedule: options.schedule } : {}) });
   let graph = build(batch);
   let chunk = batch;
   let program: WgslProgram;
@@ -59,12 +64,12 @@ export async function executeWebGpu(
     // without that limit; the runner's own lowering keeps it.
     const sizing = { ...target, maxStorageBufferBindingSize: Number.POSITIVE_INFINITY };
     const whole = lower(graph, sizing);
-    const oversizedWeight = whole.buffers.find((b) => b.role === 'weight' && b.floats * 4 > limit);
+    const oversizedWeight = whole.buffers.find((b) => b.role === 'weight' && bufferBytes(b) > limit);
     if (oversizedWeight) {
-      throw userError(`${graph.name}: weight '${oversizedWeight.weight}' needs ${oversizedWeight.floats * 4} bytes, more than this adapter can bind (${limit} bytes)`);
+      throw userError(`${graph.name}: weight '${oversizedWeight.weight}' needs ${bufferBytes(oversizedWeight)} bytes, more than this adapter can bind (${limit} bytes)`);
     }
     // Weights do not grow with the batch; activations do, so only they decide the split.
-    const activationBytes = (p: WgslProgram) => Math.max(...p.buffers.filter((b) => b.role !== 'weight').map((b) => b.floats * 4));
+    const activationBytes = (p: WgslProgram) => Math.max(...p.buffers.filter((b) => b.role !== 'weight').map(bufferBytes));
     const single = batch === 1 ? whole : lower(build(1), sizing);
     if (activationBytes(single) > limit) {
       throw userError(

@@ -5,16 +5,20 @@ import { planMemory, type PlannedKernel } from '../../kernel/memory-plan.js';
 import { lowerNode, lowerOutputLayout, weightPackings } from '../../kernel/lower/index.js';
 import { splitForKernels } from '../../kernel/split.js';
 import type { Schedule } from '../../kernel/schedule.js';
-import { programNeeds, webgpuDefaultTarget, type TargetDescription } from '../../kernel/target.js';
+import { f16Bits } from '../../kernel/f16.js';
+import type { StorageType } from '../../kernel/ir.js';
+import { bindingBytes, portableTarget, programNeeds, type TargetDescription } from '../../kernel/target.js';
 import type { WeightMap } from '../reference/executor.js';
 import { formatShape, numel, type Graph, type Node } from '../../ir/types.js';
 import { commentSafe } from './text.js';
-import type { Dispatch, PackedWeight, ShaderModuleSource, WgslProgram } from './program.js';
+import type { Dispatch, PackedWeight, ProgramBuffer, ShaderModuleSource, WgslProgram } from './program.js';
 import { renderWgsl } from './render.js';
 
 export interface LowerOptions {
   /** The device every kernel must fit; by default WebGPU's default limits, so the runner is portable. */
   readonly target?: TargetDescription;
+  /** How activations and weights are stored (arithmetic is f32 either way); f32 by default. */
+  readonly precision?: StorageType;
   /** A schedule for a node, or undefined for the default heuristic's. */
   readonly schedule?: (node: Node) => Schedule | undefined;
 }
@@ -34,11 +38,12 @@ export function dispatchGrid(workgroups: number): [number, number, number] {
 }
 
 export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgram {
-  const target = options.target ?? webgpuDefaultTarget;
+  const precision = options.precision ?? 'f32';
+  const target = options.target ?? portableTarget(precision);
   const graph = splitForKernels(given);
   // 1. Kernel programs, one per node (and the output's layout change).
-  const kernels: PlannedKernel[] = graph.nodes.map((node) => ({ node: node.id, program: lowerNode(graph, node, target, options.schedule?.(node)) }));
-  if (graph.nodes[graph.output].type.shape.length === 4) kernels.push({ program: lowerOutputLayout(graph, target) });
+  const kernels: PlannedKernel[] = graph.nodes.map((node) => ({ node: node.id, program: lowerNode(graph, node, target, options.schedule?.(node), precision) }));
+  if (graph.nodes[graph.output].type.shape.length === 4) kernels.push({ program: lowerOutputLayout(graph, target, precision) });
   // 2. Which buffer each binding uses.
   const plan = planMemory(graph, kernels);
   // 3. WGSL. Identical kernels (same op, shapes and schedule) share one shader module; their
@@ -60,7 +65,7 @@ export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgr
       workgroups: dispatchGrid(program.workgroups),
       buffers: plan.bindings[i],
       covers: commentSafe(program.covers),
-      bytes: program.buffers.reduce((sum, b) => sum + b.length * 4, 0),
+      bytes: program.buffers.reduce((sum, b) => sum + bindingBytes(b), 0),
       writes: [plan.bindings[i][written], program.buffers[written].length],
     };
   });
@@ -77,23 +82,52 @@ export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgr
     offset += floats;
   }
   const inputNode = graph.nodes.find((n) => n.op === 'input')!;
+  // The caller's input and output stay f32; everything else is stored as `precision`.
+  const buffers: ProgramBuffer[] = plan.buffers.map(({ floats, role, weight }) => ({
+    floats,
+    role,
+    dtype: role === 'input' || role === 'output' ? 'f32' : precision,
+    ...(weight ? { weight } : {}),
+  }));
+  // Every binding must see its buffer's storage type; a mismatch would reinterpret bytes.
+  kernels.forEach(({ program }, i) =>
+    program.buffers.forEach((decl, binding) => {
+      const planned = buffers[plan.bindings[i][binding]];
+      if (decl.dtype !== planned.dtype) throw new Error(`internal: ${program.name} binds ${decl.name} as ${decl.dtype}, but its buffer (${planned.role}) stores ${planned.dtype}`);
+    }),
+  );
   return {
     model: graph.name,
+    precision,
     inputShape: inputNode.type.shape,
     outputShape: graph.nodes[graph.output].type.shape,
     shaders,
-    buffers: plan.buffers.map(({ floats, role, weight }) => ({ floats, role, ...(weight ? { weight } : {}) })),
+    buffers,
     dispatches,
     programs: kernels.map((k) => k.program),
     weights,
     inputBuffer: plan.inputBuffer,
     outputBuffer: plan.outputBuffer,
-    largestBufferBytes: plan.buffers.reduce((largest, b) => Math.max(largest, b.floats * 4), 0),
+    largestBufferBytes: buffers.reduce((largest, b) => Math.max(largest, bufferBytes(b)), 0),
   };
 }
 
-/** All weights in the packed layouts, concatenated in program order (the runner's weights file). */
-export function packWeights(graph: Graph, program: WgslProgram, weights: WeightMap): Float32Array {
+/** Bytes of a planned buffer: its values at its storage type's size. */
+export function bufferBytes(buffer: ProgramBuffer): number {
+  return buffer.floats * (buffer.dtype === 'f16' ? 2 : 4);
+}
+
+/** The runner's weights file: f32 values, or f16 bit patterns for an f16 program. */
+export type PackedWeights = Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer>;
+
+/** All weights in the packed layouts, concatenated in program order, stored as the program stores them. */
+export function packWeights(graph: Graph, program: WgslProgram, weights: WeightMap): PackedWeights {
+  const values = packWeightValues(graph, program, weights);
+  return program.precision === 'f16' ? Uint16Array.from(values, f16Bits) : values;
+}
+
+/** All weights in the packed layouts as f32 values, whatever the program stores. */
+export function packWeightValues(graph: Graph, program: WgslProgram, weights: WeightMap): Float32Array<ArrayBuffer> {
   const packed = new Float32Array(program.weights.reduce((sum, w) => sum + w.floats, 0));
   const packingOf = weightPackings(graph);
   for (const w of program.weights) {

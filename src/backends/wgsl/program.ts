@@ -1,14 +1,14 @@
 // What the WGSL backend produces from a graph: specialised kernels, the buffers they read and
 // write, and the order of dispatches. The runner generator and the in-process runner both
 // consume this, so the plan is made once.
-import type { KernelProgram } from '../../kernel/ir.js';
+import type { KernelProgram, StorageType } from '../../kernel/ir.js';
 import type { KernelNeeds } from '../../kernel/target.js';
 
 /** A weight as the GPU wants it: the checkpoint tensor rearranged for coalesced reads. */
 export interface PackedWeight {
   readonly key: string;
   readonly floats: number;
-  /** Offset in floats inside the packed weights file. */
+  /** Offset in values inside the packed weights file (f32, or f16 for an f16 program). */
   readonly offset: number;
   /** How the checkpoint layout maps to this one, e.g. "[O, I, kh, kw] -> [kh, kw, I, O]". */
   readonly layout: string;
@@ -30,7 +30,9 @@ export interface Dispatch {
 }
 
 export interface ProgramBuffer {
+  /** Values it holds, each stored as `dtype`. */
   readonly floats: number;
+  readonly dtype: StorageType;
   readonly role: 'input' | 'output' | 'activation' | 'scratch' | 'weight';
   /** For weight buffers: the packed weight's key. */
   readonly weight?: string;
@@ -45,6 +47,8 @@ export interface ShaderModuleSource {
 
 export interface WgslProgram {
   readonly model: string;
+  /** How activations and weights are stored; the caller's input and output are f32 either way. */
+  readonly precision: StorageType;
   readonly inputShape: readonly number[];
   readonly outputShape: readonly number[];
   readonly shaders: readonly ShaderModuleSource[];

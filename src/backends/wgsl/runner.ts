@@ -24,7 +24,9 @@ const runnerDoc = (program: WgslProgram): string =>
     '',
     `Input: float32 NCHW ${JSON.stringify(program.inputShape)}; output: float32 ${JSON.stringify(program.outputShape)}.`,
     `${program.dispatches.length} dispatches per forward pass, ${program.shaders.length} distinct kernels (kernel headers say what each fuses).`,
-    'Activations are NHWC f32 on the GPU; weights are packed for the kernels (see modelInfo.weights).',
+    program.precision === 'f16'
+      ? 'Activations (NHWC) and weights are stored as f16 on the GPU, computed in f32; the device needs shader-f16. Weights are packed for the kernels (see modelInfo.weights).'
+      : 'Activations are NHWC f32 on the GPU; weights are packed for the kernels (see modelInfo.weights).',
     '',
     'Usage (browser or Node with the `webgpu` package):',
     '  const model = await createModel(device, await (await fetch("weights.bin")).arrayBuffer());',
@@ -35,8 +37,10 @@ const runnerDoc = (program: WgslProgram): string =>
 const createModelBody = `
 const limits = device.limits;
 const bindingLimit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+// Values are f32, or f16 where the model was compiled with --precision f16 (not the input and output).
+const bytesOf = (plan: (typeof bufferPlan)[number], values = plan.floats) => values * (plan.dtype === 'f16' ? 2 : 4);
 for (const [index, plan] of bufferPlan.entries()) {
-  const bytes = plan.floats * 4;
+  const bytes = bytesOf(plan);
   if (bytes > bindingLimit) {
     const what = plan.weight !== undefined ? \`weight '\${plan.weight}'\` : \`\${plan.role} buffer \${index}\`;
     throw new RangeError(
@@ -69,12 +73,14 @@ for (const source of shaderSources) {
 if (shortfalls.length > 0) {
   throw new RangeError(\`\${modelInfo.name}: this device's limits are too small for the model: \${shortfalls.join('; ')}\`);
 }
-const packed = weights instanceof ArrayBuffer
-  ? new Float32Array(weights)
-  : new Float32Array(weights.buffer, weights.byteOffset, weights.byteLength / 4);
-if (packed.length !== modelInfo.weightFloats) {
-  throw new RangeError(\`\${modelInfo.name}: the weights hold \${packed.length} floats, the model needs \${modelInfo.weightFloats}\`);
+const weightBytes = modelInfo.precision === 'f16' ? 2 : 4;
+const [bytes, byteOffset, byteLength] = weights instanceof ArrayBuffer ? [weights, 0, weights.byteLength] : [weights.buffer, weights.byteOffset, weights.byteLength];
+if (byteLength !== modelInfo.weightFloats * weightBytes) {
+  throw new RangeError(
+    \`\${modelInfo.name}: the weights hold \${byteLength} bytes, the model needs \${modelInfo.weightFloats * weightBytes} (\${modelInfo.weightFloats} \${modelInfo.precision} values)\`,
+  );
 }
+const packed = modelInfo.precision === 'f16' ? new Uint16Array(bytes, byteOffset, byteLength / 2) : new Float32Array(bytes, byteOffset, byteLength / 4);
 
 device.pushErrorScope('validation');
 const modules = shaderSources.map((source) => device.createShaderModule({ label: source.name, code: source.code }));
@@ -93,14 +99,16 @@ const pipelines = await Promise.all(
 const buffers = bufferPlan.map((plan, index) =>
   device.createBuffer({
     label: plan.weight ?? \`\${plan.role} \${index}\`,
-    size: Math.max(4, plan.floats * 4),
+    size: Math.max(4, bytesOf(plan)),
     usage: STORAGE | COPY_DST | COPY_SRC,
     mappedAtCreation: plan.weight !== undefined,
   }),
 );
 for (const weight of modelInfo.weights) {
   const index = bufferPlan.findIndex((plan) => plan.weight === weight.key);
-  new Float32Array(buffers[index].getMappedRange()).set(packed.subarray(weight.offset, weight.offset + weight.floats));
+  const range = buffers[index].getMappedRange();
+  const part = packed.subarray(weight.offset, weight.offset + weight.floats);
+  (modelInfo.precision === 'f16' ? new Uint16Array(range) : new Float32Array(range)).set(part);
   buffers[index].unmap();
 }
 const bindGroups = dispatchPlan.map((dispatch) =>
@@ -115,6 +123,14 @@ const readback = device.createBuffer({ label: 'readback', size: outputBytes, usa
 const setupError = await device.popErrorScope();
 if (setupError) throw new Error(\`\${modelInfo.name}: WebGPU rejected the model: \${setupError.message}\`);
 
+/** The value of an IEEE binary16 bit pattern (for reading f16 buffers back). */
+const halfValue = (bits: number): number => {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const mantissa = bits & 0x3ff;
+  if (exponent === 0x1f) return mantissa === 0 ? sign * Infinity : NaN;
+  return exponent === 0 ? sign * mantissa * 2 ** -24 : sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+};
 const inputFloats = modelInfo.inputShape.reduce<number>((a, b) => a * b, 1);
 let running = false;
 return {
@@ -153,7 +169,7 @@ return {
     running = true;
     // One dispatch per submission, each followed by a readback of what it wrote: slow, and only
     // for finding which kernel first produced a NaN or an infinity.
-    const probeBytes = Math.max(4, ...dispatchPlan.map((dispatch) => dispatch.writes[1] * 4));
+    const probeBytes = Math.max(4, ...dispatchPlan.map((dispatch) => bytesOf(bufferPlan[dispatch.writes[0]], dispatch.writes[1])));
     const probe = device.createBuffer({ label: 'non-finite probe', size: probeBytes, usage: MAP_READ | COPY_DST });
     try {
       device.queue.writeBuffer(buffers[modelInfo.inputBuffer], 0, input.buffer, input.byteOffset, input.byteLength);
@@ -165,10 +181,13 @@ return {
         pass.setBindGroup(0, bindGroups[index]);
         pass.dispatchWorkgroups(dispatch.workgroups[0], dispatch.workgroups[1], dispatch.workgroups[2]);
         pass.end();
-        encoder.copyBufferToBuffer(buffers[written], 0, probe, 0, floats * 4);
+        // Copies must be whole 4-byte words; an odd count of f16 values rounds up into the buffer's padding.
+        const size = Math.ceil(bytesOf(bufferPlan[written], floats) / 4) * 4;
+        encoder.copyBufferToBuffer(buffers[written], 0, probe, 0, size);
         device.queue.submit([encoder.finish()]);
-        await probe.mapAsync(MAP_MODE_READ, 0, floats * 4);
-        const values = new Float32Array(probe.getMappedRange(0, floats * 4));
+        await probe.mapAsync(MAP_MODE_READ, 0, size);
+        const range = probe.getMappedRange(0, size);
+        const values = bufferPlan[written].dtype === 'f16' ? Array.from(new Uint16Array(range, 0, floats), halfValue) : new Float32Array(range);
         const at = values.findIndex((value) => !Number.isFinite(value));
         const report = at < 0 ? null : { dispatch: index, kernel: shaderSources[dispatch.shader].name, covers: dispatch.covers, index: at, value: values[at] };
         probe.unmap();
@@ -208,7 +227,7 @@ export function generateRunner(program: WgslProgram): string {
       kind: StructureKind.Interface,
       name: 'PackedWeightInfo',
       isExported: true,
-      docs: ['Where a weight lies in the packed weights file, in floats, and how it was rearranged.'],
+      docs: ['Where a weight lies in the packed weights file, in values (f32, or f16 per modelInfo.precision), and how it was rearranged.'],
       properties: [
         { name: 'key', type: 'string', isReadonly: true },
         { name: 'offset', type: 'number', isReadonly: true },
@@ -261,6 +280,7 @@ export function generateRunner(program: WgslProgram): string {
             writer.writeLine(`inputShape: ${JSON.stringify(program.inputShape)},`);
             writer.writeLine(`outputShape: ${JSON.stringify(program.outputShape)},`);
             writer.writeLine(`dispatches: ${program.dispatches.length},`);
+            writer.writeLine(`precision: ${JSON.stringify(program.precision)} as 'f32' | 'f16',`);
             writer.writeLine(`weightFloats: ${program.weights.reduce((sum, w) => sum + w.floats, 0)},`);
             writer.writeLine(`inputBuffer: ${program.inputBuffer},`);
             writer.writeLine(`outputBuffer: ${program.outputBuffer},`);
@@ -298,7 +318,7 @@ export function generateRunner(program: WgslProgram): string {
     declarations: [
       {
         name: 'bufferPlan',
-        type: 'readonly { readonly floats: number; readonly role: string; readonly weight?: string }[]',
+        type: "readonly { readonly floats: number; readonly dtype: 'f32' | 'f16'; readonly role: string; readonly weight?: string }[]",
         initializer: (writer) => writeJsonArray(writer, program.buffers),
       },
     ],

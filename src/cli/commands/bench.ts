@@ -13,7 +13,9 @@ import { checkOutputFile } from '../../util/output-path.js';
 import { writeFileAtomically } from '../../util/atomic-write.js';
 import { progress, type CliIo } from '../io.js';
 import { loadModel } from '../model.js';
-import { adapterHelp, adapterOption, inputSize, modelHelp, nonNegativeInt, parseCommandLine, positiveInt, requireOne, sizeHelp, sizeOptions, stringOption } from '../options.js';
+import { adapterHelp, adapterOption, inputSize, modelHelp, nonNegativeInt, parseCommandLine, positiveInt, precisionOption, precisionOptions, requireOne, sizeHelp, sizeOptions, stringOption, tuningHelp, tuningOptions } from '../options.js';
+import { scheduleForCommand } from '../../tune/lookup.js';
+import { targetOfDevice } from '../../kernel/target.js';
 import { readBytes } from '../weights.js';
 
 export const benchHelp = `convc bench <file.cnx> [options]
@@ -44,6 +46,9 @@ ${adapterHelp}
   --peers a,b         which peers to run: ${peers.map((p) => p.name).join(', ')} (default: all); 'none' for none
   --weights FILE      safetensors weights (default: seeded random weights)
   --seed N            seed for the random weights and input (default 0)
+  --precision f16     also run convc fused storing activations and weights as f16 (its own
+                      row, 'convc fused f16', held to 1e-2 of the output's scale; the adapter
+                      needs shader-f16); f32, the default, adds nothing
   --profile           then time every dispatch of both convc pipelines with timestamp queries
                       (the adapter must offer 'timestamp-query'; lavapipe does): GPU ms per
                       kernel kind with calls, share, GFLOP/s and GB/s, and each fused kernel
@@ -51,7 +56,9 @@ ${adapterHelp}
                       passes after --warmup (at least 1) untimed ones
   --json FILE         also write the results as JSON (with --profile, under "profile")
   --svg FILE          also write a bar chart of images/s as SVG
-  --verbose           say which adapter and driver are used
+${tuningHelp}
+                      (convc fused and unfused, f32)
+  --verbose           say which adapter and driver, and which tuning file, are used
   -h, --help          show this help`;
 
 /** Not reachable from the command line: lets a test make a configuration's output wrong. */
@@ -74,6 +81,8 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
     svg: { type: 'string' },
     verbose: { type: 'boolean' },
     profile: { type: 'boolean' },
+    ...tuningOptions,
+    ...precisionOptions,
   });
   if (values.help) {
     io.stdout.write(`${benchHelp}\n`);
@@ -81,6 +90,7 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
   }
   const file = requireOne(positionals, 'bench', 'a .cnx file');
   const adapter = adapterOption(values);
+  const precision = precisionOption(values);
   const runs = positiveInt(values.runs, '--runs', 10);
   const warmup = nonNegativeInt(values.warmup, '--warmup', 2);
   const seed = nonNegativeInt(values.seed, '--seed', 0);
@@ -106,13 +116,17 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
   const gpu = await acquireGpu({ adapter, verbose: values.verbose ? (line) => io.stderr.write(`${line}\n`) : undefined });
   const bar = progress(io, `bench ${fused.name}`, 0);
   try {
+    if (precision === 'f16' && !gpu.features.has('shader-f16')) {
+      throw userError(`--precision f16 needs the shader-f16 feature, which this adapter does not have: ${gpu.adapterInfo}`, undefined, ['try another --adapter, or leave out --precision']);
+    }
     // Before the benchmark, as a bad path is: no minutes of runs for a profile that cannot be made.
     if (values.profile && !gpu.features.has('timestamp-query')) {
       throw userError(`--profile needs timestamp queries, which this adapter does not offer ('timestamp-query'): ${gpu.adapterInfo}`, undefined, ['try another --adapter, or leave out --profile']);
     }
     io.stderr.write(`adapter (--adapter ${adapter}): ${gpu.adapterInfo}\norder seed: ${orderSeed}\n`);
+    const schedule = scheduleForCommand(values, { adapter: gpu.adapterInfo, graphs: [fused, unfused], target: targetOfDevice(gpu.device, 'this device'), say: (line) => io.stderr.write(`${line}\n`) });
     const result = await runBench(
-      { gpu, adapterChoice: adapter, fused, unfused, weightsFor, input, runs, warmup, orderSeed, peers: chosenPeers, onProgress: (done, total) => bar.update(done, total), tamperOutput: hooks.tamperOutput, profile: values.profile === true },
+      { gpu, adapterChoice: adapter, fused, unfused, weightsFor, input, runs, warmup, orderSeed, peers: chosenPeers, f16: precision === 'f16', ...(schedule ? { schedule } : {}), onProgress: (done, total) => bar.update(done, total), tamperOutput: hooks.tamperOutput, profile: values.profile === true },
       gpu.adapterInfo,
     );
     bar.finish();

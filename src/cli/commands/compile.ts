@@ -4,7 +4,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspectReport } from './inspect.js';
 import { chosenPasses, loadModel } from '../model.js';
-import { inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, requireOne, sizeHelp, sizeOptions, stringOption } from '../options.js';
+import { inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, precisionHelp, precisionOption, precisionOptions, requireOne, sizeHelp, sizeOptions, stringOption, tuningHelp, tuningOptions } from '../options.js';
+import { scheduleForCommand } from '../../tune/lookup.js';
+import { webgpuDefaultTarget } from '../../kernel/target.js';
 import type { CliIo } from '../io.js';
 import { loadWeights, unusedSeedNote, weightHelp, weightOptions } from '../weights.js';
 import { transpileRunner } from '../../backends/wgsl/load-runner.js';
@@ -42,6 +44,10 @@ Options:
 ${weightHelp}
 ${modelHelp}
 ${sizeHelp}
+${precisionHelp}
+${tuningHelp}
+                      (compile uses a tuning file only when given one: its runner is portable)
+  --verbose           say which tuning file is used
   -h, --help          show this help`;
 
 export async function compileCommand(args: readonly string[], io: CliIo): Promise<number> {
@@ -49,6 +55,9 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
     ...modelOptions,
     ...sizeOptions,
     ...weightOptions,
+    ...precisionOptions,
+    ...tuningOptions,
+    verbose: { type: 'boolean' },
     'out-dir': { type: 'string', short: 'o' },
     force: { type: 'boolean' },
   });
@@ -57,6 +66,7 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
     return 0;
   }
   const file = requireOne(positionals, 'compile', 'a .cnx file');
+  const precision = precisionOption(values);
   checkRegularFile(file, 'model file', { ignoreMissing: true });
   const { graph } = loadModel(file, { model: stringOption(values, 'model'), size: inputSize(values), passes: chosenPasses(values) });
   // Where the output goes is settled before the weights are read or drawn and the model lowered.
@@ -71,7 +81,8 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
   const weights = loadWeights(graph, values, nonNegativeInt(values.seed, '--seed', 0));
   const seedNote = unusedSeedNote(values, false);
   if (seedNote) io.stderr.write(seedNote);
-  const program = lowerToWgsl(graph);
+  const schedule = scheduleForCommand(values, { adapter: undefined, graphs: [graph], target: webgpuDefaultTarget, precision, say: (line) => io.stderr.write(`${line}\n`) });
+  const program = lowerToWgsl(graph, { precision, ...(schedule ? { schedule } : {}) });
   const report = inspectReport(graph, file, chosenPasses(values), program);
   const runner = generateRunner(program);
   const runnerJs = transpileRunner(runner);
@@ -94,6 +105,7 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
       `params      ${report.params} (${humanCount(report.params)})`,
       `MACs        ${report.macs} (${humanCount(report.macs)})`,
       `dispatches  ${program.dispatches.length} (WGSL, ${program.shaders.length} distinct kernels)`,
+      `storage     ${precision} activations and weights${precision === 'f16' ? ' (the device needs shader-f16), f32 arithmetic' : ''}`,
       '',
       printGraph(graph),
       '',

@@ -1,6 +1,8 @@
 // convc run: executes a model on an input with real or random weights.
 import { chosenPasses, loadModel } from '../model.js';
-import { adapterHelp, adapterOption, inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, positiveInt, requireOne, sizeOptions, stringOption } from '../options.js';
+import { adapterHelp, adapterOption, inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, positiveInt, precisionHelp, precisionOption, precisionOptions, requireOne, sizeOptions, stringOption, tuningHelp, tuningOptions } from '../options.js';
+import { scheduleForCommand } from '../../tune/lookup.js';
+import { targetOfDevice } from '../../kernel/target.js';
 import { progress, type CliIo } from '../io.js';
 import { executeReference } from '../../backends/reference/executor.js';
 import { acquireGpu } from '../../backends/webgpu/device.js';
@@ -35,6 +37,9 @@ ${weightHelp} and for a random input
   --backend NAME      ${backends.join(' | ')} (default reference)
   --verbose           say which adapter and driver the webgpu backend uses
 ${adapterHelp}
+${precisionHelp} (webgpu)
+${tuningHelp}
+                      (webgpu; --verbose says which is used)
   --max-memory GIB    refuse, before allocating, a run whose weights and activations need more
                       host memory than this (default ${DEFAULT_MAX_MEMORY_GIB})
   --debug-nonfinite   when the output holds a NaN or an infinity (always an error, exit 1),
@@ -61,10 +66,12 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
     ...modelOptions,
     ...sizeOptions,
     ...weightOptions,
+    ...precisionOptions,
     input: { type: 'string' },
     out: { type: 'string' },
     backend: { type: 'string' },
     verbose: { type: 'boolean' },
+    ...tuningOptions,
     'debug-nonfinite': { type: 'boolean' },
     adapter: { type: 'string' },
     'max-memory': { type: 'string' },
@@ -76,6 +83,8 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
   const file = requireOne(positionals, 'run', 'a .cnx file');
   const backend = stringOption(values, 'backend') ?? 'reference';
   if (!(backends as readonly string[]).includes(backend)) throw userError(`unknown backend '${backend}'; backends: ${backends.join(', ')}`);
+  const precision = precisionOption(values);
+  if (precision !== 'f32' && backend === 'reference') throw userError(`--precision ${precision} is for GPU backends; the reference backend computes in f64 and f32`);
   if (values.weights === undefined && values['random-weights'] !== true) {
     throw userError('convc run needs weights: --weights FILE or --random-weights');
   }
@@ -125,7 +134,9 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
       where = `webgpu (${gpu.adapterInfo})`;
       const size = { height, width };
       const build = (n: number) => (n === batch ? graph : loadModel(file, { model: stringOption(values, 'model'), size: { batch: n, ...size }, passes }).graph);
-      const result = await executeWebGpu(build, weights, input, gpu.device, { findNonFinite: debugNonFinite });
+      const say = (line: string) => io.stderr.write(`${line}\n`);
+      const schedule = scheduleForCommand(values, { adapter: gpu.adapterInfo, graphs: [graph], target: targetOfDevice(gpu.device, 'this device'), precision, say });
+      const result = await executeWebGpu(build, weights, input, gpu.device, { findNonFinite: debugNonFinite, precision, ...(schedule ? { schedule } : {}) });
       if (result.chunk < batch) io.stderr.write(`note: the batch of ${batch} was run in pieces of ${result.chunk} to fit the adapter's buffer limits\n`);
       output = result.output;
       const found = result.nonFinite;

@@ -1,7 +1,7 @@
 // Graph node + schedule -> kernel program, checked against the target: the one entry point
 // backends use. A schedule that does not suit the node, or whose program would exceed the
 // target's limits, is refused here, so no renderer ever sees such a kernel.
-import type { KernelProgram, Stmt } from '../ir.js';
+import type { BufferDecl, KernelProgram, Stmt, StorageType } from '../ir.js';
 import { defaultSchedule, scheduleFits, scheduleSpace, type Schedule } from '../schedule.js';
 import { layoutText } from '../print.js';
 import { bindingBytes, limitViolations, programNeeds, type TargetDescription } from '../target.js';
@@ -72,10 +72,26 @@ function checkBindings(graph: Graph, node: Node, program: KernelProgram, target:
   }
 }
 
-/** The kernel computing `node` under `schedule` (by default the heuristic's) on `target`. */
-export function lowerNode(graph: Graph, node: Node, target: TargetDescription, schedule: Schedule = defaultSchedule(node, target)): KernelProgram {
+/**
+ * The program with activations and weights stored as `storage`. The caller's input and output
+ * stay f32, as they pass them: a rank-4 output leaves through the layout kernel
+ * ('model-output'), any other is the output node's own value. The body is unchanged: loads
+ * widen and stores narrow (ir.ts).
+ */
+function storedAs(graph: Graph, program: KernelProgram, storage: StorageType): KernelProgram {
+  if (storage === 'f32') return program;
+  const output = graph.nodes[graph.output].type.shape.length === 4 ? undefined : graph.output;
+  const caller = (b: BufferDecl) => b.ref.kind === 'model-input' || b.ref.kind === 'model-output' || (b.ref.kind === 'value' && b.ref.id === output);
+  return { ...program, buffers: program.buffers.map((b) => (caller(b) ? b : { ...b, dtype: storage })) };
+}
+
+/**
+ * The kernel computing `node` under `schedule` (by default the heuristic's) on `target`, its
+ * activations and weights stored as `storage`.
+ */
+export function lowerNode(graph: Graph, node: Node, target: TargetDescription, schedule: Schedule = defaultSchedule(node, target), storage: StorageType = 'f32'): KernelProgram {
   if (!scheduleFits(node, schedule, target)) throw new ScheduleError(`schedule ${JSON.stringify(schedule)} cannot compute ${node.op} node '${node.name}' on ${target.name}`);
-  const built = build(graph, node, schedule);
+  const built = storedAs(graph, build(graph, node, schedule), storage);
   checkBindings(graph, node, built, target);
   const program = usesSubgroups(built.body) ? { ...built, subgroupSize: target.subgroupSize } : built;
   const over = limitViolations(programNeeds(program), target);
@@ -104,11 +120,11 @@ function usesSubgroups(body: readonly Stmt[]): boolean {
 }
 
 /** The layout change from the model's NHWC output back to NCHW, after the output node. */
-export function lowerOutputLayout(graph: Graph, target: TargetDescription): KernelProgram {
+export function lowerOutputLayout(graph: Graph, target: TargetDescription, storage: StorageType = 'f32'): KernelProgram {
   const node = graph.nodes[graph.output];
   const schedule = defaultSchedule(graph.nodes[0], target);
   if (schedule.strategy !== 'elementwise') throw new Error('internal: layout kernels are elementwise');
-  const program = lowerLayout(graph, node, 'out', schedule);
+  const program = storedAs(graph, lowerLayout(graph, node, 'out', schedule), storage);
   checkBindings(graph, node, program, target);
   return program;
 }

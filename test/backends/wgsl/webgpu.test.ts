@@ -9,6 +9,7 @@ import { generateRunner } from '../../../src/backends/wgsl/runner.js';
 import type { Graph } from '../../../src/ir/types.js';
 import { pipelines } from '../../../src/passes/manager.js';
 import { limitViolations, webgpuDefaultTarget } from '../../../src/kernel/target.js';
+import { BindingSizeError } from '../../../src/kernel/lower/index.js';
 import { UserError } from '../../../src/util/diagnostics.js';
 import { bindWeights } from '../../../src/weights/bind.js';
 import { randomInput, randomWeights } from '../../../src/weights/random.js';
@@ -138,8 +139,12 @@ describe("a device below the kernels' needs", () => {
 describe('buffers larger than the adapter can bind', () => {
   const build = (batch: number): Graph => zooGraph('convnextv2-atto', { batch, height: 32, width: 32 });
 
-  it('V2-huge at batch 8 needs more than the default 128 MiB binding', () => {
-    expect(lowerToWgsl(zooGraph('convnextv2-huge', { batch: 8, height: 224, width: 224 })).largestBufferBytes).toBeGreaterThan(128 * 2 ** 20);
+  it('V2-huge at batch 8 needs more than the default 128 MiB binding: lowering for the defaults refuses it', () => {
+    const graph = zooGraph('convnextv2-huge', { batch: 8, height: 224, width: 224 });
+    expect(() => lowerToWgsl(graph)).toThrow(BindingSizeError);
+    expect(() => lowerToWgsl(graph)).toThrow(/binds .* bytes, more than WebGPU default limits can bind \(maxStorageBufferBindingSize 134217728\); use a smaller batch or input size/);
+    const unlimited = { ...webgpuDefaultTarget, maxStorageBufferBindingSize: Number.POSITIVE_INFINITY };
+    expect(lowerToWgsl(graph, { target: unlimited }).largestBufferBytes).toBeGreaterThan(128 * 2 ** 20);
   });
 
   it('splits the batch when one sample fits, with the same result', async () => {
