@@ -32,6 +32,11 @@ export type Schedule =
       readonly unroll: boolean;
       /** Floats staged per load: 4 reads input channels and weight columns as vec4. */
       readonly vector: 1 | 4;
+      /**
+       * Whether tiles are staged in workgroup memory (`depth` channels at a time, between
+       * barriers) or each thread reads its operands straight from memory (depth unused).
+       */
+      readonly stage: boolean;
     }
   /**
    * A contraction normalised over channels after (LayerNorm epilogue): `lanes` threads per
@@ -149,8 +154,8 @@ export function scheduleFits(node: Node, schedule: Schedule, target: TargetDescr
         isGemm(node) &&
         schedule.rows % schedule.threadRows === 0 &&
         schedule.cols % schedule.threadCols === 0 &&
-        (schedule.vector === 1 || vectorizable(node, schedule)) &&
-        4 * (schedule.rows + schedule.cols) * schedule.depth <= target.maxComputeWorkgroupStorageSize
+        (schedule.vector === 1 || (schedule.stage && vectorizable(node, schedule))) &&
+        (!schedule.stage || 4 * (schedule.rows + schedule.cols) * schedule.depth <= target.maxComputeWorkgroupStorageSize)
       );
     case 'pixel':
       return (
@@ -203,7 +208,13 @@ export function scheduleSpace(node: Node, target: TargetDescription): Schedule[]
           for (const threadRows of [1, 2, 4, 8])
             for (const threadCols of [1, 2, 4, 8])
               for (const unroll of [true, false])
-                for (const vector of [1, 4] as const) candidates.push({ strategy: 'gemm', rows, cols, depth, threadRows, threadCols, unroll, vector });
+                for (const vector of [1, 4] as const) candidates.push({ strategy: 'gemm', rows, cols, depth, threadRows, threadCols, unroll, vector, stage: true });
+    // Unstaged: depth and vector do not apply.
+    for (const rows of [16, 32, 64])
+      for (const cols of [16, 32, 64])
+        for (const threadRows of [1, 2, 4, 8])
+          for (const threadCols of [1, 2, 4, 8])
+            for (const unroll of [true, false]) candidates.push({ strategy: 'gemm', rows, cols, depth: 1, threadRows, threadCols, unroll, vector: 1, stage: false });
   }
   const fitting = candidates.filter((s) => scheduleFits(node, s, target));
   const preferred = defaultSchedule(node, target);
@@ -241,13 +252,18 @@ export function defaultSchedule(node: Node, target: TargetDescription): Schedule
     case 'sample':
       return { strategy: 'sample', workgroupSize };
     case 'contraction': {
-      // 32x32 outputs per workgroup, 4x4 per thread: 64 threads, and each input and weight value
-      // staged in workgroup memory is used 32 times instead of once. Tiling pays off only when
-      // the GEMM fills its tiles; small ones (tiny images) run a thread per output.
-      const scalar = { strategy: 'gemm', rows: 32, cols: 32, depth: 16, threadRows: 4, threadCols: 4, unroll: true, vector: 1 } as const;
-      // vec4 staging (vector: 4) measured slower on lavapipe (829 vs 691 ms over V2-atto's
-      // pointwise layers); it stays in the space for devices where it pays.
-      const gemm: Schedule = scalar;
+      // Pointwise layers as GEMMs with the operands read straight from memory, no workgroup
+      // staging: on lavapipe (V2-atto at 224, GPU time of the 36 pointwise kernels) staging
+      // 32x32x16 tiles between barriers took 680 ms fused / 640 ms unfused; unstaged 4x8 per
+      // thread in 32x64 tiles 334 / 301 ms, 8x8 in 64x64 418 / 185 ms. A GEMM whose prologue
+      // (GRN apply) is recomputed by every thread reading an input wants few threads per row
+      // (4x8: 214 vs 298 ms); one without wants the most reuse per load (8x8). Staged tiles stay
+      // in the space for devices where workgroup memory pays; the tuner measures both. Tiling
+      // pays off only when the GEMM fills its tiles; small ones run a thread per output.
+      const prologue = (node.fusion?.prologue ?? []).length > 0;
+      const gemm: Schedule = prologue
+        ? { strategy: 'gemm', rows: 32, cols: 64, depth: 1, threadRows: 4, threadCols: 8, unroll: true, vector: 1, stage: false }
+        : { strategy: 'gemm', rows: 64, cols: 64, depth: 1, threadRows: 8, threadCols: 8, unroll: true, vector: 1, stage: false };
       if (isGemm(node) && scheduleFits(node, gemm, target)) {
         const math = getOp(node.op).kernel;
         const c = math.kind === 'contraction' ? math.contraction(node.attrs) : undefined;

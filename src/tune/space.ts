@@ -1,8 +1,9 @@
 // The part of a kernel's schedule space the tuner searches, and in which order. Pruned by rules
 // measured on lavapipe, then sampled with a fixed seed so that two runs try the same schedules:
-//   - GEMM tiles with more than 16 outputs per thread (threadRows x threadCols > 16) are left
-//     out: their unrolled register tiles take 5-35 s each just to compile on lavapipe, and
-//     spill on GPUs;
+//   - staged GEMM tiles with more than 16 outputs per thread (threadRows x threadCols > 16)
+//     are left out: their unrolled register tiles take 5-35 s each just to compile on
+//     lavapipe, and spill on GPUs; unstaged ones (no workgroup memory, far less code per
+//     output) compile in well under a second up to 32, the most they are searched with;
 //   - workgroups of fewer than 64 threads are left out (32 leaves SIMD lanes idle on every
 //     desktop GPU and was never faster on lavapipe), as are GEMM tiles of more than 256 threads
 //     (the limit every WebGPU device grants);
@@ -15,8 +16,8 @@ import type { Node } from '../ir/types.js';
 import { seededRandom } from '../weights/random.js';
 import { canonicalJson } from './key.js';
 
-/** Most register outputs a GEMM thread may keep (see above). */
-export const maxGemmOutputsPerThread = 16;
+/** Most register outputs a GEMM thread may keep (see above), staged and unstaged. */
+export const maxGemmOutputsPerThread = { staged: 16, unstaged: 32 } as const;
 /** Fewest and most threads a candidate's workgroup may have. */
 export const workgroupThreads = { min: 64, max: 256 } as const;
 /** Most candidates besides the default a kernel is screened with. */
@@ -26,7 +27,8 @@ export const maxCandidates = 40;
 export function searched(schedule: Schedule): boolean {
   if (schedule.strategy === 'gemm') {
     const threads = (schedule.rows / schedule.threadRows) * (schedule.cols / schedule.threadCols);
-    return schedule.threadRows * schedule.threadCols <= maxGemmOutputsPerThread && threads >= workgroupThreads.min && threads <= workgroupThreads.max;
+    const most = schedule.stage ? maxGemmOutputsPerThread.staged : maxGemmOutputsPerThread.unstaged;
+    return schedule.threadRows * schedule.threadCols <= most && threads >= workgroupThreads.min && threads <= workgroupThreads.max;
   }
   return schedule.workgroupSize >= workgroupThreads.min && schedule.workgroupSize <= workgroupThreads.max;
 }

@@ -58,7 +58,7 @@ describe('an elementwise op defined outside src/ (relu)', () => {
     const { fused } = graphs();
     expect(fused.nodes.filter((n) => n.fusion?.epilogue.some((s) => s.op === 'relu'))).toHaveLength(2);
     const program = lowerToWgsl(fused);
-    expect(program.shaders.map((s) => s.name)).toEqual(expect.arrayContaining(['conv2d_3x3_relu', 'linear_relu_tiled']));
+    expect(program.shaders.map((s) => s.name)).toEqual(expect.arrayContaining(['conv2d_3x3_relu', 'linear_relu_gemm']));
     expect(program.shaders.find((s) => s.name === 'conv2d_3x3_relu')!.code).toMatch(/let v_relu = max\(acc, 0\.0\);/);
   });
 

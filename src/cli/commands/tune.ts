@@ -32,8 +32,8 @@ may win, and one that disagrees, or that lowering or the device refuses, is neve
 A candidate wins only if its median beats the default heuristic's, timed alongside it, by 5%
 or the default's own spread, whichever is larger; otherwise the default is recorded.
 
-The search is pruned: GEMM tiles with more than ${maxGemmOutputsPerThread} outputs per thread (minutes to compile on
-lavapipe) and workgroups outside ${workgroupThreads.min}-${workgroupThreads.max} threads are not tried; of the rest, each kernel
+The search is pruned: staged GEMM tiles with more than ${maxGemmOutputsPerThread.staged} outputs per thread (unstaged: ${maxGemmOutputsPerThread.unstaged};
+they take minutes to compile on lavapipe) and workgroups outside ${workgroupThreads.min}-${workgroupThreads.max} threads are not tried; of the rest, each kernel
 tries at most ${maxCandidates} in an order fixed by a seed, the kernels taking most of the model's time first
 and longest (the budget is shared in proportion to each kernel's time). Every candidate is
 timed twice; the best three that look faster than the default are re-timed with it,

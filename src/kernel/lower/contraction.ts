@@ -4,7 +4,7 @@
 // The contraction's math is the op's declaration (src/kernel/math.ts); each strategy below is
 // one way of walking it, chosen by the schedule.
 import {
-  add, and, assign, barrier, bind, cast, comment, component, div, ge, group, i32, if_, let_, load, load4, local, loop, lt, min, mul, ref, registers, rem, store, sub, u32, var_, vec4,
+  add, and, assign, barrier, bind, cast, comment, component, div, f32, ge, group, i32, if_, let_, load, load4, local, loop, lt, min, mul, ref, registers, rem, store, sub, u32, var_, vec4,
 } from '../build.js';
 import type { BufferLayout, Expr, KernelProgram, Stmt } from '../ir.js';
 import type { Contraction, ReductionMath } from '../math.js';
@@ -299,6 +299,7 @@ export function lowerGemm(graph: Graph, node: Node, schedule: Extract<Schedule, 
   const b = new KernelBuilder(graph, node);
   const a = anatomy(node);
   const g = geometry(b, a.c);
+  if (!schedule.stage) return lowerGemmUnstaged(graph, node, schedule);
   const { rows, cols, depth, threadRows, threadCols, unroll, vector } = schedule;
   const wide = vector === 4 ? 4 : undefined;
   const input = b.input(0, 'input', wide);
@@ -381,6 +382,62 @@ export function lowerGemm(graph: Graph, node: Node, schedule: Extract<Schedule, 
   body.push(loop('i', 0, threadRows, [loop('j', 0, threadCols, storeOne, { unroll })], { unroll }));
   void k;
   return program(b, node, a.c, schedule, threads, Math.ceil(g.rows / rows) * tilesAcross, body, '_tiled');
+}
+
+/**
+ * The GEMM without workgroup memory: each thread reads its threadRows inputs (through the
+ * prologue) and threadCols weights straight from the buffers at every step of K and keeps its
+ * outputs in registers. No barriers; neighbouring threads share rows and read neighbouring
+ * weights. Workgroups tile the output as the staged GEMM does (rows x cols).
+ */
+function lowerGemmUnstaged(graph: Graph, node: Node, schedule: Extract<Schedule, { strategy: 'gemm' }>): KernelProgram {
+  const b = new KernelBuilder(graph, node);
+  const a = anatomy(node);
+  const g = geometry(b, a.c);
+  const { rows, cols, threadRows, threadCols, unroll } = schedule;
+  const input = b.input(0);
+  const weight = contractionWeight(b, a.c);
+  const output = b.output();
+  const threads = (rows / threadRows) * (cols / threadCols);
+  const K = g.CIN;
+  const ROWS = u32(g.rows, 'ROWS');
+  const tilesAcross = Math.ceil(a.c.outChannels / cols);
+  const body: Stmt[] = [
+    comment(`Tile: ${rows} rows x ${cols} output channels, read straight from memory; ${threadRows}x${threadCols} outputs per thread.`),
+    let_('row0', add(mul(div(group, u32(tilesAcross, 'TILES_ACROSS')), u32(rows, 'TILE_ROWS')), mul(div(local, u32(cols / threadCols)), u32(threadRows, 'THREAD_ROWS')))),
+    let_('col0', add(mul(rem(group, u32(tilesAcross, 'TILES_ACROSS')), u32(cols, 'TILE_COLS')), mul(rem(local, u32(cols / threadCols)), u32(threadCols, 'THREAD_COLS')))),
+    registers('acc', threadRows * threadCols),
+    registers('a', threadRows),
+    registers('b', threadCols),
+  ];
+  const [row0, col0] = ['row0', 'col0'].map((x) => ref(x, 'u32'));
+  const [i, j, k] = ['i', 'j', 'k'].map((x) => ref(x, 'u32'));
+  const readRow: Stmt[] = [let_('row', add(row0, i)), var_('x', f32(0))];
+  const row = ref('row', 'u32');
+  const loaded: Stmt[] = [];
+  loaded.push(assign('x', loadInput(b, g, a.pre, input, row, k, div(row, g.P_OUT), loaded)));
+  readRow.push(if_(lt(row, ROWS), loaded), store('a', i, ref('x', 'f32')));
+  const readCol: Stmt[] = [let_('col', add(col0, j)), var_('w', f32(0))];
+  const col = ref('col', 'u32');
+  readCol.push(if_(lt(col, g.COUT), [assign('w', load(weight, add(mul(k, g.COUT), col)))]), store('b', j, ref('w', 'f32')));
+  const slot = add(mul(i, u32(threadCols)), j);
+  body.push(
+    loop('k', 0, K, [
+      loop('i', 0, threadRows, readRow, { unroll }),
+      loop('j', 0, threadCols, readCol, { unroll }),
+      loop('i', 0, threadRows, [loop('j', 0, threadCols, [store('acc', slot, add(load('acc', slot), mul(load('a', i), load('b', j))))], { unroll })], { unroll }),
+    ]),
+  );
+  const storeOne: Stmt[] = [let_('out_row', add(row0, i)), let_('oc', add(col0, j))];
+  const [outRow, oc] = [ref('out_row', 'u32'), ref('oc', 'u32')];
+  const epilogue: Stmt[] = [let_('out_index', add(mul(outRow, g.COUT), oc))];
+  const outIndex = ref('out_index', 'u32');
+  const bias = biasOf(b, a.c, oc);
+  const v = b.applyElementwise(a.before, bias ? bind(epilogue, 'v_bias', add(load('acc', slot), bias)) : load('acc', slot), { index: outIndex, n: div(outRow, g.P_OUT), c: oc, shape: node.type.shape }, epilogue);
+  epilogue.push(store(output, outIndex, v));
+  storeOne.push(if_(and(lt(outRow, ROWS), lt(oc, g.COUT)), epilogue));
+  body.push(loop('i', 0, threadRows, [loop('j', 0, threadCols, storeOne, { unroll })], { unroll }));
+  return program(b, node, a.c, schedule, threads, Math.ceil(g.rows / rows) * tilesAcross, body, '_gemm');
 }
 
 /**

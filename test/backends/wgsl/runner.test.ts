@@ -40,7 +40,7 @@ describe('WGSL kernels', () => {
       expect(shader.code).toContain(`fn ${shader.name}(`);
     }
     const names = new Set(program.shaders.map((s) => s.name));
-    for (const name of ['nchw_to_nhwc', 'conv2d_4x4_s4', 'conv2d_depthwise_7x7', 'layernorm_channels', 'linear_tiled', 'gelu', 'grn_stats', 'grn_apply', 'residual_add', 'global_avg_pool']) {
+    for (const name of ['nchw_to_nhwc', 'conv2d_4x4_s4', 'conv2d_depthwise_7x7', 'layernorm_channels', 'linear_gemm', 'gelu', 'grn_stats', 'grn_apply', 'residual_add', 'global_avg_pool']) {
       expect(names).toContain(name);
     }
   });
