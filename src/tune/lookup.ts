@@ -63,7 +63,7 @@ export function chooseTuning(request: TuningRequest, adapter: string | undefined
 /** The schedules of a tuning file that apply to a graph, as lowering's `schedule` callback. */
 export interface TunedSchedules {
   readonly schedule: (node: Node) => Schedule | undefined;
-  /** Distinct kernels of the graph with a tuned schedule in use (the default's included). */
+  /** Distinct kernels of the graph with a tuned schedule in use (not where the default won). */
   readonly used: number;
   /** Kernels whose tuned schedule is not legal or does not lower here: they use the default. */
   readonly refused: number;
@@ -85,7 +85,9 @@ export function tunedSchedules(tuning: TuningFile, graphs: readonly Graph[], tar
       const key = kernelKey(node);
       keys.add(key);
       const entry = tuning.kernels[key];
-      if (!entry || refused.has(key)) continue;
+      // Where the default won, the default stays whatever it is now: a heuristic improved
+      // since tuning is not pinned to the old one's schedule.
+      if (!entry || entry.is_default || refused.has(key)) continue;
       const wanted = canonicalJson(entry.schedule);
       const legal = scheduleSpace(node, target).find((s) => canonicalJson(s) === wanted);
       try {
