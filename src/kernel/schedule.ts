@@ -209,11 +209,12 @@ export function scheduleSpace(node: Node, target: TargetDescription): Schedule[]
             for (const threadCols of [1, 2, 4, 8])
               for (const unroll of [true, false])
                 for (const vector of [1, 4] as const) candidates.push({ strategy: 'gemm', rows, cols, depth, threadRows, threadCols, unroll, vector, stage: true });
-    // Unstaged: depth and vector do not apply.
+    // Unstaged: depth and vector do not apply; 16 columns a thread for GEMMs whose prologue
+    // every column thread recomputes.
     for (const rows of [16, 32, 64])
       for (const cols of [16, 32, 64])
         for (const threadRows of [1, 2, 4, 8])
-          for (const threadCols of [1, 2, 4, 8])
+          for (const threadCols of [1, 2, 4, 8, 16])
             for (const unroll of [true, false]) candidates.push({ strategy: 'gemm', rows, cols, depth: 1, threadRows, threadCols, unroll, vector: 1, stage: false });
   }
   const fitting = candidates.filter((s) => scheduleFits(node, s, target));
@@ -256,13 +257,14 @@ export function defaultSchedule(node: Node, target: TargetDescription): Schedule
       // staging: on lavapipe (V2-atto at 224, GPU time of the 36 pointwise kernels) staging
       // 32x32x16 tiles between barriers took 680 ms fused / 640 ms unfused; unstaged 4x8 per
       // thread in 32x64 tiles 334 / 301 ms, 8x8 in 64x64 418 / 185 ms. A GEMM whose prologue
-      // (GRN apply) is recomputed by every thread reading an input wants few threads per row
-      // (4x8: 214 vs 298 ms); one without wants the most reuse per load (8x8). Staged tiles stay
-      // in the space for devices where workgroup memory pays; the tuner measures both. Tiling
-      // pays off only when the GEMM fills its tiles; small ones run a thread per output.
+      // (GRN apply) is recomputed by every thread reading an input wants few threads per row:
+      // pw2 with GRN took 214 ms at 4x8, 140 ms at 4x16 (32x64 tiles), 298 ms at 8x8; one
+      // without wants the most reuse per load (8x8). Staged tiles stay in the space for devices
+      // where workgroup memory pays; the tuner measures both. Tiling pays off only when the GEMM
+      // fills its tiles; small ones run a thread per output.
       const prologue = (node.fusion?.prologue ?? []).length > 0;
       const gemm: Schedule = prologue
-        ? { strategy: 'gemm', rows: 32, cols: 64, depth: 1, threadRows: 4, threadCols: 8, unroll: true, vector: 1, stage: false }
+        ? { strategy: 'gemm', rows: 32, cols: 64, depth: 1, threadRows: 4, threadCols: 16, unroll: true, vector: 1, stage: false }
         : { strategy: 'gemm', rows: 64, cols: 64, depth: 1, threadRows: 8, threadCols: 8, unroll: true, vector: 1, stage: false };
       if (isGemm(node) && scheduleFits(node, gemm, target)) {
         const math = getOp(node.op).kernel;
