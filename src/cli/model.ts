@@ -1,4 +1,5 @@
 // From a .cnx path and options to a verified, optimised graph: the common start of commands.
+import type { TargetDescription } from '../kernel/target.js';
 import { elaborate, selectModel, type InputSize } from '../dsl/elaborate.js';
 import { loadProgram, type Program } from '../dsl/load.js';
 import type { Graph } from '../ir/types.js';
@@ -39,12 +40,14 @@ export function loadModel(
     readonly passes?: readonly string[];
     /** Where a note goes (a zoo name taken for a missing file); stderr, once a line, by default. */
     readonly note?: (line: string) => void;
+    /** The device the passes fuse for (its limits and cost model); WebGPU's defaults by default. */
+    readonly target?: TargetDescription;
   },
   trace?: (t: PassTrace) => void,
 ): LoadedModel {
   const program = loadProgram(file, undefined, { note: options.note ?? noteOnce });
   const name = selectModel(program, options.model, file);
-  const graph = runPipeline(elaborate(program, name, options.size), options.passes ?? defaultPipeline, { trace });
+  const graph = runPipeline(elaborate(program, name, options.size), options.passes ?? defaultPipeline, { trace, ...(options.target ? { context: { target: options.target } } : {}) });
   return { program, graph };
 }
 

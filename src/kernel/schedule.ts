@@ -276,3 +276,20 @@ export function defaultSchedule(node: Node, target: TargetDescription): Schedule
     }
   }
 }
+
+/**
+ * How many threads of `node`'s kernel under `schedule` read (and so run the prologue on) each
+ * input element: a GEMM's threads across the output channels, a thread per output channel
+ * for the direct strategy; 1 where a kernel stages or owns its inputs.
+ */
+export function prologueReaders(node: Node, schedule: Schedule): number {
+  const channels = outChannels(node);
+  switch (schedule.strategy) {
+    case 'gemm':
+      return Math.ceil(channels / (schedule.stage ? schedule.cols : schedule.threadCols));
+    case 'direct':
+      return channels;
+    default:
+      return 1;
+  }
+}

@@ -19,7 +19,21 @@ export interface TargetDescription {
   readonly subgroupSize?: number;
   /** Whether f16 arithmetic and storage exist (WebGPU's `shader-f16`). */
   readonly f16: boolean;
+  /**
+   * Cost model: how many threads may each recompute a fused elementwise prologue on the same
+   * input element before a kernel of its own (one more write and read of the tensor) is the
+   * cheaper way. Large on GPUs, where memory traffic dominates and recomputing is nearly free;
+   * small on a CPU emulating a GPU (lavapipe, SwiftShader), where arithmetic is what costs.
+   */
+  readonly prologueRecomputeLimit: number;
 }
+
+/**
+ * prologueRecomputeLimit for GPUs, and for CPU emulations: measured on lavapipe, V2 pw2 with
+ * its GRN prologue (recomputed by ceil(out channels / 16) threads per element) was level with
+ * its unfused parts on V2-atto (3-20 readers) and 0.74x of them on V2-tiny (6-48 readers).
+ */
+export const recomputeLimits = { gpu: 64, software: 8 } as const;
 
 /** The WebGPU specification's defaults: the limits a device has unless more are requested. */
 export const webgpuDefaultTarget: TargetDescription = {
@@ -31,6 +45,8 @@ export const webgpuDefaultTarget: TargetDescription = {
   maxStorageBufferBindingSize: 134217728,
   subgroups: false,
   f16: false,
+  // A compiled runner is for GPUs.
+  prologueRecomputeLimit: recomputeLimits.gpu,
 };
 
 /**
@@ -54,7 +70,14 @@ export function targetOfDevice(device: GPUDevice, name: string): TargetDescripti
     subgroups: device.features.has('subgroups'),
     ...(fixedSubgroupSize(device) ? { subgroupSize: fixedSubgroupSize(device) } : {}),
     f16: device.features.has('shader-f16'),
+    prologueRecomputeLimit: isSoftware(device) ? recomputeLimits.software : recomputeLimits.gpu,
   };
+}
+
+/** Whether the device is a CPU emulating a GPU (lavapipe, llvmpipe, SwiftShader). */
+function isSoftware(device: GPUDevice): boolean {
+  const info = (device as GPUDevice & { readonly adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  return info !== undefined && (info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(`${info.device} ${info.description}`));
 }
 
 function fixedSubgroupSize(device: GPUDevice): number | undefined {

@@ -7,6 +7,7 @@
 //   where the op declares it can normalise what it loads (channelPrologue).
 // A value read by anything else stays in memory, so its producer is never absorbed.
 import { computable } from '../kernel/lower/index.js';
+import { defaultSchedule, prologueReaders } from '../kernel/schedule.js';
 import { getOp } from '../ir/registry.js';
 import type { FusedStep, Graph, Node, ValueId } from '../ir/types.js';
 import type { Pass } from './manager.js';
@@ -162,6 +163,9 @@ function fuseProloguesOnce(graph: Graph, context: PassContext): Graph {
       // Normalising or pooling what it loads makes the kernel stage its input in workgroup
       // memory (a window, a whole sample's channels): fuse only when the target holds it.
       if ((normalises || pools) && !computable({ ...graph, nodes: state.nodes }, fused, context.target)) break;
+      // An elementwise prologue runs once per thread that reads an element: fuse only while
+      // that costs the target less than a kernel of its own (the target's cost model).
+      if (!normalises && !pools && prologueReaders(fused, defaultSchedule(fused, context.target)) > context.target.prologueRecomputeLimit) break;
       state.merge(id, fused, producerId, producer.inputs[0]);
     }
   }

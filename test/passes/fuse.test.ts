@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import type { Attrs, Graph } from '../../src/ir/types.js';
 import { verifyGraph } from '../../src/ir/verify.js';
-import { webgpuDefaultTarget } from '../../src/kernel/target.js';
+import { defaultSchedule, prologueReaders } from '../../src/kernel/schedule.js';
+import { recomputeLimits, webgpuDefaultTarget } from '../../src/kernel/target.js';
 import { defaultPassContext } from '../../src/passes/context.js';
 import { pipelines, runPipeline } from '../../src/passes/manager.js';
 
@@ -187,5 +188,31 @@ describe('what must stay unfused', () => {
     const d = b.add({ op: 'conv2d', inputs: [x], attrs: conv(C), name: 'dw' });
     const g = b.build(b.add({ op: 'layernorm', inputs: [d], attrs: ln(), name: 'norm' }));
     expect(structure(runPipeline(g, pipelines.unfused))).toEqual(['input()', 'conv2d(%0)', 'layernorm(%1)']);
+  });
+});
+
+describe('fusion decided by the target cost model', () => {
+  /** GRN before a pointwise layer of `out` channels on a 16x16 image (a GEMM of 256 rows). */
+  function grnBeforeGemm(out: number): Graph {
+    const b = new GraphBuilder('g');
+    const x = b.add({ op: 'input', inputs: [], attrs: { channels: 32, shape: [1, 32, 16, 16] }, name: '' });
+    const g = b.add({ op: 'grn', inputs: [x], attrs: { dim: 32, eps: 1e-6 }, name: 'grn' });
+    return b.build(b.add({ op: 'linear', inputs: [g], attrs: linear(32, out), name: 'pw2' }));
+  }
+  const software = { target: { ...webgpuDefaultTarget, name: 'a CPU emulation', prologueRecomputeLimit: recomputeLimits.software } };
+  const folded = ['input()', 'grn_stats(%0)', 'grn_apply -> *linear(%0, %1)'];
+  const apart = ['input()', 'grn_stats(%0)', 'grn_apply(%0, %1)', 'linear(%2)'];
+
+  it('folds the GRN apply into the GEMM while few threads recompute it, on a GPU up to 64', () => {
+    // The GEMM's default schedule gives each thread 16 output channels: ceil(out / 16) readers.
+    expect(prologueReaders(runPipeline(grnBeforeGemm(1024), pipelines.fused).nodes[2], defaultSchedule(runPipeline(grnBeforeGemm(1024), pipelines.fused).nodes[2], webgpuDefaultTarget))).toBe(64);
+    expect(fused(grnBeforeGemm(1024))).toEqual(folded);
+    expect(fused(grnBeforeGemm(1040))).toEqual(apart);
+  });
+
+  it('keeps it apart sooner on a CPU emulation, where recomputing costs more than a pass over memory', () => {
+    expect(structure(runPipeline(grnBeforeGemm(128), pipelines.fused, { context: software }))).toEqual(folded);
+    expect(structure(runPipeline(grnBeforeGemm(160), pipelines.fused, { context: software }))).toEqual(apart);
+    expect(fused(grnBeforeGemm(160))).toEqual(folded);
   });
 });

@@ -105,15 +105,18 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
     if (path !== undefined) checkOutputFile(path, `the --${flag} file`, { createParents: true });
   }
   const model = stringOption(values, 'model');
-  const fused = loadModel(file, { model, size, passes: pipelines.fused }).graph;
+  const portableFused = loadModel(file, { model, size, passes: pipelines.fused }).graph;
   const unfused = loadModel(file, { model, size, passes: pipelines.unfused }).graph;
   const weightsPath = stringOption(values, 'weights');
   const tensors = weightsPath === undefined ? undefined : readSafetensors(readBytes(weightsPath, 'weights'), weightsPath);
-  const weightsFor = (graph: typeof fused) => (tensors ? bindWeights(graph, tensors, weightsPath!) : randomWeights(graph, seed));
-  weightsFor(fused); // a mismatched weights file fails here, before any GPU work
-  const input = randomInput(fused.nodes[0].type.shape, seed + 1);
+  const weightsFor = (graph: typeof unfused) => (tensors ? bindWeights(graph, tensors, weightsPath!) : randomWeights(graph, seed));
+  weightsFor(portableFused); // a mismatched weights file fails here, before any GPU work
+  const input = randomInput(unfused.nodes[0].type.shape, seed + 1);
 
   const gpu = await acquireGpu({ adapter, verbose: values.verbose ? (line) => io.stderr.write(`${line}\n`) : undefined });
+  // Fused for this device, as `convc run` fuses: its limits and its cost model decide.
+  const target = targetOfDevice(gpu.device, 'this device');
+  const fused = loadModel(file, { model, size, passes: pipelines.fused, target }).graph;
   const bar = progress(io, `bench ${fused.name}`, 0);
   try {
     if (precision === 'f16' && !gpu.features.has('shader-f16')) {
@@ -124,7 +127,7 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
       throw userError(`--profile needs timestamp queries, which this adapter does not offer ('timestamp-query'): ${gpu.adapterInfo}`, undefined, ['try another --adapter, or leave out --profile']);
     }
     io.stderr.write(`adapter (--adapter ${adapter}): ${gpu.adapterInfo}\norder seed: ${orderSeed}\n`);
-    const schedule = scheduleForCommand(values, { adapter: gpu.adapterInfo, graphs: [fused, unfused], target: targetOfDevice(gpu.device, 'this device'), say: (line) => io.stderr.write(`${line}\n`) });
+    const schedule = scheduleForCommand(values, { adapter: gpu.adapterInfo, graphs: [fused, unfused], target, say: (line) => io.stderr.write(`${line}\n`) });
     const result = await runBench(
       { gpu, adapterChoice: adapter, fused, unfused, weightsFor, input, runs, warmup, orderSeed, peers: chosenPeers, f16: precision === 'f16', ...(schedule ? { schedule } : {}), onProgress: (done, total) => bar.update(done, total), tamperOutput: hooks.tamperOutput, profile: values.profile === true },
       gpu.adapterInfo,

@@ -9,7 +9,7 @@ import { acquireGpu } from '../../backends/webgpu/device.js';
 import { executeWebGpu } from '../../backends/wgsl/execute.js';
 import { readNpy, writeNpy } from '../../io/npy.js';
 import { peakHostBytes } from '../../ir/cost.js';
-import { formatShape, type HostTensor, type Node } from '../../ir/types.js';
+import { formatShape, type Graph, type HostTensor, type Node } from '../../ir/types.js';
 import { describeNode } from '../../ir/print.js';
 import { runFailure, userError } from '../../util/diagnostics.js';
 import { writeFileAtomically } from '../../util/atomic-write.js';
@@ -133,9 +133,15 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
     try {
       where = `webgpu (${gpu.adapterInfo})`;
       const size = { height, width };
-      const build = (n: number) => (n === batch ? graph : loadModel(file, { model: stringOption(values, 'model'), size: { batch: n, ...size }, passes }).graph);
+      // The passes fuse for this device: its limits and its cost model decide.
+      const target = targetOfDevice(gpu.device, 'this device');
+      const built = new Map<number, Graph>();
+      const build = (n: number): Graph => {
+        if (!built.has(n)) built.set(n, loadModel(file, { model: stringOption(values, 'model'), size: { batch: n, ...size }, passes, target }).graph);
+        return built.get(n)!;
+      };
       const say = (line: string) => io.stderr.write(`${line}\n`);
-      const schedule = scheduleForCommand(values, { adapter: gpu.adapterInfo, graphs: [graph], target: targetOfDevice(gpu.device, 'this device'), precision, say });
+      const schedule = scheduleForCommand(values, { adapter: gpu.adapterInfo, graphs: [build(batch)], target, precision, say });
       const result = await executeWebGpu(build, weights, input, gpu.device, { findNonFinite: debugNonFinite, precision, ...(schedule ? { schedule } : {}) });
       if (result.chunk < batch) io.stderr.write(`note: the batch of ${batch} was run in pieces of ${result.chunk} to fit the adapter's buffer limits\n`);
       output = result.output;
