@@ -1,24 +1,45 @@
 // convc's entry point: dispatches to a command and turns user errors into rustc-style
 // diagnostics with exit code 2. Anything else is a bug and says so.
 import { readFileSync } from 'node:fs';
-import { benchCommand, benchHelp } from './commands/bench.js';
-import { compileCommand, compileHelp } from './commands/compile.js';
-import { exportCommand, exportHelp } from './commands/export.js';
-import { inspectCommand, inspectHelp } from './commands/inspect.js';
-import { modelsCommand, modelsHelp } from './commands/models.js';
-import { runCommand, runHelp } from './commands/run.js';
-import { tuneCommand, tuneHelp } from './commands/tune.js';
 import { processIo, type CliIo } from './io.js';
 import { formatDiagnostic, UserError } from '../util/diagnostics.js';
 
-const commands: Readonly<Record<string, { run: (args: readonly string[], io: CliIo) => Promise<number>; help: string; summary: string }>> = {
-  compile: { run: compileCommand, help: compileHelp, summary: 'check a model and write the compiled artifact' },
-  run: { run: runCommand, help: runHelp, summary: 'run a model on an input (.npy) with weights (.safetensors)' },
-  inspect: { run: inspectCommand, help: inspectHelp, summary: "print a model's shapes, parameters, MACs and kernels" },
-  bench: { run: benchCommand, help: benchHelp, summary: 'time fused vs unfused convc and ONNX Runtime on one adapter' },
-  export: { run: exportCommand, help: exportHelp, summary: 'export a model to ONNX' },
-  models: { run: modelsCommand, help: modelsHelp, summary: 'list the bundled model zoo with parameters and MACs' },
-  tune: { run: tuneCommand, help: tuneHelp, summary: 'search kernel schedules on this adapter and cache the fastest' },
+interface Command {
+  readonly run: (args: readonly string[], io: CliIo) => Promise<number>;
+  readonly help: string;
+}
+
+// Each command's module is imported only when it runs (or its help is asked for): between them
+// they bring in the parser, the WebGPU runtime, ONNX Runtime and more, which no one command needs.
+const commands: Readonly<Record<string, { load: () => Promise<Command>; summary: string }>> = {
+  compile: {
+    load: async () => import('./commands/compile.js').then((m) => ({ run: m.compileCommand, help: m.compileHelp })),
+    summary: 'check a model and write the compiled artifact',
+  },
+  run: {
+    load: async () => import('./commands/run.js').then((m) => ({ run: m.runCommand, help: m.runHelp })),
+    summary: 'run a model on an input (.npy) with weights (.safetensors)',
+  },
+  inspect: {
+    load: async () => import('./commands/inspect.js').then((m) => ({ run: m.inspectCommand, help: m.inspectHelp })),
+    summary: "print a model's shapes, parameters, MACs and kernels",
+  },
+  bench: {
+    load: async () => import('./commands/bench.js').then((m) => ({ run: m.benchCommand, help: m.benchHelp })),
+    summary: 'time fused vs unfused convc and ONNX Runtime on one adapter',
+  },
+  export: {
+    load: async () => import('./commands/export.js').then((m) => ({ run: m.exportCommand, help: m.exportHelp })),
+    summary: 'export a model to ONNX',
+  },
+  models: {
+    load: async () => import('./commands/models.js').then((m) => ({ run: m.modelsCommand, help: m.modelsHelp })),
+    summary: 'list the bundled model zoo with parameters and MACs',
+  },
+  tune: {
+    load: async () => import('./commands/tune.js').then((m) => ({ run: m.tuneCommand, help: m.tuneHelp })),
+    summary: 'search kernel schedules on this adapter and cache the fastest',
+  },
 };
 
 export const mainHelp = `convc - a compiler for ConvNeXt models written in .cnx
@@ -56,12 +77,12 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     if (name === 'help') {
       const topic = rest[0];
       if (topic !== undefined && !commands[topic]) throw new UserError({ message: `no command '${topic}'; commands: ${Object.keys(commands).join(', ')}` });
-      io.stdout.write(`${topic ? commands[topic].help : mainHelp}\n`);
+      io.stdout.write(`${topic ? (await commands[topic].load()).help : mainHelp}\n`);
       return 0;
     }
     const command = commands[name];
     if (!command) throw new UserError({ message: `unknown command '${name}'; commands: ${Object.keys(commands).join(', ')} (see 'convc --help')` });
-    return await command.run(rest, io);
+    return await (await command.load()).run(rest, io);
   } catch (error) {
     if (error instanceof UserError) {
       const text = error.diagnostics.map((d) => formatDiagnostic(d, readSourceForDiagnostic)).join('\n\n');

@@ -1,5 +1,5 @@
 // Tokens of the .cnx language. Labels are what diagnostics call each token ("expected ')'").
-import { createToken, Lexer, type TokenType } from 'chevrotain';
+import { createToken, Lexer, type TokenType } from './chevrotain.js';
 
 /** Any name or keyword: weight-name segments and model names may be keywords (`block.norm`). */
 export const Word = createToken({ name: 'Word', pattern: Lexer.NA, label: 'a name' });

@@ -1,5 +1,5 @@
 // Text -> syntax tree, with every lexical and syntax error as a located diagnostic.
-import type { IToken } from 'chevrotain';
+import type { IToken } from './chevrotain.js';
 import type { Decl } from './ast.js';
 import { cnxLexer } from './lexer.js';
 import { CnxParser, TooComplex } from './parser.js';

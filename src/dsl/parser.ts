@@ -8,7 +8,7 @@
 //   body     := '{' stmt* '}'
 //   stmt     := for | if | let | assert | residual | alias | path (':' call | body | '(' args? ')')
 //   path     := (NAME | INT) ('.' (NAME | INT | '{' expr '}'))*
-import { EmbeddedActionsParser, type IToken, type TokenType } from 'chevrotain';
+import { EmbeddedActionsParser, type IToken, type TokenType } from './chevrotain.js';
 import type { Arg, BinaryOp, Decl, Expr, Param, Path, Segment, Stmt } from './ast.js';
 import * as T from './lexer.js';
 import type { Diagnostic, SourceLoc } from '../util/diagnostics.js';

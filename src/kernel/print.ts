@@ -37,44 +37,53 @@ function exprChildren(e: Expr): readonly Expr[] {
   }
 }
 
-/** Every expression of a statement list, parents before children, in reading order. */
-export function* walkExprs(stmts: readonly Stmt[]): Generator<Expr> {
-  function* expr(e: Expr): Generator<Expr> {
-    yield e;
-    for (const c of exprChildren(e)) yield* expr(c);
-  }
-  for (const s of stmts) {
-    switch (s.kind) {
-      case 'comment':
-      case 'registers':
-      case 'barrier':
-        break;
-      case 'let':
-      case 'var':
-      case 'assign':
-        yield* expr(s.value);
-        break;
-      case 'store':
-        yield* expr(s.index);
-        yield* expr(s.value);
-        break;
-      case 'loop':
-        yield* expr(s.from);
-        yield* expr(s.to);
-        yield* expr(s.step);
-        yield* walkExprs(s.body);
-        break;
-      case 'if':
-        yield* expr(s.cond);
-        yield* walkExprs(s.then);
-        if (s.else) yield* walkExprs(s.else);
-        break;
-      case 'reduce':
-      case 'shuffle-xor':
-        yield* expr(s.value);
-        break;
+/**
+ * Every expression of a statement list, parents before children, in reading order. Collected
+ * into an array by plain recursion: nested generators cost a resumption per level per
+ * expression, and renderers walk every kernel's body more than once.
+ */
+export function walkExprs(stmts: readonly Stmt[]): Expr[] {
+  const found: Expr[] = [];
+  const expr = (e: Expr): void => {
+    found.push(e);
+    for (const c of exprChildren(e)) expr(c);
+  };
+  const walk = (list: readonly Stmt[]): void => {
+    for (const s of list) {
+      switch (s.kind) {
+        case 'comment':
+        case 'registers':
+        case 'barrier':
+          break;
+        case 'let':
+        case 'var':
+        case 'assign':
+          expr(s.value);
+          break;
+        case 'store':
+          expr(s.index);
+          expr(s.value);
+          break;
+        case 'loop':
+          expr(s.from);
+          expr(s.to);
+          expr(s.step);
+          walk(s.body);
+          break;
+        case 'if':
+          expr(s.cond);
+          walk(s.then);
+          if (s.else) walk(s.else);
+          break;
+        case 'reduce':
+        case 'shuffle-xor':
+          expr(s.value);
+          break;
+      }
     }
-  }
+  };
+  walk(stmts);
+  return found;
 }
 
 /**

@@ -1,13 +1,13 @@
 // Runs a graph on WebGPU through its generated runner, exactly as a user's app would. A batch
 // whose tensors exceed what the adapter can bind is split into smaller batches up front; if
 // even one sample does not fit, the run is refused before anything is dispatched.
-import { importRunner, type NonFiniteReport } from './load-runner.js';
+import { importRunnerJavaScript, type NonFiniteReport } from './load-runner.js';
 import { bufferBytes, lowerToWgsl, packWeights, type LowerOptions } from './lower.js';
 import type { StorageType } from '../../kernel/ir.js';
 import type { WgslProgram } from './program.js';
 import { BindingSizeError } from '../../kernel/lower/index.js';
 import { targetOfDevice } from '../../kernel/target.js';
-import { generateRunner } from './runner.js';
+import { generateRunnerFiles } from './runner.js';
 import type { WeightMap } from '../reference/executor.js';
 import { formatShape, numel, type Graph, type HostTensor } from '../../ir/types.js';
 import { userError } from '../../util/diagnostics.js';
@@ -90,7 +90,7 @@ export async function executeWebGpu(
   const loadModel = async (size: number) => {
     const g = size === chunk ? graph : build(size);
     const p = size === chunk ? program : lower(g);
-    const module = await importRunner(generateRunner(p));
+    const module = await importRunnerJavaScript(generateRunnerFiles(p).js);
     return module.createModel(device, packWeights(g, p, weights));
   };
   try {

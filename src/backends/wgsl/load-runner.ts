@@ -1,11 +1,12 @@
-// Loads a generated runner into this process: the TypeScript is transpiled (by the compiler
-// ts-morph ships) and imported as a module, so `convc run --backend webgpu` executes exactly
-// the file `convc compile` writes.
+// Loads a generated runner into this process as a module, so `convc run --backend webgpu`
+// executes exactly the model.js `convc compile` writes. A TypeScript runner is transpiled first
+// (by the compiler ts-morph ships, loaded only then).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ts } from 'ts-morph';
+import type * as TsMorph from 'ts-morph';
 
 export interface NonFiniteReport {
   readonly dispatch: number;
@@ -27,14 +28,19 @@ export interface RunnerModule {
 }
 
 export function transpileRunner(source: string): string {
+  const { ts } = createRequire(import.meta.url)('ts-morph') as typeof TsMorph;
   return ts.transpileModule(source, {
     compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022, removeComments: false },
   }).outputText;
 }
 
-/** Imports the runner from a temporary file (not a data: URL, so stack traces stay readable). */
+/** Imports a TypeScript runner (model.ts). */
 export async function importRunner(source: string): Promise<RunnerModule> {
-  const javascript = transpileRunner(source);
+  return importRunnerJavaScript(transpileRunner(source));
+}
+
+/** Imports a JavaScript runner (model.js) from a temporary file (not a data: URL, so stack traces stay readable). */
+export async function importRunnerJavaScript(javascript: string): Promise<RunnerModule> {
   const dir = mkdtempSync(join(tmpdir(), 'convc-runner-'));
   const file = join(dir, 'model.mjs');
   writeFileSync(file, javascript);

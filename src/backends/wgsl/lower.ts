@@ -37,6 +37,16 @@ export function dispatchGrid(workgroups: number): [number, number, number] {
   return [Math.ceil(groups / y), y, 1];
 }
 
+/**
+ * JSON.stringify's replacer for a KernelProgram's rendering key: leaves out `covers` and the
+ * buffers' `ref`, and keeps the numbers JSON cannot tell apart (-0, NaN, the infinities).
+ */
+function renderedFields(key: string, value: unknown): unknown {
+  if (key === 'covers' || key === 'ref') return undefined;
+  if (typeof value === 'number' && (Object.is(value, -0) || !Number.isFinite(value))) return `number:${String(value)}`;
+  return value;
+}
+
 export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgram {
   const precision = options.precision ?? 'f32';
   const target = options.target ?? portableTarget(precision);
@@ -50,14 +60,23 @@ export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgr
   // header comment names the first node they were made for.
   const shaders: ShaderModuleSource[] = [];
   const shaderIndex = new Map<string, number>();
+  // Rendering is most of lowering's time and a model repeats its kernels (every block of a
+  // stage), so a program equal to an earlier one but for the nodes it covers (its header line)
+  // and where its buffers come from (which the renderer does not read) is not rendered again.
+  const shaderOfProgram = new Map<string, number>();
   const dispatches: Dispatch[] = kernels.map(({ program }, i) => {
-    const code = renderWgsl(program);
-    const key = code.replace(/^\/\/ Computes IR node\(s\):.*$/m, '');
-    let shader = shaderIndex.get(key);
+    const programKey = JSON.stringify(program, renderedFields);
+    let shader = shaderOfProgram.get(programKey);
     if (shader === undefined) {
-      shader = shaders.length;
-      shaderIndex.set(key, shader);
-      shaders.push({ name: program.name, code, needs: programNeeds(program) });
+      const code = renderWgsl(program);
+      const key = code.replace(/^\/\/ Computes IR node\(s\):.*$/m, '');
+      shader = shaderIndex.get(key);
+      if (shader === undefined) {
+        shader = shaders.length;
+        shaderIndex.set(key, shader);
+        shaders.push({ name: program.name, code, needs: programNeeds(program) });
+      }
+      shaderOfProgram.set(programKey, shader);
     }
     const written = program.buffers.findIndex((b) => b.access === 'read_write');
     return {

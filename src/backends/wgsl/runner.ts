@@ -1,8 +1,10 @@
-// Generates the TypeScript runner (model.ts) for a WgslProgram with ts-morph. The runner
-// imports nothing but the WebGPU API (typed by @webgpu/types), so the same file runs in a
-// browser and in Node with the `webgpu` package.
-import { Project, StructureKind, VariableDeclarationKind, type CodeBlockWriter } from 'ts-morph';
+// Generates the runner (model.ts, and model.js) for a WgslProgram. The runner imports nothing but
+// the WebGPU API (typed by @webgpu/types), so the same file runs in a browser and in Node with
+// the `webgpu` package. Its code does not depend on the model and is built once (runner-frame.ts);
+// per model only the tables are written, with ts-morph's code writer, which needs no TypeScript.
+import CodeBlockWriter from 'code-block-writer';
 import type { WgslProgram } from './program.js';
+import { runnerFrame } from './runner-frame.js';
 import { commentSafe } from './text.js';
 
 /** A template literal holding `text` verbatim. */
@@ -34,318 +36,102 @@ const runnerDoc = (program: WgslProgram): string =>
     '  model.destroy();',
   ].join('\n');
 
-const createModelBody = `
-const limits = device.limits;
-const bindingLimit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
-// Values are f32, or f16 where the model was compiled with --precision f16 (not the input and output).
-const bytesOf = (plan: (typeof bufferPlan)[number], values = plan.floats) => values * (plan.dtype === 'f16' ? 2 : 4);
-for (const [index, plan] of bufferPlan.entries()) {
-  const bytes = bytesOf(plan);
-  if (bytes > bindingLimit) {
-    const what = plan.weight !== undefined ? \`weight '\${plan.weight}'\` : \`\${plan.role} buffer \${index}\`;
-    throw new RangeError(
-      \`\${modelInfo.name}: \${what} needs \${bytes} bytes, more than this device allows in one binding (\${bindingLimit}); compile for a smaller batch or input size\`,
-    );
-  }
+/** A table of the model, declared after the frame: `const name: type = initializer;`. */
+interface RunnerTable {
+  readonly name: string;
+  readonly docs: string;
+  readonly isExported?: boolean;
+  /** Its declared type, written in the TypeScript only. */
+  readonly type?: string;
+  /** Writes the value; `typed` adds the TypeScript-only assertions. */
+  readonly initializer: (writer: CodeBlockWriter, typed: boolean) => void;
 }
-// Every kernel must fit this device's compute limits; say which does not before creating anything.
-const shortfalls: string[] = [];
-for (const source of shaderSources) {
-  const { workgroupStorageBytes, workgroupSize, storageBuffers, subgroupSize, f16 } = source.needs;
-  if (f16 === true && !device.features.has('shader-f16')) {
-    shortfalls.push(\`kernel \${source.name} stores f16 and needs the shader-f16 feature\`);
-  }
-  if (workgroupStorageBytes > limits.maxComputeWorkgroupStorageSize) {
-    shortfalls.push(\`kernel \${source.name} needs \${workgroupStorageBytes} bytes of workgroup memory (maxComputeWorkgroupStorageSize is \${limits.maxComputeWorkgroupStorageSize})\`);
-  }
-  if (workgroupSize > limits.maxComputeInvocationsPerWorkgroup || workgroupSize > limits.maxComputeWorkgroupSizeX) {
-    shortfalls.push(\`kernel \${source.name} needs \${workgroupSize} invocations per workgroup (maxComputeInvocationsPerWorkgroup is \${limits.maxComputeInvocationsPerWorkgroup})\`);
-  }
-  if (storageBuffers > limits.maxStorageBuffersPerShaderStage) {
-    shortfalls.push(\`kernel \${source.name} needs \${storageBuffers} storage buffers (maxStorageBuffersPerShaderStage is \${limits.maxStorageBuffersPerShaderStage})\`);
-  }
-  // Kernels compiled for one device's subgroups (convc run and bench) need that size exactly.
-  const info = (device as GPUDevice & { readonly adapterInfo?: GPUAdapterInfo & { readonly subgroupMinSize?: number; readonly subgroupMaxSize?: number } }).adapterInfo;
-  if (subgroupSize !== undefined && (!device.features.has('subgroups') || info?.subgroupMinSize !== subgroupSize || info?.subgroupMaxSize !== subgroupSize)) {
-    shortfalls.push(\`kernel \${source.name} needs the subgroups feature with subgroups of exactly \${subgroupSize} threads\`);
-  }
-}
-if (shortfalls.length > 0) {
-  throw new RangeError(\`\${modelInfo.name}: this device's limits are too small for the model: \${shortfalls.join('; ')}\`);
-}
-const weightBytes = modelInfo.precision === 'f16' ? 2 : 4;
-const [bytes, byteOffset, byteLength] = weights instanceof ArrayBuffer ? [weights, 0, weights.byteLength] : [weights.buffer, weights.byteOffset, weights.byteLength];
-if (byteLength !== modelInfo.weightFloats * weightBytes) {
-  throw new RangeError(
-    \`\${modelInfo.name}: the weights hold \${byteLength} bytes, the model needs \${modelInfo.weightFloats * weightBytes} (\${modelInfo.weightFloats} \${modelInfo.precision} values)\`,
-  );
-}
-const packed = modelInfo.precision === 'f16' ? new Uint16Array(bytes, byteOffset, byteLength / 2) : new Float32Array(bytes, byteOffset, byteLength / 4);
 
-device.pushErrorScope('validation');
-const modules = shaderSources.map((source) => device.createShaderModule({ label: source.name, code: source.code }));
-for (const [index, module] of modules.entries()) {
-  const info = await module.getCompilationInfo();
-  const errors = info.messages.filter((m) => m.type === 'error');
-  if (errors.length > 0) {
-    throw new Error(\`\${modelInfo.name}: kernel \${shaderSources[index].name} does not compile: \${errors.map((e) => \`\${e.lineNum}:\${e.linePos} \${e.message}\`).join('; ')}\`);
+function runnerTables(program: WgslProgram): readonly RunnerTable[] {
+  return [
+    {
+      name: 'modelInfo',
+      isExported: true,
+      docs: 'Shapes and the packed-weights table.',
+      initializer: (writer, typed) => {
+        writer.write('{').newLine();
+        writer.indent(() => {
+          writer.writeLine(`name: ${JSON.stringify(program.model)},`);
+          writer.writeLine(`inputShape: ${JSON.stringify(program.inputShape)},`);
+          writer.writeLine(`outputShape: ${JSON.stringify(program.outputShape)},`);
+          writer.writeLine(`dispatches: ${program.dispatches.length},`);
+          writer.writeLine(`precision: ${JSON.stringify(program.precision)}${typed ? " as 'f32' | 'f16'" : ''},`);
+          writer.writeLine(`weightFloats: ${program.weights.reduce((sum, w) => sum + w.floats, 0)},`);
+          writer.writeLine(`inputBuffer: ${program.inputBuffer},`);
+          writer.writeLine(`outputBuffer: ${program.outputBuffer},`);
+          writer.write('weights: ');
+          writeJsonArray(writer, program.weights);
+          writer.write(typed ? ' as readonly PackedWeightInfo[],' : ',').newLine();
+        });
+        writer.write(typed ? '} as const' : '}');
+      },
+    },
+    {
+      name: 'shaderSources',
+      docs: "The kernels: WGSL modules whose entry point has the module's name, and what each needs of the device.",
+      type: 'readonly { readonly name: string; readonly code: string; readonly needs: { readonly workgroupStorageBytes: number; readonly workgroupSize: number; readonly storageBuffers: number; readonly subgroupSize?: number; readonly f16?: true } }[]',
+      initializer: (writer) => {
+        writer.write('[').newLine();
+        writer.indent(() => {
+          for (const shader of program.shaders) {
+            writer.writeLine(`{ name: ${JSON.stringify(shader.name)}, needs: ${JSON.stringify(shader.needs)}, code: ${templateLiteral(shader.code)} },`);
+          }
+        });
+        writer.write(']');
+      },
+    },
+    {
+      name: 'bufferPlan',
+      docs: 'Every GPU buffer: activations are reused once their last reader has run.',
+      type: "readonly { readonly floats: number; readonly dtype: 'f32' | 'f16'; readonly role: string; readonly weight?: string }[]",
+      initializer: (writer) => writeJsonArray(writer, program.buffers),
+    },
+    {
+      name: 'dispatchPlan',
+      docs: 'The forward pass, in order: shader, grid, one buffer per binding, and the buffer (and floats) it writes.',
+      type: 'readonly { readonly shader: number; readonly workgroups: readonly [number, number, number]; readonly buffers: readonly number[]; readonly writes: readonly [number, number]; readonly covers: string }[]',
+      initializer: (writer) => writeJsonArray(writer, program.dispatches.map(({ shader, workgroups, buffers, writes, covers }) => ({ shader, workgroups, buffers, writes, covers }))),
+    },
+  ];
+}
+
+function writeRunner(program: WgslProgram, frame: string, typed: boolean): string {
+  const writer = new CodeBlockWriter({ indentNumberOfSpaces: 2 });
+  writer.writeLine('/**');
+  for (const line of runnerDoc(program).split('\n')) writer.writeLine(line ? ` * ${line}` : ' *');
+  writer.writeLine(' */');
+  writer.writeLine('/// <reference types="@webgpu/types" />');
+  writer.write(frame);
+  for (const table of runnerTables(program)) {
+    writer.blankLineIfLastNot().writeLine(`/** ${table.docs} */`);
+    writer.write(`${table.isExported ? 'export ' : ''}const ${table.name}${typed && table.type ? `: ${table.type}` : ''} = `);
+    table.initializer(writer, typed);
+    writer.write(';').newLine();
   }
+  return writer.toString();
 }
-const pipelines = await Promise.all(
-  modules.map((module, index) =>
-    device.createComputePipelineAsync({ label: shaderSources[index].name, layout: 'auto', compute: { module, entryPoint: shaderSources[index].name } }),
-  ),
-);
-const buffers = bufferPlan.map((plan, index) =>
-  device.createBuffer({
-    label: plan.weight ?? \`\${plan.role} \${index}\`,
-    size: Math.max(4, bytesOf(plan)),
-    usage: STORAGE | COPY_DST | COPY_SRC,
-    mappedAtCreation: plan.weight !== undefined,
-  }),
-);
-for (const weight of modelInfo.weights) {
-  const index = bufferPlan.findIndex((plan) => plan.weight === weight.key);
-  const range = buffers[index].getMappedRange();
-  const part = packed.subarray(weight.offset, weight.offset + weight.floats);
-  (modelInfo.precision === 'f16' ? new Uint16Array(range) : new Float32Array(range)).set(part);
-  buffers[index].unmap();
+
+/** The runner in both languages: model.ts, and model.js (the same module without its types). */
+export interface GeneratedRunner {
+  readonly ts: string;
+  readonly js: string;
 }
-const bindGroups = dispatchPlan.map((dispatch) =>
-  device.createBindGroup({
-    layout: pipelines[dispatch.shader].getBindGroupLayout(0),
-    entries: dispatch.buffers.map((buffer, binding) => ({ binding, resource: { buffer: buffers[buffer] } })),
-  }),
-);
-// The output's own size: buffers are rounded up to whole vec4s, the output is not.
-const outputBytes = modelInfo.outputShape.reduce<number>((a, b) => a * b, 1) * 4;
-const readback = device.createBuffer({ label: 'readback', size: outputBytes, usage: MAP_READ | COPY_DST });
-const setupError = await device.popErrorScope();
-if (setupError) throw new Error(\`\${modelInfo.name}: WebGPU rejected the model: \${setupError.message}\`);
 
-/** The value of an IEEE binary16 bit pattern (for reading f16 buffers back). */
-const halfValue = (bits: number): number => {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >> 10) & 0x1f;
-  const mantissa = bits & 0x3ff;
-  if (exponent === 0x1f) return mantissa === 0 ? sign * Infinity : NaN;
-  return exponent === 0 ? sign * mantissa * 2 ** -24 : sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
-};
-const inputFloats = modelInfo.inputShape.reduce<number>((a, b) => a * b, 1);
-let running = false;
-return {
-  info: modelInfo,
-  async run(input: Float32Array): Promise<Float32Array> {
-    if (input.length !== inputFloats) {
-      throw new RangeError(\`\${modelInfo.name}: expected an input of \${inputFloats} floats (NCHW \${JSON.stringify(modelInfo.inputShape)}), got \${input.length}\`);
-    }
-    if (running) throw new Error(\`\${modelInfo.name}: run() is already in progress; await it before calling again\`);
-    running = true;
-    try {
-      device.queue.writeBuffer(buffers[modelInfo.inputBuffer], 0, input.buffer, input.byteOffset, input.byteLength);
-      const encoder = device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      for (const [index, dispatch] of dispatchPlan.entries()) {
-        pass.setPipeline(pipelines[dispatch.shader]);
-        pass.setBindGroup(0, bindGroups[index]);
-        pass.dispatchWorkgroups(dispatch.workgroups[0], dispatch.workgroups[1], dispatch.workgroups[2]);
-      }
-      pass.end();
-      encoder.copyBufferToBuffer(buffers[modelInfo.outputBuffer], 0, readback, 0, outputBytes);
-      device.queue.submit([encoder.finish()]);
-      await readback.mapAsync(MAP_MODE_READ);
-      const result = new Float32Array(readback.getMappedRange().slice(0));
-      readback.unmap();
-      return result;
-    } finally {
-      running = false;
-    }
-  },
-  async findNonFinite(input: Float32Array): Promise<NonFiniteReport | null> {
-    if (input.length !== inputFloats) {
-      throw new RangeError(\`\${modelInfo.name}: expected an input of \${inputFloats} floats (NCHW \${JSON.stringify(modelInfo.inputShape)}), got \${input.length}\`);
-    }
-    if (running) throw new Error(\`\${modelInfo.name}: run() is already in progress; await it before calling again\`);
-    running = true;
-    // One dispatch per submission, each followed by a readback of what it wrote: slow, and only
-    // for finding which kernel first produced a NaN or an infinity.
-    const probeBytes = Math.max(4, ...dispatchPlan.map((dispatch) => bytesOf(bufferPlan[dispatch.writes[0]], dispatch.writes[1])));
-    const probe = device.createBuffer({ label: 'non-finite probe', size: probeBytes, usage: MAP_READ | COPY_DST });
-    try {
-      device.queue.writeBuffer(buffers[modelInfo.inputBuffer], 0, input.buffer, input.byteOffset, input.byteLength);
-      for (const [index, dispatch] of dispatchPlan.entries()) {
-        const [written, floats] = dispatch.writes;
-        const encoder = device.createCommandEncoder();
-        const pass = encoder.beginComputePass();
-        pass.setPipeline(pipelines[dispatch.shader]);
-        pass.setBindGroup(0, bindGroups[index]);
-        pass.dispatchWorkgroups(dispatch.workgroups[0], dispatch.workgroups[1], dispatch.workgroups[2]);
-        pass.end();
-        // Copies must be whole 4-byte words; an odd count of f16 values rounds up into the buffer's padding.
-        const size = Math.ceil(bytesOf(bufferPlan[written], floats) / 4) * 4;
-        encoder.copyBufferToBuffer(buffers[written], 0, probe, 0, size);
-        device.queue.submit([encoder.finish()]);
-        await probe.mapAsync(MAP_MODE_READ, 0, size);
-        const range = probe.getMappedRange(0, size);
-        const values = bufferPlan[written].dtype === 'f16' ? Array.from(new Uint16Array(range, 0, floats), halfValue) : new Float32Array(range);
-        const at = values.findIndex((value) => !Number.isFinite(value));
-        const report = at < 0 ? null : { dispatch: index, kernel: shaderSources[dispatch.shader].name, covers: dispatch.covers, index: at, value: values[at] };
-        probe.unmap();
-        if (report) return report;
-      }
-      return null;
-    } finally {
-      probe.destroy();
-      running = false;
-    }
-  },
-  destroy(): void {
-    for (const buffer of buffers) buffer.destroy();
-    readback.destroy();
-  },
-};`;
+/**
+ * The runner of `program`: the model-independent frame (built with ts-morph, see runner-frame.ts)
+ * followed by the model's tables, written with ts-morph's code writer as JSON-like literals.
+ */
+export function generateRunnerFiles(program: WgslProgram): GeneratedRunner {
+  const frame = runnerFrame();
+  return { ts: writeRunner(program, frame.ts, true), js: writeRunner(program, frame.js, false) };
+}
 
+/** The TypeScript runner (model.ts) of `program`. */
 export function generateRunner(program: WgslProgram): string {
-  const project = new Project({ useInMemoryFileSystem: true });
-  const file = project.createSourceFile('model.ts', '', { overwrite: true });
-  file.addStatements((writer) => {
-    writer.writeLine('/**');
-    for (const line of runnerDoc(program).split('\n')) writer.writeLine(line ? ` * ${line}` : ' *');
-    writer.writeLine(' */');
-    writer.writeLine('/// <reference types="@webgpu/types" />');
-  });
-  // Numeric flags rather than the GPUBufferUsage globals, which Node hosts may not define.
-  file.addVariableStatements([
-    { declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'STORAGE', initializer: '0x80' }], leadingTrivia: '// GPUBufferUsage and GPUMapMode flags (WebGPU spec values).\n' },
-    { declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'COPY_SRC', initializer: '0x04' }] },
-    { declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'COPY_DST', initializer: '0x08' }] },
-    { declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'MAP_READ', initializer: '0x01' }] },
-    { declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'MAP_MODE_READ', initializer: '0x01' }] },
-  ]);
-  file.addInterfaces([
-    {
-      kind: StructureKind.Interface,
-      name: 'PackedWeightInfo',
-      isExported: true,
-      docs: ['Where a weight lies in the packed weights file, in values (f32, or f16 per modelInfo.precision), and how it was rearranged.'],
-      properties: [
-        { name: 'key', type: 'string', isReadonly: true },
-        { name: 'offset', type: 'number', isReadonly: true },
-        { name: 'floats', type: 'number', isReadonly: true },
-        { name: 'layout', type: 'string', isReadonly: true },
-        { name: 'parts', type: 'readonly string[]', isReadonly: true, hasQuestionToken: true, docs: ['For a group of small weights sharing one buffer: the weights, in order.'] },
-      ],
-    },
-    {
-      kind: StructureKind.Interface,
-      name: 'ConvcModel',
-      isExported: true,
-      properties: [{ name: 'info', type: 'typeof modelInfo', isReadonly: true }],
-      methods: [
-        { name: 'run', parameters: [{ name: 'input', type: 'Float32Array' }], returnType: 'Promise<Float32Array>', docs: ['One forward pass: `input` is float32 NCHW of `info.inputShape`; resolves to the output.'] },
-        {
-          name: 'findNonFinite',
-          parameters: [{ name: 'input', type: 'Float32Array' }],
-          returnType: 'Promise<NonFiniteReport | null>',
-          docs: ['Runs the forward pass one dispatch at a time and reports the first that wrote a NaN or an infinity (slow; for debugging).'],
-        },
-        { name: 'destroy', returnType: 'void', docs: ["Frees the model's GPU buffers. The device stays the caller's."] },
-      ],
-    },
-    {
-      kind: StructureKind.Interface,
-      name: 'NonFiniteReport',
-      isExported: true,
-      docs: ['The first dispatch of a forward pass that wrote a non-finite value.'],
-      properties: [
-        { name: 'dispatch', type: 'number', isReadonly: true, docs: ['Its position in the forward pass.'] },
-        { name: 'kernel', type: 'string', isReadonly: true },
-        { name: 'covers', type: 'string', isReadonly: true, docs: ['The IR nodes it computes.'] },
-        { name: 'index', type: 'number', isReadonly: true, docs: ['The first non-finite element of what it wrote (NHWC for activations).'] },
-        { name: 'value', type: 'number', isReadonly: true },
-      ],
-    },
-  ]);
-  file.addVariableStatement({
-    isExported: true,
-    declarationKind: VariableDeclarationKind.Const,
-    docs: ['Shapes and the packed-weights table.'],
-    declarations: [
-      {
-        name: 'modelInfo',
-        initializer: (writer) => {
-          writer.write('{').newLine();
-          writer.indent(() => {
-            writer.writeLine(`name: ${JSON.stringify(program.model)},`);
-            writer.writeLine(`inputShape: ${JSON.stringify(program.inputShape)},`);
-            writer.writeLine(`outputShape: ${JSON.stringify(program.outputShape)},`);
-            writer.writeLine(`dispatches: ${program.dispatches.length},`);
-            writer.writeLine(`precision: ${JSON.stringify(program.precision)} as 'f32' | 'f16',`);
-            writer.writeLine(`weightFloats: ${program.weights.reduce((sum, w) => sum + w.floats, 0)},`);
-            writer.writeLine(`inputBuffer: ${program.inputBuffer},`);
-            writer.writeLine(`outputBuffer: ${program.outputBuffer},`);
-            writer.write('weights: ');
-            writeJsonArray(writer, program.weights);
-            writer.write(' as readonly PackedWeightInfo[],').newLine();
-          });
-          writer.write('} as const');
-        },
-      },
-    ],
-  });
-  file.addVariableStatement({
-    declarationKind: VariableDeclarationKind.Const,
-    docs: ['The kernels: WGSL modules whose entry point has the module\'s name, and what each needs of the device.'],
-    declarations: [
-      {
-        name: 'shaderSources',
-        type: 'readonly { readonly name: string; readonly code: string; readonly needs: { readonly workgroupStorageBytes: number; readonly workgroupSize: number; readonly storageBuffers: number; readonly subgroupSize?: number; readonly f16?: true } }[]',
-        initializer: (writer) => {
-          writer.write('[').newLine();
-          writer.indent(() => {
-            for (const shader of program.shaders) {
-              writer.writeLine(`{ name: ${JSON.stringify(shader.name)}, needs: ${JSON.stringify(shader.needs)}, code: ${templateLiteral(shader.code)} },`);
-            }
-          });
-          writer.write(']');
-        },
-      },
-    ],
-  });
-  file.addVariableStatement({
-    declarationKind: VariableDeclarationKind.Const,
-    docs: ['Every GPU buffer: activations are reused once their last reader has run.'],
-    declarations: [
-      {
-        name: 'bufferPlan',
-        type: "readonly { readonly floats: number; readonly dtype: 'f32' | 'f16'; readonly role: string; readonly weight?: string }[]",
-        initializer: (writer) => writeJsonArray(writer, program.buffers),
-      },
-    ],
-  });
-  file.addVariableStatement({
-    declarationKind: VariableDeclarationKind.Const,
-    docs: ['The forward pass, in order: shader, grid, one buffer per binding, and the buffer (and floats) it writes.'],
-    declarations: [
-      {
-        name: 'dispatchPlan',
-        type: 'readonly { readonly shader: number; readonly workgroups: readonly [number, number, number]; readonly buffers: readonly number[]; readonly writes: readonly [number, number]; readonly covers: string }[]',
-        initializer: (writer) => writeJsonArray(writer, program.dispatches.map(({ shader, workgroups, buffers, writes, covers }) => ({ shader, workgroups, buffers, writes, covers }))),
-      },
-    ],
-  });
-  file.addFunction({
-    isExported: true,
-    isAsync: true,
-    name: 'createModel',
-    docs: ['Creates the kernels and buffers on `device` and uploads the packed weights (weights.bin).'],
-    parameters: [
-      { name: 'device', type: 'GPUDevice' },
-      { name: 'weights', type: 'ArrayBuffer | ArrayBufferView' },
-    ],
-    returnType: 'Promise<ConvcModel>',
-    statements: createModelBody.trim(),
-  });
-  file.formatText({ indentSize: 2, convertTabsToSpaces: true });
-  return file.getFullText();
+  return writeRunner(program, runnerFrame().ts, true);
 }

@@ -9,9 +9,8 @@ import { scheduleForCommand } from '../../tune/lookup.js';
 import { webgpuDefaultTarget } from '../../kernel/target.js';
 import type { CliIo } from '../io.js';
 import { loadWeights, unusedSeedNote, weightHelp, weightOptions } from '../weights.js';
-import { transpileRunner } from '../../backends/wgsl/load-runner.js';
 import { lowerToWgsl, packWeights } from '../../backends/wgsl/lower.js';
-import { generateRunner } from '../../backends/wgsl/runner.js';
+import { generateRunnerFiles } from '../../backends/wgsl/runner.js';
 import { humanCount } from '../../ir/cost.js';
 import { graphToJson, printGraph } from '../../ir/print.js';
 import { formatShape } from '../../ir/types.js';
@@ -84,13 +83,12 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
   const schedule = scheduleForCommand(values, { adapter: undefined, graphs: [graph], target: webgpuDefaultTarget, precision, say: (line) => io.stderr.write(`${line}\n`) });
   const program = lowerToWgsl(graph, { precision, ...(schedule ? { schedule } : {}) });
   const report = inspectReport(graph, file, chosenPasses(values), program);
-  const runner = generateRunner(program);
-  const runnerJs = transpileRunner(runner);
+  const runner = generateRunnerFiles(program);
   const packed = weights ? packWeights(graph, program, weights) : undefined;
   // Only writing happens while the staging directory exists; each step lets a Ctrl-C through.
   await writeDirectoryAtomically(plan, async (dir) => {
-    writeFileSync(join(dir, 'model.ts'), runner);
-    writeFileSync(join(dir, 'model.js'), runnerJs);
+    writeFileSync(join(dir, 'model.ts'), runner.ts);
+    writeFileSync(join(dir, 'model.js'), runner.js);
     mkdirSync(join(dir, 'kernels'));
     program.shaders.forEach((shader, index) => {
       writeFileSync(join(dir, 'kernels', `${String(index).padStart(3, '0')}-${shader.name}.wgsl`), shader.code);

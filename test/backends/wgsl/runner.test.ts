@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dispatchGrid, lowerToWgsl } from '../../../src/backends/wgsl/lower.js';
 import { commentSafe } from '../../../src/backends/wgsl/text.js';
-import { generateRunner } from '../../../src/backends/wgsl/runner.js';
+import { importRunnerJavaScript } from '../../../src/backends/wgsl/load-runner.js';
+import { generateRunner, generateRunnerFiles } from '../../../src/backends/wgsl/runner.js';
 import { pipelines } from '../../../src/passes/manager.js';
 import { goldenFiles, goldenGraph, repoPath, zooGraph } from '../../helpers.js';
 
@@ -27,6 +28,16 @@ describe('generated runner', () => {
     expect(source).toMatch(/export const modelInfo = \{/);
     expect(source).not.toMatch(/^\s*import /m);
     expect(source).not.toMatch(/require\(/);
+  });
+
+  it('comes as JavaScript too: the same module without its types', async () => {
+    const program = lowerToWgsl(zooGraph('convnextv2-atto', { batch: 1, height: 32, width: 32 }));
+    const { ts, js } = generateRunnerFiles(program);
+    expect(ts).toBe(generateRunner(program));
+    expect(js).not.toMatch(/ as const|: GPUDevice|interface /);
+    const runner = await importRunnerJavaScript(js);
+    expect(runner.modelInfo).toMatchObject({ name: 'convnextv2-atto', inputShape: [1, 3, 32, 32], outputShape: [1, 1000], dispatches: program.dispatches.length });
+    expect(typeof runner.createModel).toBe('function');
   });
 });
 

@@ -1,0 +1,348 @@
+// The model-independent part of the generated runner: the WebGPU flag constants, the exported
+// interfaces and createModel. It is built with ts-morph (TypeScript, and JavaScript by
+// TypeScript's transpiler), but loading the TypeScript compiler costs several times more than
+// compiling a model, so the frame is built once and kept in the project cache
+// (.cache/convc/runner-frame-<key>.json, or under $CONVC_CACHE_DIR). The key hashes this file and
+// the versions of ts-morph and its TypeScript, so an edit here or an upgrade builds a new frame;
+// a missing, unreadable or corrupt cache file, or an unwritable cache directory, only means
+// building it again.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type * as TsMorph from 'ts-morph';
+import { packageRoot } from '../../util/package-root.js';
+
+/** The frame in both languages the compile command writes. */
+export interface RunnerFrame {
+  readonly ts: string;
+  readonly js: string;
+}
+
+const require = createRequire(import.meta.url);
+
+const createModelBody = `
+const limits = device.limits;
+const bindingLimit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+// Values are f32, or f16 where the model was compiled with --precision f16 (not the input and output).
+const bytesOf = (plan: (typeof bufferPlan)[number], values = plan.floats) => values * (plan.dtype === 'f16' ? 2 : 4);
+for (const [index, plan] of bufferPlan.entries()) {
+  const bytes = bytesOf(plan);
+  if (bytes > bindingLimit) {
+    const what = plan.weight !== undefined ? \`weight '\${plan.weight}'\` : \`\${plan.role} buffer \${index}\`;
+    throw new RangeError(
+      \`\${modelInfo.name}: \${what} needs \${bytes} bytes, more than this device allows in one binding (\${bindingLimit}); compile for a smaller batch or input size\`,
+    );
+  }
+}
+// Every kernel must fit this device's compute limits; say which does not before creating anything.
+const shortfalls: string[] = [];
+for (const source of shaderSources) {
+  const { workgroupStorageBytes, workgroupSize, storageBuffers, subgroupSize, f16 } = source.needs;
+  if (f16 === true && !device.features.has('shader-f16')) {
+    shortfalls.push(\`kernel \${source.name} stores f16 and needs the shader-f16 feature\`);
+  }
+  if (workgroupStorageBytes > limits.maxComputeWorkgroupStorageSize) {
+    shortfalls.push(\`kernel \${source.name} needs \${workgroupStorageBytes} bytes of workgroup memory (maxComputeWorkgroupStorageSize is \${limits.maxComputeWorkgroupStorageSize})\`);
+  }
+  if (workgroupSize > limits.maxComputeInvocationsPerWorkgroup || workgroupSize > limits.maxComputeWorkgroupSizeX) {
+    shortfalls.push(\`kernel \${source.name} needs \${workgroupSize} invocations per workgroup (maxComputeInvocationsPerWorkgroup is \${limits.maxComputeInvocationsPerWorkgroup})\`);
+  }
+  if (storageBuffers > limits.maxStorageBuffersPerShaderStage) {
+    shortfalls.push(\`kernel \${source.name} needs \${storageBuffers} storage buffers (maxStorageBuffersPerShaderStage is \${limits.maxStorageBuffersPerShaderStage})\`);
+  }
+  // Kernels compiled for one device's subgroups (convc run and bench) need that size exactly.
+  const info = (device as GPUDevice & { readonly adapterInfo?: GPUAdapterInfo & { readonly subgroupMinSize?: number; readonly subgroupMaxSize?: number } }).adapterInfo;
+  if (subgroupSize !== undefined && (!device.features.has('subgroups') || info?.subgroupMinSize !== subgroupSize || info?.subgroupMaxSize !== subgroupSize)) {
+    shortfalls.push(\`kernel \${source.name} needs the subgroups feature with subgroups of exactly \${subgroupSize} threads\`);
+  }
+}
+if (shortfalls.length > 0) {
+  throw new RangeError(\`\${modelInfo.name}: this device's limits are too small for the model: \${shortfalls.join('; ')}\`);
+}
+const weightBytes = modelInfo.precision === 'f16' ? 2 : 4;
+const [bytes, byteOffset, byteLength] = weights instanceof ArrayBuffer ? [weights, 0, weights.byteLength] : [weights.buffer, weights.byteOffset, weights.byteLength];
+if (byteLength !== modelInfo.weightFloats * weightBytes) {
+  throw new RangeError(
+    \`\${modelInfo.name}: the weights hold \${byteLength} bytes, the model needs \${modelInfo.weightFloats * weightBytes} (\${modelInfo.weightFloats} \${modelInfo.precision} values)\`,
+  );
+}
+const packed = modelInfo.precision === 'f16' ? new Uint16Array(bytes, byteOffset, byteLength / 2) : new Float32Array(bytes, byteOffset, byteLength / 4);
+
+device.pushErrorScope('validation');
+const modules = shaderSources.map((source) => device.createShaderModule({ label: source.name, code: source.code }));
+for (const [index, module] of modules.entries()) {
+  const info = await module.getCompilationInfo();
+  const errors = info.messages.filter((m) => m.type === 'error');
+  if (errors.length > 0) {
+    throw new Error(\`\${modelInfo.name}: kernel \${shaderSources[index].name} does not compile: \${errors.map((e) => \`\${e.lineNum}:\${e.linePos} \${e.message}\`).join('; ')}\`);
+  }
+}
+const pipelines = await Promise.all(
+  modules.map((module, index) =>
+    device.createComputePipelineAsync({ label: shaderSources[index].name, layout: 'auto', compute: { module, entryPoint: shaderSources[index].name } }),
+  ),
+);
+const buffers = bufferPlan.map((plan, index) =>
+  device.createBuffer({
+    label: plan.weight ?? \`\${plan.role} \${index}\`,
+    size: Math.max(4, bytesOf(plan)),
+    usage: STORAGE | COPY_DST | COPY_SRC,
+    mappedAtCreation: plan.weight !== undefined,
+  }),
+);
+for (const weight of modelInfo.weights) {
+  const index = bufferPlan.findIndex((plan) => plan.weight === weight.key);
+  const range = buffers[index].getMappedRange();
+  const part = packed.subarray(weight.offset, weight.offset + weight.floats);
+  (modelInfo.precision === 'f16' ? new Uint16Array(range) : new Float32Array(range)).set(part);
+  buffers[index].unmap();
+}
+const bindGroups = dispatchPlan.map((dispatch) =>
+  device.createBindGroup({
+    layout: pipelines[dispatch.shader].getBindGroupLayout(0),
+    entries: dispatch.buffers.map((buffer, binding) => ({ binding, resource: { buffer: buffers[buffer] } })),
+  }),
+);
+// The output's own size: buffers are rounded up to whole vec4s, the output is not.
+const outputBytes = modelInfo.outputShape.reduce<number>((a, b) => a * b, 1) * 4;
+const readback = device.createBuffer({ label: 'readback', size: outputBytes, usage: MAP_READ | COPY_DST });
+const setupError = await device.popErrorScope();
+if (setupError) throw new Error(\`\${modelInfo.name}: WebGPU rejected the model: \${setupError.message}\`);
+
+/** The value of an IEEE binary16 bit pattern (for reading f16 buffers back). */
+const halfValue = (bits: number): number => {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const mantissa = bits & 0x3ff;
+  if (exponent === 0x1f) return mantissa === 0 ? sign * Infinity : NaN;
+  return exponent === 0 ? sign * mantissa * 2 ** -24 : sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+};
+const inputFloats = modelInfo.inputShape.reduce<number>((a, b) => a * b, 1);
+let running = false;
+return {
+  info: modelInfo,
+  async run(input: Float32Array): Promise<Float32Array> {
+    if (input.length !== inputFloats) {
+      throw new RangeError(\`\${modelInfo.name}: expected an input of \${inputFloats} floats (NCHW \${JSON.stringify(modelInfo.inputShape)}), got \${input.length}\`);
+    }
+    if (running) throw new Error(\`\${modelInfo.name}: run() is already in progress; await it before calling again\`);
+    running = true;
+    try {
+      device.queue.writeBuffer(buffers[modelInfo.inputBuffer], 0, input.buffer, input.byteOffset, input.byteLength);
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      for (const [index, dispatch] of dispatchPlan.entries()) {
+        pass.setPipeline(pipelines[dispatch.shader]);
+        pass.setBindGroup(0, bindGroups[index]);
+        pass.dispatchWorkgroups(dispatch.workgroups[0], dispatch.workgroups[1], dispatch.workgroups[2]);
+      }
+      pass.end();
+      encoder.copyBufferToBuffer(buffers[modelInfo.outputBuffer], 0, readback, 0, outputBytes);
+      device.queue.submit([encoder.finish()]);
+      await readback.mapAsync(MAP_MODE_READ);
+      const result = new Float32Array(readback.getMappedRange().slice(0));
+      readback.unmap();
+      return result;
+    } finally {
+      running = false;
+    }
+  },
+  async findNonFinite(input: Float32Array): Promise<NonFiniteReport | null> {
+    if (input.length !== inputFloats) {
+      throw new RangeError(\`\${modelInfo.name}: expected an input of \${inputFloats} floats (NCHW \${JSON.stringify(modelInfo.inputShape)}), got \${input.length}\`);
+    }
+    if (running) throw new Error(\`\${modelInfo.name}: run() is already in progress; await it before calling again\`);
+    running = true;
+    // One dispatch per submission, each followed by a readback of what it wrote: slow, and only
+    // for finding which kernel first produced a NaN or an infinity.
+    const probeBytes = Math.max(4, ...dispatchPlan.map((dispatch) => bytesOf(bufferPlan[dispatch.writes[0]], dispatch.writes[1])));
+    const probe = device.createBuffer({ label: 'non-finite probe', size: probeBytes, usage: MAP_READ | COPY_DST });
+    try {
+      device.queue.writeBuffer(buffers[modelInfo.inputBuffer], 0, input.buffer, input.byteOffset, input.byteLength);
+      for (const [index, dispatch] of dispatchPlan.entries()) {
+        const [written, floats] = dispatch.writes;
+        const encoder = device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        pass.setPipeline(pipelines[dispatch.shader]);
+        pass.setBindGroup(0, bindGroups[index]);
+        pass.dispatchWorkgroups(dispatch.workgroups[0], dispatch.workgroups[1], dispatch.workgroups[2]);
+        pass.end();
+        // Copies must be whole 4-byte words; an odd count of f16 values rounds up into the buffer's padding.
+        const size = Math.ceil(bytesOf(bufferPlan[written], floats) / 4) * 4;
+        encoder.copyBufferToBuffer(buffers[written], 0, probe, 0, size);
+        device.queue.submit([encoder.finish()]);
+        await probe.mapAsync(MAP_MODE_READ, 0, size);
+        const range = probe.getMappedRange(0, size);
+        const values = bufferPlan[written].dtype === 'f16' ? Array.from(new Uint16Array(range, 0, floats), halfValue) : new Float32Array(range);
+        const at = values.findIndex((value) => !Number.isFinite(value));
+        const report = at < 0 ? null : { dispatch: index, kernel: shaderSources[dispatch.shader].name, covers: dispatch.covers, index: at, value: values[at] };
+        probe.unmap();
+        if (report) return report;
+      }
+      return null;
+    } finally {
+      probe.destroy();
+      running = false;
+    }
+  },
+  destroy(): void {
+    for (const buffer of buffers) buffer.destroy();
+    readback.destroy();
+  },
+};`;
+
+/** Builds the frame with ts-morph (loaded here, on demand: it brings the whole TypeScript compiler). */
+export function buildRunnerFrame(): RunnerFrame {
+  const { Project, StructureKind, VariableDeclarationKind, ts } = require('ts-morph') as typeof TsMorph;
+  const project = new Project({ useInMemoryFileSystem: true });
+  const file = project.createSourceFile('frame.ts', '', { overwrite: true });
+  // Numeric flags rather than the GPUBufferUsage globals, which Node hosts may not define.
+  file.addVariableStatements([
+    { declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'STORAGE', initializer: '0x80' }], leadingTrivia: '// GPUBufferUsage and GPUMapMode flags (WebGPU spec values).\n' },
+    { declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'COPY_SRC', initializer: '0x04' }] },
+    { declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'COPY_DST', initializer: '0x08' }] },
+    { declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'MAP_READ', initializer: '0x01' }] },
+    { declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'MAP_MODE_READ', initializer: '0x01' }] },
+  ]);
+  file.addInterfaces([
+    {
+      kind: StructureKind.Interface,
+      name: 'PackedWeightInfo',
+      isExported: true,
+      docs: ['Where a weight lies in the packed weights file, in values (f32, or f16 per modelInfo.precision), and how it was rearranged.'],
+      properties: [
+        { name: 'key', type: 'string', isReadonly: true },
+        { name: 'offset', type: 'number', isReadonly: true },
+        { name: 'floats', type: 'number', isReadonly: true },
+        { name: 'layout', type: 'string', isReadonly: true },
+        { name: 'parts', type: 'readonly string[]', isReadonly: true, hasQuestionToken: true, docs: ['For a group of small weights sharing one buffer: the weights, in order.'] },
+      ],
+    },
+    {
+      kind: StructureKind.Interface,
+      name: 'ConvcModel',
+      isExported: true,
+      properties: [{ name: 'info', type: 'typeof modelInfo', isReadonly: true }],
+      methods: [
+        { name: 'run', parameters: [{ name: 'input', type: 'Float32Array' }], returnType: 'Promise<Float32Array>', docs: ['One forward pass: `input` is float32 NCHW of `info.inputShape`; resolves to the output.'] },
+        {
+          name: 'findNonFinite',
+          parameters: [{ name: 'input', type: 'Float32Array' }],
+          returnType: 'Promise<NonFiniteReport | null>',
+          docs: ['Runs the forward pass one dispatch at a time and reports the first that wrote a NaN or an infinity (slow; for debugging).'],
+        },
+        { name: 'destroy', returnType: 'void', docs: ["Frees the model's GPU buffers. The device stays the caller's."] },
+      ],
+    },
+    {
+      kind: StructureKind.Interface,
+      name: 'NonFiniteReport',
+      isExported: true,
+      docs: ['The first dispatch of a forward pass that wrote a non-finite value.'],
+      properties: [
+        { name: 'dispatch', type: 'number', isReadonly: true, docs: ['Its position in the forward pass.'] },
+        { name: 'kernel', type: 'string', isReadonly: true },
+        { name: 'covers', type: 'string', isReadonly: true, docs: ['The IR nodes it computes.'] },
+        { name: 'index', type: 'number', isReadonly: true, docs: ['The first non-finite element of what it wrote (NHWC for activations).'] },
+        { name: 'value', type: 'number', isReadonly: true },
+      ],
+    },
+  ]);
+  // The model's tables (modelInfo, shaderSources, bufferPlan, dispatchPlan) follow the frame;
+  // createModel reads them only when called, after the module has been evaluated.
+  file.addFunction({
+    isExported: true,
+    isAsync: true,
+    name: 'createModel',
+    docs: ['Creates the kernels and buffers on `device` and uploads the packed weights (weights.bin).'],
+    parameters: [
+      { name: 'device', type: 'GPUDevice' },
+      { name: 'weights', type: 'ArrayBuffer | ArrayBufferView' },
+    ],
+    returnType: 'Promise<ConvcModel>',
+    statements: createModelBody.trim(),
+  });
+  const format = { indentSize: 2, convertTabsToSpaces: true };
+  file.formatText(format);
+  const typescript = file.getFullText();
+  const transpiled = ts.transpileModule(typescript, {
+    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022, removeComments: false },
+  }).outputText;
+  // TypeScript's emitter indents by four; the runner's JavaScript reads like its TypeScript.
+  const javascript = project.createSourceFile('frame.js', transpiled, { overwrite: true });
+  javascript.formatText(format);
+  return { ts: typescript, js: javascript.getFullText() };
+}
+
+/** What the frame depends on: this module's own text and the versions of ts-morph and its TypeScript. */
+function frameKey(): string {
+  const tsMorphPackage = require.resolve('ts-morph/package.json');
+  const commonPackage = createRequire(tsMorphPackage).resolve('@ts-morph/common/package.json');
+  const version = (path: string) => (JSON.parse(readFileSync(path, 'utf8')) as { version?: unknown }).version;
+  return createHash('sha256')
+    .update(readFileSync(fileURLToPath(import.meta.url)))
+    .update(JSON.stringify([version(tsMorphPackage), version(commonPackage)]))
+    .digest('hex')
+    .slice(0, 32);
+}
+
+/** The cache directory: $CONVC_CACHE_DIR, else the package's .cache/convc. */
+export function runnerCacheDirectory(): string {
+  const dir = process.env.CONVC_CACHE_DIR;
+  return dir !== undefined && dir !== '' ? resolve(dir) : join(packageRoot(), '.cache', 'convc');
+}
+
+function readCachedFrame(path: string, key: string): RunnerFrame | undefined {
+  try {
+    const entry = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+    if (entry === null || typeof entry !== 'object') return undefined;
+    const { key: entryKey, ts, js } = entry as Record<string, unknown>;
+    return entryKey === key && typeof ts === 'string' && typeof js === 'string' && ts !== '' && js !== '' ? { ts, js } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeCachedFrame(path: string, key: string, frame: RunnerFrame): void {
+  // Written beside the target and renamed, so a concurrent compile never reads half a file.
+  const temporary = `${path}.${process.pid}-${Math.random().toString(36).slice(2, 8)}.partial`;
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(temporary, JSON.stringify({ key, ...frame }));
+    renameSync(temporary, path);
+  } catch {
+    // No cache this time; the frame in hand is used all the same.
+    try {
+      rmSync(temporary, { force: true });
+    } catch {
+      // The directory itself is missing or not one: nothing was written.
+    }
+  }
+}
+
+/** The frame, from the cache in `cacheDir` when it holds this version's, else built (and cached). */
+export function loadRunnerFrame(cacheDir: string = runnerCacheDirectory()): RunnerFrame {
+  let key: string;
+  try {
+    key = frameKey();
+  } catch {
+    // This module's text is not where its URL says (a bundle, say): nothing safe to key on.
+    return buildRunnerFrame();
+  }
+  const path = join(cacheDir, `runner-frame-${key}.json`);
+  const cached = readCachedFrame(path, key);
+  if (cached) return cached;
+  const frame = buildRunnerFrame();
+  writeCachedFrame(path, key, frame);
+  return frame;
+}
+
+let frameOfProcess: RunnerFrame | undefined;
+
+/** The frame, loaded once a process. */
+export function runnerFrame(): RunnerFrame {
+  frameOfProcess ??= loadRunnerFrame();
+  return frameOfProcess;
+}
