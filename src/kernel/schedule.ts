@@ -46,9 +46,10 @@ export type Schedule =
   | { readonly strategy: 'pixel'; readonly workgroupSize: number; readonly lanes: number; readonly registers: boolean; readonly reduction: Reduction }
   /**
    * A convolution normalising its input over channels (LayerNorm prologue): a workgroup per
-   * output pixel stages its normalised input window, `stagingFloats` at a time.
+   * `pixels` output pixels stages their normalised input windows, `stagingFloats` at a time
+   * in all, so that each weight it loads serves every one of its pixels.
    */
-  | { readonly strategy: 'window'; readonly workgroupSize: number; readonly stagingFloats: number }
+  | { readonly strategy: 'window'; readonly workgroupSize: number; readonly stagingFloats: number; readonly pixels: number }
   /** A linear layer over pooled samples with a pooling or LayerNorm prologue: a workgroup per sample. */
   | { readonly strategy: 'sample'; readonly workgroupSize: number };
 
@@ -166,7 +167,7 @@ export function scheduleFits(node: Node, schedule: Schedule, target: TargetDescr
         (schedule.reduction === 'tree' || subgroupFits(schedule.lanes, schedule.workgroupSize, target))
       );
     case 'window':
-      return shape === 'window' && schedule.stagingFloats >= 1;
+      return shape === 'window' && Number.isInteger(schedule.pixels) && schedule.pixels >= 1 && schedule.stagingFloats >= schedule.pixels;
     case 'sample':
       return shape === 'sample';
   }
@@ -194,7 +195,7 @@ export function scheduleSpace(node: Node, target: TargetDescription): Schedule[]
           for (const registers of [false, true]) for (const reduction of reductions) candidates.push({ strategy: 'pixel', workgroupSize, lanes, registers, reduction });
         break;
       case 'window':
-        for (const stagingFloats of [256, 512, 1024, 2048, 3072]) candidates.push({ strategy: 'window', workgroupSize, stagingFloats });
+        for (const stagingFloats of [256, 512, 1024, 2048, 3072]) for (const pixels of [1, 2, 4, 8, 16]) candidates.push({ strategy: 'window', workgroupSize, stagingFloats, pixels });
         break;
       case 'sample':
         candidates.push({ strategy: 'sample', workgroupSize });
@@ -216,11 +217,21 @@ export function scheduleSpace(node: Node, target: TargetDescription): Schedule[]
         for (const threadRows of [1, 2, 4, 8])
           for (const threadCols of [1, 2, 4, 8, 16])
             for (const unroll of [true, false]) candidates.push({ strategy: 'gemm', rows, cols, depth: 1, threadRows, threadCols, unroll, vector: 1, stage: false });
+    // Row bands: every thread of a workgroup on the same rows (see rowBand).
+    for (const rows of [4, 8, 12, 16])
+      for (const threadCols of [4, 8, 16])
+        for (const threads of [2, 4, 8, 16]) candidates.push(rowBand(rows, threadCols * threads, threadCols));
   }
   const fitting = candidates.filter((s) => scheduleFits(node, s, target));
   const preferred = defaultSchedule(node, target);
   return [preferred, ...fitting.filter((s) => JSON.stringify(s) !== JSON.stringify(preferred))];
 }
+
+/**
+ * Output pixels a normalising window kernel computes per workgroup: its weights, the bulk of
+ * what it reads, are loaded once for all of them.
+ */
+const WINDOW_PIXELS = 8;
 
 /**
  * The heuristic: 64 threads a workgroup (fits every WebGPU device), a thread per row where
@@ -249,7 +260,7 @@ export function defaultSchedule(node: Node, target: TargetDescription): Schedule
       return { strategy: 'pixel', workgroupSize, lanes, registers: Math.ceil(outChannels(node) / lanes) <= maxRegisterChannels, reduction };
     }
     case 'window':
-      return { strategy: 'window', workgroupSize, stagingFloats: Math.min(2048, Math.floor(target.maxComputeWorkgroupStorageSize / 8)) };
+      return { strategy: 'window', workgroupSize, stagingFloats: Math.min(2048, Math.floor(target.maxComputeWorkgroupStorageSize / 8)), pixels: WINDOW_PIXELS };
     case 'sample':
       return { strategy: 'sample', workgroupSize };
     case 'contraction': {
@@ -263,9 +274,11 @@ export function defaultSchedule(node: Node, target: TargetDescription): Schedule
       // where workgroup memory pays; the tuner measures both. Tiling pays off only when the GEMM
       // fills its tiles; small ones run a thread per output.
       const prologue = (node.fusion?.prologue ?? []).length > 0;
-      const gemm: Schedule = prologue
-        ? { strategy: 'gemm', rows: 32, cols: 64, depth: 1, threadRows: 4, threadCols: 16, unroll: true, vector: 1, stage: false }
-        : { strategy: 'gemm', rows: 64, cols: 64, depth: 1, threadRows: 8, threadCols: 8, unroll: true, vector: 1, stage: false };
+      const gemm: Schedule = target.emulated
+        ? emulatedGemm(outChannels(node))
+        : prologue
+          ? { strategy: 'gemm', rows: 32, cols: 64, depth: 1, threadRows: 4, threadCols: 16, unroll: true, vector: 1, stage: false }
+          : { strategy: 'gemm', rows: 64, cols: 64, depth: 1, threadRows: 8, threadCols: 8, unroll: true, vector: 1, stage: false };
       if (isGemm(node) && scheduleFits(node, gemm, target)) {
         const math = getOp(node.op).kernel;
         const c = math.kind === 'contraction' ? math.contraction(node.attrs) : undefined;
@@ -278,9 +291,40 @@ export function defaultSchedule(node: Node, target: TargetDescription): Schedule
 }
 
 /**
+ * An unstaged GEMM whose workgroup is one band of `rows` rows: every thread takes all of them
+ * and `threadCols` adjacent output channels. The row index is then the same for every thread
+ * (it depends on the workgroup alone), so on a CPU emulation each input load is one scalar
+ * load shared by the subgroup's SIMD lanes, and only the weight loads differ per thread.
+ */
+export function rowBand(rows: number, cols: number, threadCols: number): Extract<Schedule, { strategy: 'gemm' }> {
+  return { strategy: 'gemm', rows, cols, depth: 1, threadRows: rows, threadCols, unroll: true, vector: 1, stage: false };
+}
+
+/** Whether every thread of a GEMM's workgroup computes the same rows. */
+export function isRowBand(s: Schedule): boolean {
+  return s.strategy === 'gemm' && !s.stage && s.rows === s.threadRows;
+}
+
+/**
+ * The GEMM default on a CPU emulation: a band of 8 rows, 16 output channels a thread (8 for
+ * narrow layers) and at most 8 threads, a subgroup on lavapipe. Measured there on V1-tiny's
+ * pw1 GEMMs at 224 (GPU time of the 18): 64x64 tiles of 8x8 a thread 615 ms; bands of 8 rows
+ * x 64 channels (8x8 a thread) 543 ms, x 128 channels (8x16) 465 ms, 12 rows x 128 433 ms
+ * but twice the shader compile time of 8 rows (400 against 190 ms a kernel); 16 rows (256
+ * registers a thread) 701 ms.
+ */
+function emulatedGemm(channels: number): Extract<Schedule, { strategy: 'gemm' }> {
+  const threadCols = channels >= 128 ? 16 : 8;
+  return rowBand(8, Math.min(8 * threadCols, Math.ceil(channels / threadCols) * threadCols), threadCols);
+}
+
+/**
  * How many threads of `node`'s kernel under `schedule` read (and so run the prologue on) each
  * input element: a GEMM's threads across the output channels, a thread per output channel
- * for the direct strategy; 1 where a kernel stages or owns its inputs.
+ * for the direct strategy; 1 where a kernel stages or owns its inputs. Row bands on a CPU
+ * emulation are no exception: their subgroup's lanes share the input loads, but measured on
+ * lavapipe the GRN apply still cost each lane its arithmetic (V2-atto's pw2 with it folded in
+ * ran at 0.63x of its unfused parts).
  */
 export function prologueReaders(node: Node, schedule: Schedule): number {
   const channels = outChannels(node);

@@ -26,6 +26,12 @@ export interface TargetDescription {
    * small on a CPU emulating a GPU (lavapipe, SwiftShader), where arithmetic is what costs.
    */
   readonly prologueRecomputeLimit: number;
+  /**
+   * Whether the target is a CPU emulating a GPU (lavapipe, SwiftShader): a subgroup's threads
+   * are the SIMD lanes of one core, so a value or load that is the same for every thread of a
+   * subgroup costs one scalar operation, while loads that differ per thread are gathers.
+   */
+  readonly emulated: boolean;
 }
 
 /**
@@ -47,6 +53,7 @@ export const webgpuDefaultTarget: TargetDescription = {
   f16: false,
   // A compiled runner is for GPUs.
   prologueRecomputeLimit: recomputeLimits.gpu,
+  emulated: false,
 };
 
 /**
@@ -71,6 +78,7 @@ export function targetOfDevice(device: GPUDevice, name: string): TargetDescripti
     ...(fixedSubgroupSize(device) ? { subgroupSize: fixedSubgroupSize(device) } : {}),
     f16: device.features.has('shader-f16'),
     prologueRecomputeLimit: isSoftware(device) ? recomputeLimits.software : recomputeLimits.gpu,
+    emulated: isSoftware(device),
   };
 }
 

@@ -230,7 +230,7 @@ export function describeSchedule(s: Schedule): string {
     case 'pixel':
       return `${s.strategy} ${s.workgroupSize} threads, ${s.lanes} lanes, ${s.reduction}${s.strategy === 'pixel' && s.registers ? ', registers' : ''}`;
     case 'window':
-      return `window ${s.workgroupSize} threads, ${s.stagingFloats} floats staged`;
+      return `window ${s.workgroupSize} threads, ${s.pixels} pixel(s), ${s.stagingFloats} floats staged`;
     default:
       return `${s.strategy} ${s.workgroupSize} threads`;
   }

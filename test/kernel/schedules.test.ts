@@ -24,7 +24,7 @@ import { interpret } from '../../src/kernel/interpret.js';
 import type { BufferRef } from '../../src/kernel/ir.js';
 import { lowerNode, weightPackings } from '../../src/kernel/lower/index.js';
 import { kernelShape, scheduleFits, scheduleSpace, type Schedule } from '../../src/kernel/schedule.js';
-import { targetOfDevice, webgpuDefaultTarget, type TargetDescription } from '../../src/kernel/target.js';
+import { recomputeLimits, targetOfDevice, webgpuDefaultTarget, type TargetDescription } from '../../src/kernel/target.js';
 import { numel, type Graph, type HostTensor, type Node } from '../../src/ir/types.js';
 import { pipelines, runPipeline } from '../../src/passes/manager.js';
 import { withDerivedWeights } from '../../src/weights/derive.js';
@@ -59,7 +59,9 @@ const smallTarget: TargetDescription = {
 };
 /** A device with fixed subgroups of 8 (as lavapipe's), so subgroup reductions are drawn too. */
 const subgroupTarget: TargetDescription = { ...webgpuDefaultTarget, name: 'a device with subgroups of 8', subgroups: true, subgroupSize: 8 };
-const targets = [webgpuDefaultTarget, smallTarget, subgroupTarget] as const;
+/** A CPU emulation (as lavapipe): GEMMs default to row bands. */
+const emulatedTarget: TargetDescription = { ...subgroupTarget, name: 'a CPU emulation with subgroups of 8', emulated: true, prologueRecomputeLimit: recomputeLimits.software };
+const targets = [webgpuDefaultTarget, smallTarget, subgroupTarget, emulatedTarget] as const;
 
 type Case = ModelCase;
 

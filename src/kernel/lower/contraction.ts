@@ -404,7 +404,9 @@ function lowerGemmUnstaged(graph: Graph, node: Node, schedule: Extract<Schedule,
   const tilesAcross = Math.ceil(a.c.outChannels / cols);
   const body: Stmt[] = [
     comment(`Tile: ${rows} rows x ${cols} output channels, read straight from memory; ${threadRows}x${threadCols} outputs per thread.`),
-    let_('row0', add(mul(div(group, u32(tilesAcross, 'TILES_ACROSS')), u32(rows, 'TILE_ROWS')), mul(div(local, u32(cols / threadCols)), u32(threadRows, 'THREAD_ROWS')))),
+    // A row band's rows depend on the workgroup alone, written so: a compiler can then see that
+    // they are the same for every thread (scalar loads on a CPU emulation, see rowBand).
+    let_('row0', rows === threadRows ? mul(div(group, u32(tilesAcross, 'TILES_ACROSS')), u32(rows, 'TILE_ROWS')) : add(mul(div(group, u32(tilesAcross, 'TILES_ACROSS')), u32(rows, 'TILE_ROWS')), mul(div(local, u32(cols / threadCols)), u32(threadRows, 'THREAD_ROWS')))),
     let_('col0', add(mul(rem(group, u32(tilesAcross, 'TILES_ACROSS')), u32(cols, 'TILE_COLS')), mul(rem(local, u32(cols / threadCols)), u32(threadCols, 'THREAD_COLS')))),
     registers('acc', threadRows * threadCols),
     registers('a', threadRows),
@@ -442,11 +444,12 @@ function lowerGemmUnstaged(graph: Graph, node: Node, schedule: Extract<Schedule,
 
 /**
  * A convolution that normalises its input over channels first (the downsampling layers'
- * LayerNorm): a workgroup per output pixel. Each tap's statistics come from one thread
- * reading that input pixel, not from a workgroup reduction per tap: a pixel's channels are
- * few enough for one thread, and the contraction costs more per output channel anyway. The
- * normalised window is then staged `stagingFloats` at a time, every thread accumulating some
- * output channels from each chunk.
+ * LayerNorm): a workgroup per `pixels` output pixels. Each tap's statistics come from one
+ * thread reading that input pixel, not from a workgroup reduction per tap: a pixel's channels
+ * are few enough for one thread, and the contraction costs more per output channel anyway.
+ * The normalised windows are then staged `stagingFloats` at a time (all pixels' together),
+ * every thread accumulating some output channels from each chunk: a weight loaded once serves
+ * every pixel of the workgroup.
  */
 export function lowerWindow(graph: Graph, node: Node, schedule: Extract<Schedule, { strategy: 'window' }>): KernelProgram {
   const b = new KernelBuilder(graph, node);
@@ -458,56 +461,69 @@ export function lowerWindow(graph: Graph, node: Node, schedule: Extract<Schedule
   const input = b.input(0);
   const weight = contractionWeight(b, a.c);
   const output = b.output();
-  const { workgroupSize } = schedule;
+  const { workgroupSize, pixels } = schedule;
   const windowFloats = g.taps * a.c.inChannels;
-  const chunk = Math.min(windowFloats, schedule.stagingFloats);
+  const chunk = Math.max(1, Math.min(windowFloats, Math.floor(schedule.stagingFloats / pixels)));
   const perThread = Math.ceil(a.c.outChannels / workgroupSize);
   const [kw] = [a.c.kernel[1]];
   const [sh, sw] = a.c.stride;
-  const windowArray = b.sharedArray('window', chunk);
-  const tapStats = math.stats.map((s) => b.sharedArray(`tap_${s.name}`, g.taps));
-  const TAPS = u32(g.taps, 'TAPS');
+  const windowArray = b.sharedArray('window', pixels * chunk);
+  const tapStats = math.stats.map((s) => b.sharedArray(`tap_${s.name}`, pixels * g.taps));
+  const [TAPS, CHUNK, WG, PIXELS, ROWS] = [u32(g.taps, 'TAPS'), u32(chunk, 'CHUNK'), u32(workgroupSize, 'WORKGROUP_SIZE'), u32(pixels, 'PIXELS'), u32(g.rows, 'ROWS')];
   const body: Stmt[] = [
-    comment('One workgroup per output pixel: normalise each input pixel of its window over channels (the fused'),
-    comment('prologue) as the window is staged chunk by chunk; every thread accumulates some output channels.'),
-    let_('pixel', group),
-    let_('n', div(ref('pixel', 'u32'), g.P_OUT)),
-    let_('p', rem(ref('pixel', 'u32'), g.P_OUT)),
-    let_('oy', div(ref('p', 'u32'), g.WO)),
-    let_('ox', rem(ref('p', 'u32'), g.WO)),
+    comment(`${pixels} output pixel(s) a workgroup: normalise each input pixel of their windows over channels (the`),
+    comment('fused prologue) as the windows are staged chunk by chunk; every thread accumulates some output channels.'),
+    let_('pixel0', mul(group, PIXELS)),
   ];
-  const n = ref('n', 'u32');
-  const tapPixel = (tap: Expr): Expr =>
-    add(mul(add(mul(n, g.H), add(mul(ref('oy', 'u32'), u32(sh)), div(tap, u32(kw, 'KW')))), g.W), add(mul(ref('ox', 'u32'), u32(sw)), rem(tap, u32(kw, 'KW'))));
-  // Statistics, a thread per tap.
-  const tap = ref('tap', 'u32');
-  const perTap: Stmt[] = [let_('tap_pixel', tapPixel(tap))];
-  const stats = b.rowStatistics(math, norm.attrs, { length: a.c.inChannels, lane: u32(0), lanes: 1 }, (ch, into) => loadInput(b, g, a.pre, input, ref('tap_pixel', 'u32'), ch, n, into), perTap);
-  math.stats.forEach((s, i) => perTap.push(store(tapStats[i], tap, stats[s.name])));
-  body.push(loop('tap', local, TAPS, perTap, { step: u32(workgroupSize, 'WORKGROUP_SIZE') }), barrier);
-  body.push(registers('acc', perThread));
-  // Stage a chunk, normalised.
+  const pixel0 = ref('pixel0', 'u32');
+  /** Statements binding `prefix`n, `prefix`oy, `prefix`ox of the workgroup's `q`th pixel (the last pixel where it lies past the end). */
+  const locate = (prefix: string, q: Expr, into: Stmt[]): { n: Expr; tapPixel: (tap: Expr) => Expr } => {
+    into.push(
+      let_(`${prefix}pixel`, min(add(pixel0, q), sub(ROWS, u32(1)))),
+      let_(`${prefix}n`, div(ref(`${prefix}pixel`, 'u32'), g.P_OUT)),
+      let_(`${prefix}p`, rem(ref(`${prefix}pixel`, 'u32'), g.P_OUT)),
+    );
+    const [n, p] = [ref(`${prefix}n`, 'u32'), ref(`${prefix}p`, 'u32')];
+    const [oy, ox] = [div(p, g.WO), rem(p, g.WO)];
+    return { n, tapPixel: (tap) => add(mul(add(mul(n, g.H), add(mul(oy, u32(sh)), div(tap, u32(kw, 'KW')))), g.W), add(mul(ox, u32(sw)), rem(tap, u32(kw, 'KW')))) };
+  };
+  // Statistics, a thread per (pixel, tap).
+  const slot = ref('slot', 'u32');
+  const perTap: Stmt[] = [];
+  const statsAt = locate('stat_', div(slot, TAPS), perTap);
+  perTap.push(let_('tap_pixel', statsAt.tapPixel(rem(slot, TAPS))));
+  const stats = b.rowStatistics(math, norm.attrs, { length: a.c.inChannels, lane: u32(0), lanes: 1 }, (ch, into) => loadInput(b, g, a.pre, input, ref('tap_pixel', 'u32'), ch, statsAt.n, into), perTap);
+  math.stats.forEach((s, i) => perTap.push(store(tapStats[i], slot, stats[s.name])));
+  body.push(loop('slot', local, u32(pixels * g.taps, 'PIXEL_TAPS'), perTap, { step: WG }), barrier);
+  body.push(registers('acc', pixels * perThread));
+  // Stage a chunk of every pixel's window, normalised.
   const start = ref('start', 'u32');
   const e = ref('e', 'u32');
-  const staged: Stmt[] = [let_('i', add(start, e))];
+  const staged: Stmt[] = [let_('q', div(e, CHUNK)), let_('i', add(start, rem(e, CHUNK)))];
   const ii = ref('i', 'u32');
   const inWindow: Stmt[] = [let_('tap', div(ii, g.CIN)), let_('c', rem(ii, g.CIN))];
   const [tapE, ch] = [ref('tap', 'u32'), ref('c', 'u32')];
-  const x = loadInput(b, g, a.pre, input, tapPixel(tapE), ch, n, inWindow);
+  const at = locate('', ref('q', 'u32'), inWindow);
+  const x = loadInput(b, g, a.pre, input, at.tapPixel(tapE), ch, at.n, inWindow);
   const tapStatsAt: Record<string, Expr> = {};
-  math.stats.forEach((s, i) => (tapStatsAt[s.name] = load(tapStats[i], tapE)));
-  const site: Site = { index: add(mul(tapPixel(tapE), g.CIN), ch), n, c: ch, shape: b.inputType(0).shape };
+  math.stats.forEach((s, i) => (tapStatsAt[s.name] = load(tapStats[i], add(mul(ref('q', 'u32'), TAPS), tapE))));
+  const site: Site = { index: add(mul(at.tapPixel(tapE), g.CIN), ch), n: at.n, c: ch, shape: b.inputType(0).shape };
   const normed = bind(inWindow, 'v_' + norm.op, math.apply!(x, tapStatsAt, b.context(norm, site), norm.attrs));
   inWindow.push(store(windowArray, e, normed));
   staged.push(if_(lessThan(ii, windowFloats, 'WINDOW'), inWindow));
   const jj = ref('j', 'u32');
   const ocJ = ref('oc', 'u32');
+  const accOf = (q: number): Expr => add(u32(q * perThread), jj);
+  const pixelsRange = [...Array(pixels).keys()];
   const accumulateChunk: Stmt[] = [
-    let_('oc', add(local, mul(jj, u32(workgroupSize, 'WORKGROUP_SIZE')))),
+    let_('oc', add(local, mul(jj, WG))),
     if_(lt(ocJ, g.COUT), [
-      var_('v', load('acc', jj)),
-      loop('e', 0, ref('count', 'u32'), [assign('v', add(ref('v', 'f32'), mul(load(windowArray, e), load(weight, add(mul(add(start, e), g.COUT), ocJ)))))]),
-      store('acc', jj, ref('v', 'f32')),
+      ...pixelsRange.map((q) => var_(`v${q}`, load('acc', accOf(q)))),
+      loop('e', 0, ref('count', 'u32'), [
+        let_('w', load(weight, add(mul(add(start, e), g.COUT), ocJ))),
+        ...pixelsRange.map((q) => assign(`v${q}`, add(ref(`v${q}`, 'f32'), mul(load(windowArray, add(u32(q * chunk), e)), ref('w', 'f32'))))),
+      ]),
+      ...pixelsRange.map((q) => store('acc', accOf(q), ref(`v${q}`, 'f32'))),
     ]),
   ];
   body.push(
@@ -516,24 +532,28 @@ export function lowerWindow(graph: Graph, node: Node, schedule: Extract<Schedule
       0,
       u32(windowFloats, 'WINDOW'),
       [
-        loop('e', local, u32(chunk, 'CHUNK'), staged, { step: u32(workgroupSize, 'WORKGROUP_SIZE') }),
+        loop('e', local, u32(pixels * chunk, 'STAGED'), staged, { step: WG }),
         barrier,
-        let_('count', min(u32(chunk, 'CHUNK'), sub(u32(windowFloats, 'WINDOW'), start))),
+        let_('count', min(CHUNK, sub(u32(windowFloats, 'WINDOW'), start))),
         loop('j', 0, perThread, accumulateChunk),
         barrier,
       ],
-      { step: u32(chunk, 'CHUNK') },
+      { step: CHUNK },
     ),
   );
-  const write: Stmt[] = [let_('oc', add(local, mul(jj, u32(workgroupSize, 'WORKGROUP_SIZE'))))];
-  const writeInner: Stmt[] = [let_('out_index', add(mul(ref('pixel', 'u32'), g.COUT), ocJ))];
+  const q = ref('q', 'u32');
+  const write: Stmt[] = [let_('pixel', add(pixel0, q))];
+  const pixel = ref('pixel', 'u32');
+  const perChannel: Stmt[] = [let_('oc', add(local, mul(jj, WG)))];
+  const writeInner: Stmt[] = [let_('out_index', add(mul(pixel, g.COUT), ocJ))];
   const bias = biasOf(b, a.c, ocJ);
-  const acc = load('acc', jj);
-  const v = b.applyElementwise(a.before, bias ? bind(writeInner, 'v_bias', add(acc, bias)) : acc, { index: ref('out_index', 'u32'), n, c: ocJ, shape: node.type.shape }, writeInner);
+  const acc = load('acc', add(mul(q, u32(perThread, 'PER_THREAD')), jj));
+  const v = b.applyElementwise(a.before, bias ? bind(writeInner, 'v_bias', add(acc, bias)) : acc, { index: ref('out_index', 'u32'), n: div(pixel, g.P_OUT), c: ocJ, shape: node.type.shape }, writeInner);
   writeInner.push(store(output, ref('out_index', 'u32'), v));
-  write.push(if_(lt(ocJ, g.COUT), writeInner));
-  body.push(loop('j', 0, perThread, write));
-  return program(b, node, a.c, schedule, workgroupSize, g.rows, body);
+  perChannel.push(if_(lt(ocJ, g.COUT), writeInner));
+  write.push(if_(lt(pixel, ROWS), [loop('j', 0, perThread, perChannel)]));
+  body.push(loop('q', 0, pixels, write));
+  return program(b, node, a.c, schedule, workgroupSize, Math.ceil(g.rows / pixels), body);
 }
 
 /**
