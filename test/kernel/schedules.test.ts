@@ -211,7 +211,7 @@ describe('every schedule in the space, node by node, matches the reference execu
   // node's kernel reads its inputs as the reference computed them and is compared with the
   // reference's value of that node (same tolerance tiers, per node). Widths of 4 and more keep
   // LayerNorms away from the one-to-three channel amplification above.
-  it.each([0, 1])('network %i, fused, on all three targets', (index) => {
+  it.each([0, 1])('network %i, fused, on every target', (index) => {
     const graph = graphOf(walked[index], 'fused');
     const { weights, input } = dataOf(graph, walked[index].seed);
     const values = new Map<number, Float32Array>();
