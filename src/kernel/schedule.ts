@@ -229,7 +229,8 @@ export function scheduleSpace(node: Node, target: TargetDescription): Schedule[]
 
 /**
  * Output pixels a normalising window kernel computes per workgroup: its weights, the bulk of
- * what it reads, are loaded once for all of them.
+ * what it reads, are loaded once for all of them. Measured on lavapipe, V1-tiny's three
+ * downsampling kernels at 224: 1 pixel 497 ms, 4 345 ms, 8 199 ms, 16 341 ms (one run each).
  */
 const WINDOW_PIXELS = 8;
 
