@@ -13,13 +13,13 @@ import { getOp } from '../../ir/registry.js';
 import { numel, type Graph, type HostTensor, type Node } from '../../ir/types.js';
 import { guarded, KernelBuilder, lessThan, stepUse, type OpUse, type Site } from './builder.js';
 
-const reductionOf = (op: string): ReductionMath | undefined => {
+export const reductionOf = (op: string): ReductionMath | undefined => {
   const math = getOp(op).kernel;
   return math.kind === 'reduction' ? math : undefined;
 };
 
 /** The node's contraction and how its fused steps fall around it. */
-function anatomy(node: Node) {
+export function anatomy(node: Node) {
   const math = getOp(node.op).kernel;
   if (math.kind !== 'contraction') throw new Error(`internal: '${node.op}' is not a contraction`);
   const c = math.contraction(node.attrs);
@@ -66,7 +66,7 @@ function summaryOf(node: Node, c: Contraction): string {
 }
 
 /** Shapes and named constants every strategy uses. */
-function geometry(b: KernelBuilder, c: Contraction) {
+export function geometry(b: KernelBuilder, c: Contraction) {
   const inShape = b.inputType(0).shape;
   const outShape = b.node.type.shape;
   const [h, w] = inShape.length === 4 ? [inShape[2], inShape[3]] : [1, 1];
@@ -92,17 +92,17 @@ function geometry(b: KernelBuilder, c: Contraction) {
   };
 }
 
-type Geometry = ReturnType<typeof geometry>;
+export type Geometry = ReturnType<typeof geometry>;
 
 /** Loads input element (pixel, channel) of sample n with the elementwise prologue applied. */
-function loadInput(b: KernelBuilder, g: Geometry, pre: readonly OpUse[], input: string, pixel: Expr, channel: Expr, n: Expr, body: Stmt[]): Expr {
+export function loadInput(b: KernelBuilder, g: Geometry, pre: readonly OpUse[], input: string, pixel: Expr, channel: Expr, n: Expr, body: Stmt[]): Expr {
   const index = add(mul(pixel, g.CIN), channel);
   const site: Site = { index, n, c: channel, shape: b.inputType(0).shape };
   return b.applyElementwise(pre, load(input, index), site, body);
 }
 
 /** Packed weight index of (tap, input channel within the group, output channel): [kh, kw, in/g, out]. */
-const weightIndex = (g: Geometry, tap: Expr, ic: Expr, oc: Expr): Expr => add(mul(add(mul(tap, u32(g.perGroupIn, 'CIN_PER_GROUP')), ic), g.COUT), oc);
+export const weightIndex = (g: Geometry, tap: Expr, ic: Expr, oc: Expr): Expr => add(mul(add(mul(tap, u32(g.perGroupIn, 'CIN_PER_GROUP')), ic), g.COUT), oc);
 
 /** Where a contraction's running sum lives: a `var` (one output) or a register slot (several). */
 interface Accumulator {
@@ -169,15 +169,15 @@ export function packedWeightLayout(c: Contraction): BufferLayout {
   return kh === 1 && kw === 1 ? { axes: ['in', 'out'], shape: [inPerGroup, c.outChannels] } : { axes: ['kh', 'kw', 'in', 'out'], shape: [kh, kw, inPerGroup, c.outChannels] };
 }
 
-function contractionWeight(b: KernelBuilder, c: Contraction, vector?: 4): string {
+export function contractionWeight(b: KernelBuilder, c: Contraction, vector?: 4): string {
   return b.weight(b.node.params[c.weight], 'weight', vector, packedWeightLayout(c));
 }
 
-function biasOf(b: KernelBuilder, c: Contraction, oc: Expr): Expr | undefined {
+export function biasOf(b: KernelBuilder, c: Contraction, oc: Expr): Expr | undefined {
   return c.bias ? load(b.weight(b.node.params[c.bias], 'bias'), oc) : undefined;
 }
 
-function program(b: KernelBuilder, node: Node, c: Contraction, schedule: Schedule, workgroupSize: number, workgroups: number, body: Stmt[], suffix = ''): KernelProgram {
+export function program(b: KernelBuilder, node: Node, c: Contraction, schedule: Schedule, workgroupSize: number, workgroups: number, body: Stmt[], suffix = ''): KernelProgram {
   return b.finish({ name: kernelName(node, c, suffix), summary: summaryOf(node, c), workgroupSize, workgroups, schedule, body });
 }
 

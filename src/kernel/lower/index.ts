@@ -12,6 +12,7 @@ import { getOp } from '../../ir/registry.js';
 import type { Graph, HostTensor, Node } from '../../ir/types.js';
 import { lowerDirect, lowerGemm, lowerPixel, lowerSample, lowerWindow, packContractionWeight } from './contraction.js';
 import { lowerElementwise, lowerLayout } from './elementwise.js';
+import { lowerPixelRun } from './pixel-run.js';
 import { lowerReduction } from './reduction.js';
 
 /** A schedule that cannot compute a node on a target. */
@@ -33,7 +34,7 @@ function build(graph: Graph, node: Node, schedule: Schedule): KernelProgram {
     case 'gemm':
       return lowerGemm(graph, node, schedule);
     case 'pixel':
-      return lowerPixel(graph, node, schedule);
+      return (schedule.pixels ?? 1) > 1 ? lowerPixelRun(graph, node, schedule) : lowerPixel(graph, node, schedule);
     case 'window':
       return lowerWindow(graph, node, schedule);
     case 'sample':
