@@ -293,7 +293,8 @@ export function lowerPixel(graph: Graph, node: Node, schedule: Extract<Schedule,
 /**
  * A pointwise layer as a GEMM, out[row, oc] = sum_k in[row, k] * weight[k, oc], rows being
  * pixels: tiles of both operands are staged in workgroup memory (the prologue applied once per
- * staged input element), each thread accumulates threadRows x threadCols outputs.
+ * staged input element), each thread accumulates threadRows x threadCols outputs. With two
+ * buffers, the next step's tiles are staged while the current ones are multiplied.
  */
 export function lowerGemm(graph: Graph, node: Node, schedule: Extract<Schedule, { strategy: 'gemm' }>): KernelProgram {
   const b = new KernelBuilder(graph, node);
