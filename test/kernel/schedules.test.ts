@@ -253,9 +253,10 @@ describe('every schedule in the space, node by node, matches the reference execu
       }
     }
     expect([...strategies].sort()).toEqual(['direct', 'elementwise', 'gemm', 'pixel', ...(index === 0 ? ['rows'] : []), 'sample', 'window']);
-    // Observed: 1872 and 1842 schedules interpreted (888 GEMM tilings for each of two GEMM
-    // kinds), and about 1000 of the small target's lowered again; a shrinking space fails here.
-    expect(checked.size).toBeGreaterThan(1500);
+    // Observed: 3486 and 3444 schedules interpreted (1622 GEMM tilings for each of two GEMM
+    // kinds, double-buffered ones included), and about 8900 lowered again on later targets; a
+    // shrinking space fails here.
+    expect(checked.size).toBeGreaterThan(3000);
     // The subgroup target's reductions by shuffles were among them.
     expect([...checked].some((k) => k.includes('"reduction":"subgroup"'))).toBe(true);
     expect(lowered).toBeGreaterThan(500);
