@@ -205,13 +205,20 @@ interface NodeEnv {
   readonly values: Map<number, Float32Array>;
 }
 
+/**
+ * Lets the test worker's event loop turn: a walk over thousands of schedules runs for tens of
+ * seconds, minutes on a loaded machine, and a worker blocked for a minute misses vitest's
+ * replies to its progress reports ("Timeout calling onTaskUpdate"), failing the run.
+ */
+const breather = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 describe('every schedule in the space, node by node, matches the reference executor', () => {
   // For each target and kind of node (its kernel shape and fused steps), the space's schedules
   // are dealt round-robin to the nodes of that kind, so every schedule runs at least once; each
   // node's kernel reads its inputs as the reference computed them and is compared with the
   // reference's value of that node (same tolerance tiers, per node). Widths of 4 and more keep
   // LayerNorms away from the one-to-three channel amplification above.
-  it.each([0, 1])('network %i, fused, on every target', (index) => {
+  it.each([0, 1])('network %i, fused, on every target', async (index) => {
     const graph = graphOf(walked[index], 'fused');
     const { weights, input } = dataOf(graph, walked[index].seed);
     const values = new Map<number, Float32Array>();
@@ -227,6 +234,7 @@ describe('every schedule in the space, node by node, matches the reference execu
         const spaces = nodes.map((n) => scheduleSpace(n, on));
         const longest = Math.max(...spaces.map((s) => s.length));
         for (let i = 0; i < longest; i++) {
+          if (i % 100 === 99) await breather();
           const k = i % nodes.length;
           const node = nodes[k];
           const schedule = spaces[k][i % spaces[k].length];
@@ -317,7 +325,7 @@ describe('vec4 unstaged and double-buffered GEMM schedules', () => {
     expect(JSON.stringify(scheduleSpace(prologue, webgpuDefaultTarget)[0])).not.toContain('buffers');
   });
 
-  it('match the reference executor on the interpreter, each GEMM under every such schedule of its space', () => {
+  it('match the reference executor on the interpreter, each GEMM under every such schedule of its space', async () => {
     const { weights, input } = dataOf(graph, byFours.seed);
     const values = new Map<number, Float32Array>();
     executeReference(graph, weights, input, { onValue: (n, v) => values.set(n.id, toKernelLayout(v)) });
@@ -327,7 +335,8 @@ describe('vec4 unstaged and double-buffered GEMM schedules', () => {
     // about once in all and the test stays within a minute.
     for (const [index, node] of gemms.entries()) {
       const dealt = scheduleSpace(node, webgpuDefaultTarget).filter((s) => isVectorUnstaged(s) || isDoubleBuffered(s));
-      for (const schedule of dealt.filter((_, i) => i % gemms.length === index)) {
+      for (const [i, schedule] of dealt.filter((_, i) => i % gemms.length === index).entries()) {
+        if (i % 100 === 99) await breather();
         const what = `${JSON.stringify(schedule)} for ${node.op} '${node.name}'`;
         let output: Float32Array;
         try {
