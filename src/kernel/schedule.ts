@@ -30,13 +30,22 @@ export type Schedule =
       readonly threadRows: number;
       readonly threadCols: number;
       readonly unroll: boolean;
-      /** Floats staged per load: 4 reads input channels and weight columns as vec4. */
+      /**
+       * Floats a load reads: 4 reads input channels and weight columns as vec4, into staged
+       * tiles or, unstaged, straight into a thread's registers four channels of K at a time.
+       */
       readonly vector: 1 | 4;
       /**
        * Whether tiles are staged in workgroup memory (`depth` channels at a time, between
        * barriers) or each thread reads its operands straight from memory (depth unused).
        */
       readonly stage: boolean;
+      /**
+       * Staged only: 2 keeps two pairs of tiles in workgroup memory, the next step's being
+       * loaded while the current one is multiplied (one barrier a step instead of two). Absent
+       * means one pair, so schedules and tuning files written before it read the same.
+       */
+      readonly buffers?: 2;
     }
   /**
    * A contraction normalised over channels after (LayerNorm epilogue): `lanes` threads per
@@ -113,12 +122,22 @@ function isGemm(node: Node): boolean {
   return c.kernel.every((k) => k === 1) && c.stride.every((s) => s === 1) && c.padding.every((p) => p === 0) && c.groups === 1;
 }
 
-/** vec4 staging needs whole vectors everywhere: channels, tile columns and depth by fours. */
+/**
+ * vec4 loads need whole vectors everywhere: channels by fours, and staged, tile columns and
+ * depth; unstaged, each thread's columns (which then start at a multiple of 4, so a vector
+ * never straddles the last output channel).
+ */
 function vectorizable(node: Node, s: Extract<Schedule, { strategy: 'gemm' }>): boolean {
   const math = getOp(node.op).kernel;
   if (math.kind !== 'contraction') return false;
   const c = math.contraction(node.attrs);
-  return c.inChannels % 4 === 0 && c.outChannels % 4 === 0 && s.cols % 4 === 0 && s.depth % 4 === 0;
+  const channels = c.inChannels % 4 === 0 && c.outChannels % 4 === 0;
+  return channels && (s.stage ? s.cols % 4 === 0 && s.depth % 4 === 0 : s.threadCols % 4 === 0);
+}
+
+/** Workgroup memory a staged GEMM's tiles take, in bytes: one or two pairs of f32 tiles. */
+export function gemmTileBytes(s: Extract<Schedule, { strategy: 'gemm' }>): number {
+  return 4 * (s.rows + s.cols) * s.depth * (s.buffers ?? 1);
 }
 
 /** Channels a register-held pixel may give one thread: unrolled code grows with it. */
@@ -168,8 +187,9 @@ export function scheduleFits(node: Node, schedule: Schedule, target: TargetDescr
         isGemm(node) &&
         schedule.rows % schedule.threadRows === 0 &&
         schedule.cols % schedule.threadCols === 0 &&
-        (schedule.vector === 1 || (schedule.stage && vectorizable(node, schedule))) &&
-        (!schedule.stage || 4 * (schedule.rows + schedule.cols) * schedule.depth <= target.maxComputeWorkgroupStorageSize)
+        (schedule.vector === 1 || vectorizable(node, schedule)) &&
+        (schedule.buffers === undefined || (schedule.stage && schedule.buffers === 2)) &&
+        (!schedule.stage || gemmTileBytes(schedule) <= target.maxComputeWorkgroupStorageSize)
       );
     case 'pixel': {
       const pixels = schedule.pixels ?? 1;
@@ -231,17 +251,27 @@ export function scheduleSpace(node: Node, target: TargetDescription): Schedule[]
             for (const threadCols of [1, 2, 4, 8])
               for (const unroll of [true, false])
                 for (const vector of [1, 4] as const) candidates.push({ strategy: 'gemm', rows, cols, depth, threadRows, threadCols, unroll, vector, stage: true });
-    // Unstaged: depth and vector do not apply; 16 columns a thread for GEMMs whose prologue
-    // every column thread recomputes.
+    // Double-buffered tiles, unrolled only: they hide a load behind a multiply, which pays
+    // where the multiply is long, and the space stays small enough to walk in the tests.
     for (const rows of [16, 32, 64])
       for (const cols of [16, 32, 64])
-        for (const threadRows of [1, 2, 4, 8])
-          for (const threadCols of [1, 2, 4, 8, 16])
-            for (const unroll of [true, false]) candidates.push({ strategy: 'gemm', rows, cols, depth: 1, threadRows, threadCols, unroll, vector: 1, stage: false });
+        for (const depth of [4, 8, 16, 32])
+          for (const threadRows of [1, 2, 4, 8])
+            for (const threadCols of [1, 2, 4, 8])
+              for (const vector of [1, 4] as const) candidates.push({ strategy: 'gemm', rows, cols, depth, threadRows, threadCols, unroll: true, vector, stage: true, buffers: 2 });
+    // Unstaged: depth does not apply; 16 columns a thread for GEMMs whose prologue every
+    // column thread recomputes. vec4 reads four channels of K a step.
+    for (const vector of [1, 4] as const)
+      for (const rows of [16, 32, 64])
+        for (const cols of [16, 32, 64])
+          for (const threadRows of [1, 2, 4, 8])
+            for (const threadCols of [1, 2, 4, 8, 16])
+              for (const unroll of [true, false]) candidates.push({ strategy: 'gemm', rows, cols, depth: 1, threadRows, threadCols, unroll, vector, stage: false });
     // Row bands: every thread of a workgroup on the same rows (see rowBand).
-    for (const rows of [4, 8, 12, 16])
-      for (const threadCols of [4, 8, 16])
-        for (const threads of [2, 4, 8, 16]) candidates.push(rowBand(rows, threadCols * threads, threadCols));
+    for (const vector of [1, 4] as const)
+      for (const rows of [4, 8, 12, 16])
+        for (const threadCols of [4, 8, 16])
+          for (const threads of [2, 4, 8, 16]) candidates.push(rowBand(rows, threadCols * threads, threadCols, vector));
   }
   const fitting = candidates.filter((s) => scheduleFits(node, s, target));
   const preferred = defaultSchedule(node, target);
@@ -329,8 +359,8 @@ export function defaultSchedule(node: Node, target: TargetDescription): Schedule
  * (it depends on the workgroup alone), so on a CPU emulation each input load is one scalar
  * load shared by the subgroup's SIMD lanes, and only the weight loads differ per thread.
  */
-export function rowBand(rows: number, cols: number, threadCols: number): Extract<Schedule, { strategy: 'gemm' }> {
-  return { strategy: 'gemm', rows, cols, depth: 1, threadRows: rows, threadCols, unroll: true, vector: 1, stage: false };
+export function rowBand(rows: number, cols: number, threadCols: number, vector: 1 | 4 = 1): Extract<Schedule, { strategy: 'gemm' }> {
+  return { strategy: 'gemm', rows, cols, depth: 1, threadRows: rows, threadCols, unroll: true, vector, stage: false };
 }
 
 /** Whether every thread of a GEMM's workgroup computes the same rows. */

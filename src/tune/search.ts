@@ -225,7 +225,7 @@ const candidateDefault = (kernelCase: KernelCase): Schedule => defaultSchedule(k
 export function describeSchedule(s: Schedule): string {
   switch (s.strategy) {
     case 'gemm':
-      return `gemm ${s.rows}x${s.cols}x${s.depth}, ${s.threadRows}x${s.threadCols}/thread${s.vector === 4 ? ', vec4' : ''}${s.unroll ? '' : ', no unroll'}`;
+      return `gemm ${s.rows}x${s.cols}${s.stage ? `x${s.depth}` : ' unstaged'}, ${s.threadRows}x${s.threadCols}/thread${s.vector === 4 ? ', vec4' : ''}${s.buffers === 2 ? ', double-buffered' : ''}${s.unroll ? '' : ', no unroll'}`;
     case 'rows':
     case 'pixel':
       return `${s.strategy} ${s.workgroupSize} threads, ${s.lanes} lanes, ${s.reduction}${s.strategy === 'pixel' && s.registers ? ', registers' : ''}`;
