@@ -19,18 +19,17 @@ import { acquireGpu, type AcquiredGpu } from '../../src/backends/webgpu/device.j
 import { executeWebGpu } from '../../src/backends/wgsl/execute.js';
 import { elaborate } from '../../src/dsl/elaborate.js';
 import { loadProgram } from '../../src/dsl/load.js';
-import { interpretGraph, weightGroupData } from '../../src/kernel/execute.js';
-import { interpret } from '../../src/kernel/interpret.js';
-import type { BufferRef } from '../../src/kernel/ir.js';
-import { lowerNode, weightPackings } from '../../src/kernel/lower/index.js';
+import { interpretGraph } from '../../src/kernel/execute.js';
+import { lowerNode } from '../../src/kernel/lower/index.js';
 import { kernelShape, rowBand, scheduleFits, scheduleSpace, type Schedule } from '../../src/kernel/schedule.js';
 import { recomputeLimits, targetOfDevice, webgpuDefaultTarget, type TargetDescription } from '../../src/kernel/target.js';
-import { numel, type Graph, type HostTensor, type Node } from '../../src/ir/types.js';
+import type { Graph, HostTensor, Node } from '../../src/ir/types.js';
 import { pipelines, runPipeline } from '../../src/passes/manager.js';
 import { withDerivedWeights } from '../../src/weights/derive.js';
 import { randomInput, randomWeights } from '../../src/weights/random.js';
 import { repoPath, scaledDifference } from '../helpers.js';
 import { blockCases, networkCases, type ModelCase } from '../model-cases.js';
+import { nodeEnv, runNode } from './run-node.js';
 
 // Errors are measured relative to the output's scale (scaledDifference). The interpreter rounds
 // every f32 operation as a GPU does, so these are the WebGPU-vs-reference tolerances of
@@ -146,64 +145,12 @@ const walked: readonly Case[] = [
   },
 ];
 
-/** A node's value in the kernels' layout: NHWC for images, as is for [N, C]. */
-function toKernelLayout(t: HostTensor): Float32Array {
-  if (t.shape.length !== 4) return t.data;
-  const [n, c, h, w] = t.shape;
-  const out = new Float32Array(t.data.length);
-  for (let b = 0; b < n; b++)
-    for (let ch = 0; ch < c; ch++)
-      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[((b * h + y) * w + x) * c + ch] = t.data[((b * c + ch) * h + y) * w + x];
-  return out;
-}
-
-/**
- * Runs one node's kernel under `schedule` on its inputs as the reference computed them, and
- * returns its output (in the kernels' layout). Binds buffers as interpretGraph does; one node at
- * a time keeps a walk over hundreds of schedules to milliseconds each.
- */
-function runNode(graph: Graph, node: Node, schedule: Schedule, on: TargetDescription, env: NodeEnv): Float32Array {
-  const program = lowerNode(graph, node, on, schedule);
-  const output = new Float32Array(numel(node.type.shape));
-  const memoryOf = (ref: BufferRef): Float32Array => {
-    switch (ref.kind) {
-      case 'value':
-        return ref.id === node.id ? output : env.values.get(ref.id)!;
-      case 'weight': {
-        let packed = env.packed.get(ref.key);
-        if (!packed) env.packed.set(ref.key, (packed = env.packingOf(ref.key)?.pack(env.weights.get(ref.key)!) ?? env.weights.get(ref.key)!.data));
-        return packed;
-      }
-      case 'weight-group':
-        return weightGroupData(ref.keys, env.weights);
-      case 'scratch':
-        return new Float32Array(ref.floats);
-      case 'model-input':
-        return env.input.data;
-      case 'model-output':
-        throw new Error('internal: a node kernel writes the model output');
-    }
-  };
-  const memory: Record<string, Float32Array> = {};
-  for (const b of program.buffers) memory[b.name] = memoryOf(b.ref);
-  interpret(program, memory);
-  return output;
-}
-
 /** A kind of node: its kernel shape, op and fused steps (nodes of a kind share a kernel generator). */
 function kindOf(node: Node): string {
   const steps = (list: readonly { op: string }[] | undefined) => (list ?? []).map((s) => s.op).join(',');
   return `${kernelShape(node)}: ${steps(node.fusion?.prologue)} [${node.op}] ${steps(node.fusion?.epilogue)}`;
 }
 
-interface NodeEnv {
-  readonly weights: ReadonlyMap<string, HostTensor>;
-  readonly input: HostTensor;
-  readonly packingOf: ReturnType<typeof weightPackings>;
-  readonly packed: Map<string, Float32Array>;
-  /** Every node's reference value in the kernels' layout. */
-  readonly values: Map<number, Float32Array>;
-}
 
 /**
  * Lets the test worker's event loop turn: a walk over thousands of schedules runs for tens of
@@ -221,9 +168,7 @@ describe('every schedule in the space, node by node, matches the reference execu
   it.each([0, 1])('network %i, fused, on every target', async (index) => {
     const graph = graphOf(walked[index], 'fused');
     const { weights, input } = dataOf(graph, walked[index].seed);
-    const values = new Map<number, Float32Array>();
-    executeReference(graph, weights, input, { onValue: (n, v) => values.set(n.id, toKernelLayout(v)) });
-    const env: NodeEnv = { weights, input, packingOf: weightPackings(graph), packed: new Map(), values };
+    const env = nodeEnv(graph, weights, input);
     const checked = new Set<string>();
     const strategies = new Set<string>();
     let lowered = 0;
@@ -254,7 +199,7 @@ describe('every schedule in the space, node by node, matches the reference execu
           } catch (e) {
             throw new Error(`${what}: ${(e as Error).message}`);
           }
-          expect(scaledDifference(output, values.get(node.id)!), what).toBeLessThan(toleranceOf(graph));
+          expect(scaledDifference(output, env.values.get(node.id)!), what).toBeLessThan(toleranceOf(graph));
           checked.add(key);
           strategies.add(schedule.strategy);
         }
@@ -327,9 +272,7 @@ describe('vec4 unstaged and double-buffered GEMM schedules', () => {
 
   it('match the reference executor on the interpreter, each GEMM under every such schedule of its space', async () => {
     const { weights, input } = dataOf(graph, byFours.seed);
-    const values = new Map<number, Float32Array>();
-    executeReference(graph, weights, input, { onValue: (n, v) => values.set(n.id, toKernelLayout(v)) });
-    const env: NodeEnv = { weights, input, packingOf: weightPackings(graph), packed: new Map(), values };
+    const env = nodeEnv(graph, weights, input);
     const seen = { vectorUnstaged: 0, doubleBuffered: 0, withPrologue: 0 };
     // Dealt round-robin to the four GEMMs (their spaces are near alike), so each schedule runs
     // about once in all and the test stays within a minute.
@@ -344,7 +287,7 @@ describe('vec4 unstaged and double-buffered GEMM schedules', () => {
         } catch (e) {
           throw new Error(`${what}: ${(e as Error).message}`);
         }
-        expect(scaledDifference(output, values.get(node.id)!), what).toBeLessThan(toleranceOf(graph));
+        expect(scaledDifference(output, env.values.get(node.id)!), what).toBeLessThan(toleranceOf(graph));
         if (isVectorUnstaged(schedule)) seen.vectorUnstaged++;
         else seen.doubleBuffered++;
         if ((node.fusion?.prologue ?? []).length > 0) seen.withPrologue++;
