@@ -162,6 +162,21 @@ function gemmThreads(s: Extract<Schedule, { strategy: 'gemm' }>): number {
   return (s.rows / s.threadRows) * (s.cols / s.threadCols);
 }
 
+/**
+ * Workgroup memory (floats) of a normalising window kernel (lower/contraction.ts, lowerWindow):
+ * its staged windows, and each statistic of the LayerNorm for every tap of every pixel.
+ */
+function windowSharedFloats(node: Node, s: Extract<Schedule, { strategy: 'window' }>): number {
+  const math = getOp(node.op).kernel;
+  if (math.kind !== 'contraction') return Infinity;
+  const c = math.contraction(node.attrs);
+  const taps = c.kernel[0] * c.kernel[1];
+  const chunk = Math.max(1, Math.min(taps * c.inChannels, Math.floor(s.stagingFloats / s.pixels)));
+  const norm = (node.fusion?.prologue ?? []).map((step) => getOp(step.op).kernel).find((m) => m.kind === 'reduction' && m.over === 'channels');
+  const stats = norm?.kind === 'reduction' ? norm.stats.length : 0;
+  return s.pixels * chunk + stats * s.pixels * taps;
+}
+
 /** Whether `schedule` may compute `node` on `target` (before the program's own needs are checked). */
 export function scheduleFits(node: Node, schedule: Schedule, target: TargetDescription): boolean {
   const maxThreads = Math.min(target.maxComputeInvocationsPerWorkgroup, target.maxComputeWorkgroupSizeX);
@@ -206,7 +221,7 @@ export function scheduleFits(node: Node, schedule: Schedule, target: TargetDescr
       );
     }
     case 'window':
-      return shape === 'window' && Number.isInteger(schedule.pixels) && schedule.pixels >= 1 && schedule.stagingFloats >= schedule.pixels;
+      return shape === 'window' && Number.isInteger(schedule.pixels) && schedule.pixels >= 1 && schedule.stagingFloats >= schedule.pixels && 4 * windowSharedFloats(node, schedule) <= target.maxComputeWorkgroupStorageSize;
     case 'sample':
       return shape === 'sample';
   }
