@@ -32,6 +32,12 @@ export interface Statistic {
   readonly term: (x: Expr, stats: Readonly<Record<string, Expr>>, attrs: Attrs) => Expr;
   /** `count` is the reduced axis's length as f32. */
   readonly finish: (sum: Expr, count: Expr, stats: Readonly<Record<string, Expr>>, attrs: Attrs) => Expr;
+  /**
+   * Set when `term` is (x - m)^2, m being the earlier statistic of this name, a mean (the sum of
+   * x over count). Lowering may then compute both in one pass over the elements (Welford's
+   * update), where a second pass would read them from memory again.
+   */
+  readonly centredOn?: string;
 }
 
 /**

@@ -33,7 +33,7 @@ export const layernorm: OpDef = {
     over: 'channels',
     stats: [
       { name: 'mean', term: (x) => x, finish: (sum, count) => div(sum, count) },
-      { name: 'inv', term: (x, s) => mul(sub(x, s.mean), sub(x, s.mean)), finish: (sum, count, _s, attrs) => rsqrt(add(div(sum, count), f32(attrs.eps as number, 'EPS'))) },
+      { name: 'inv', term: (x, s) => mul(sub(x, s.mean), sub(x, s.mean)), finish: (sum, count, _s, attrs) => rsqrt(add(div(sum, count), f32(attrs.eps as number, 'EPS'))), centredOn: 'mean' },
     ],
     apply: (x, s, at) => add(mul(mul(sub(x, s.mean), s.inv), at.param('weight', at.c)), at.param('bias', at.c)),
   },

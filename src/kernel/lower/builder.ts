@@ -1,9 +1,9 @@
 // What every kernel lowering shares: the program's bindings, the small per-channel weights of
 // fused steps gathered into one buffer, fresh names, and the composition of ops' declared
 // math — elementwise steps and reduction statistics — at a site of the kernel.
-import { add, assign, bind, f32, if_, load, loop, lt, mul, reduceSum, ref, u32, var_ } from '../build.js';
+import { add, assign, bind, div, f32, if_, load, loop, lt, mul, reduceSum, ref, sub, u32, var_ } from '../build.js';
 import type { BufferDecl, BufferLayout, BufferRef, Expr, KernelProgram, ScheduleValue, SharedDecl, Stmt } from '../ir.js';
-import type { ElementContext, ReductionMath } from '../math.js';
+import type { ElementContext, ReductionMath, Statistic } from '../math.js';
 import { describeNode } from '../../ir/print.js';
 import { getOp } from '../../ir/registry.js';
 import { numel, type Attrs, type FusedStep, type Graph, type Node, type TensorType } from '../../ir/types.js';
@@ -144,7 +144,14 @@ export class KernelBuilder {
     body: Stmt[],
   ): Record<string, Expr> {
     const stats: Record<string, Expr> = {};
-    for (const stat of math.stats) {
+    for (let at = 0; at < math.stats.length; at++) {
+      const stat = math.stats[at];
+      const next = math.stats[at + 1];
+      if (row.perThread === undefined && next?.centredOn === stat.name) {
+        this.meanAndSpread(stat, next, attrs, row, read, body, stats);
+        at++;
+        continue;
+      }
       const sum = this.fresh(`${stat.name}_sum`);
       const inner: Stmt[] = [];
       let accumulate: Stmt;
@@ -166,6 +173,42 @@ export class KernelBuilder {
       stats[stat.name] = bind(body, this.fresh(stat.name), stat.finish(ref(total, 'f32'), f32(row.length), stats, attrs));
     }
     return stats;
+  }
+
+  /**
+   * A mean and the sum of squares about it (`spread`, centred on `mean`) in one pass over
+   * elements read from memory, where two passes would read each one twice: each thread keeps
+   * Welford's running count, mean and sum of squared deviations over its elements, and the
+   * lanes combine theirs (Chan et al.): the mean from the sum of count x mean, then the spread
+   * from each thread's own plus count x (its mean - the mean)^2. No term cancels, so the
+   * variance stays accurate when the mean is large against the spread, as E[x^2] - mean^2 is not.
+   */
+  private meanAndSpread(
+    mean: Statistic,
+    spread: Statistic,
+    attrs: Attrs,
+    row: { readonly length: number; readonly lane: Expr; readonly lanes: number; readonly active?: Expr; readonly reduction?: 'tree' | 'subgroup' },
+    read: (i: Expr, body: Stmt[], slot: Expr) => Expr,
+    body: Stmt[],
+    stats: Record<string, Expr>,
+  ): void {
+    const [count, running, squares] = [this.fresh(`${mean.name}_count`), this.fresh(`${mean.name}_running`), this.fresh(`${spread.name}_squares`)];
+    const index = this.fresh('i');
+    const inner: Stmt[] = [];
+    const x = bind(inner, this.fresh('x'), read(ref(index, 'u32'), inner, ref(index, 'u32')));
+    inner.push(assign(count, add(ref(count, 'f32'), f32(1))));
+    const delta = bind(inner, this.fresh('delta'), sub(x, ref(running, 'f32')));
+    inner.push(assign(running, add(ref(running, 'f32'), div(delta, ref(count, 'f32')))));
+    inner.push(assign(squares, add(ref(squares, 'f32'), mul(delta, sub(x, ref(running, 'f32'))))));
+    const accumulate = loop(index, row.lane, row.length, inner, { step: row.lanes });
+    body.push(var_(count, f32(0)), var_(running, f32(0)), var_(squares, f32(0)), row.active ? if_(row.active, [accumulate]) : accumulate);
+    const sum = this.fresh(`${mean.name}_total`);
+    body.push(reduceSum(sum, mul(ref(count, 'f32'), ref(running, 'f32')), row.lanes, row.reduction));
+    stats[mean.name] = bind(body, this.fresh(mean.name), mean.finish(ref(sum, 'f32'), f32(row.length), stats, attrs));
+    const off = bind(body, this.fresh(`${mean.name}_off`), sub(ref(running, 'f32'), stats[mean.name]));
+    const total = this.fresh(`${spread.name}_total`);
+    body.push(reduceSum(total, add(ref(squares, 'f32'), mul(ref(count, 'f32'), mul(off, off))), row.lanes, row.reduction));
+    stats[spread.name] = bind(body, this.fresh(spread.name), spread.finish(ref(total, 'f32'), f32(row.length), stats, attrs));
   }
 
   /** The program, with the step weights' group bound last before the output if any were used. */
