@@ -250,6 +250,17 @@ describe('the space offers only what lowering accepts', () => {
         }
     expect(lowered).toBeGreaterThan(1000);
   }, 60_000);
+
+  // The walk's heads have 5 and 7 classes, too few to slice; V2-atto's has 1000.
+  it("V2-atto's head, in slices of its outputs, matches the reference executor", () => {
+    const graph = zooGraph('convnextv2-atto', { batch: 2, height: 32, width: 32 }, pipelines.fused);
+    const head = graph.nodes.find((n) => kernelShape(n) === 'sample')!;
+    const { weights, input } = dataOf(graph, 21);
+    const env = nodeEnv(graph, weights, input);
+    const sliced = scheduleSpace(head, webgpuDefaultTarget).filter((s) => s.strategy === 'sample' && s.outputsPerWorkgroup !== undefined);
+    expect(sliced.length).toBeGreaterThan(6);
+    for (const schedule of sliced) expect(scaledDifference(runNode(graph, head, schedule, webgpuDefaultTarget, env), env.values.get(head.id)!), JSON.stringify(schedule)).toBeLessThan(tolerance.wide);
+  }, 60_000);
 });
 
 describe('vec4 unstaged and double-buffered GEMM schedules', () => {

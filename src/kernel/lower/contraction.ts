@@ -417,6 +417,8 @@ export function lowerSample(graph: Graph, node: Node, schedule: Extract<Schedule
   const output = b.output();
   const { workgroupSize } = schedule;
   const cin = a.c.inChannels;
+  const slice = Math.min(schedule.outputsPerWorkgroup ?? a.c.outChannels, a.c.outChannels);
+  const slices = Math.ceil(a.c.outChannels / slice);
   const sample = b.sharedArray('sample', cin);
   const inShape = b.inputType(0).shape;
   const pooledPositions = inShape.slice(2).reduce((x, y) => x * y, 1);
@@ -424,8 +426,10 @@ export function lowerSample(graph: Graph, node: Node, schedule: Extract<Schedule
   const ch = ref('c', 'u32');
   const WG = u32(workgroupSize, 'WORKGROUP_SIZE');
   const body: Stmt[] = [
-    comment(`One workgroup per sample: ${a.pool ? 'pool its input over space, ' : ''}${a.inputNorm ? 'normalise it over channels, ' : ''}then the linear layer.`),
-    let_('n', group),
+    comment(
+      `${slices > 1 ? `${slices} workgroups per sample, each computing ${slice} outputs` : 'One workgroup per sample'}: ${a.pool ? 'pool its input over space, ' : ''}${a.inputNorm ? 'normalise it over channels, ' : ''}then the linear layer.`,
+    ),
+    let_('n', slices > 1 ? div(group, u32(slices, 'SLICES')) : group),
   ];
   const stage: Stmt[] = [];
   let value: Expr;
@@ -455,8 +459,16 @@ export function lowerSample(graph: Graph, node: Node, schedule: Extract<Schedule
   const outIndex = add(mul(n, g.COUT), oc);
   const v = b.applyElementwise(a.before, ref('acc', 'f32'), { index: outIndex, n, c: oc, shape: node.type.shape }, perOutput);
   perOutput.push(store(output, outIndex, v));
-  body.push(loop('oc', local, g.COUT, perOutput, { step: WG }));
-  return program(b, node, a.c, schedule, workgroupSize, g.n, body);
+  if (slices === 1) {
+    body.push(loop('oc', local, g.COUT, perOutput, { step: WG }));
+  } else {
+    // The pooling and normalisation are recomputed by each slice's workgroup: far less work
+    // than its share of the linear layer, which then spreads over the device.
+    body.push(let_('first', mul(rem(group, u32(slices, 'SLICES')), u32(slice, 'SLICE'))));
+    const first = ref('first', 'u32');
+    body.push(loop('oc', add(first, local), min(add(first, u32(slice, 'SLICE')), g.COUT), perOutput, { step: WG }));
+  }
+  return program(b, node, a.c, schedule, workgroupSize, g.n * slices, body);
 }
 
 /** How a contraction's weight is packed: [out, in/g, kh, kw] -> [kh, kw, in/g, out]. */
