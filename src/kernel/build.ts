@@ -55,6 +55,11 @@ export const div = (a: Expr, b: Expr): Expr => {
 export const rem = (a: Expr, b: Expr): Expr => binary('rem', a, b);
 export const min = (a: Expr, b: Expr): Expr => binary('min', a, b);
 export const max = (a: Expr, b: Expr): Expr => binary('max', a, b);
+/** Bitwise exclusive or of two u32. */
+export const xor = (a: Expr, b: Expr): Expr => {
+  if (a.type !== 'u32') throw new Error(`internal: xor of ${a.type}`);
+  return binary('xor', a, b);
+};
 export const lt = (a: Expr, b: Expr): Expr => binary('lt', a, b);
 export const le = (a: Expr, b: Expr): Expr => binary('le', a, b);
 export const gt = (a: Expr, b: Expr): Expr => binary('gt', a, b);

@@ -354,6 +354,7 @@ class Compiler {
         };
         case 'min': return (t) => Math.min(a(t), b(t));
         case 'max': return (t) => Math.max(a(t), b(t));
+        case 'xor': return (t) => (a(t) ^ b(t)) >>> 0;
       }
     } else {
       switch (op) {

@@ -38,6 +38,8 @@ export type BinaryOp =
   | 'rem'
   | 'min'
   | 'max'
+  /** Bitwise exclusive or, of u32 only (a lane's partner in a subgroup butterfly). */
+  | 'xor'
   | 'lt'
   | 'le'
   | 'gt'

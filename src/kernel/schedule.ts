@@ -46,6 +46,14 @@ export type Schedule =
        * means one pair, so schedules and tuning files written before it read the same.
        */
       readonly buffers?: 2;
+      /**
+       * Row bands only ('subgroup'): the band's rows are a subgroup's lanes, each lane loading
+       * one row's input (through the prologue) and the subgroup passing them round by
+       * shuffles, so an input element is loaded and its prologue computed once a subgroup,
+       * not once a thread. Needs fixed-size subgroups of `rows` lanes. Absent: every thread
+       * loads every row of its band.
+       */
+      readonly share?: 'subgroup';
     }
   /**
    * A contraction normalised over channels after (LayerNorm epilogue): `lanes` threads per
@@ -208,6 +216,7 @@ export function scheduleFits(node: Node, schedule: Schedule, target: TargetDescr
         schedule.cols % schedule.threadCols === 0 &&
         (schedule.vector === 1 || vectorizable(node, schedule)) &&
         (schedule.buffers === undefined || (schedule.stage && schedule.buffers === 2)) &&
+        (schedule.share === undefined || sharesFit(schedule, target)) &&
         (!schedule.stage || gemmTileBytes(schedule) <= target.maxComputeWorkgroupStorageSize)
       );
     case 'pixel': {
@@ -292,6 +301,10 @@ export function scheduleSpace(node: Node, target: TargetDescription): Schedule[]
       for (const rows of [4, 8, 12, 16])
         for (const threadCols of [4, 8, 16])
           for (const threads of [2, 4, 8, 16]) candidates.push(rowBand(rows, threadCols * threads, threadCols, vector));
+    // Bands whose subgroups share their rows, where subgroups have a fixed size.
+    if (target.subgroupSize !== undefined)
+      for (const threadCols of [2, 4, 5, 8, 16])
+        for (const subgroups of [1, 2]) candidates.push(sharedBand(target.subgroupSize, threadCols * target.subgroupSize * subgroups, threadCols));
   }
   const fitting = candidates.filter((s) => scheduleFits(node, s, target));
   const preferred = defaultSchedule(node, target);
@@ -362,7 +375,7 @@ export function defaultSchedule(node: Node, target: TargetDescription): Schedule
       // fills its tiles; small ones run a thread per output.
       const prologue = (node.fusion?.prologue ?? []).length > 0;
       const gemm: Schedule = target.emulated
-        ? emulatedGemm(outChannels(node))
+        ? emulatedGemm(outChannels(node), target)
         : prologue
           ? { strategy: 'gemm', rows: 32, cols: 64, depth: 1, threadRows: 4, threadCols: 16, unroll: true, vector: 1, stage: false }
           : { strategy: 'gemm', rows: 64, cols: 64, depth: 1, threadRows: 8, threadCols: 8, unroll: true, vector: 1, stage: false };
@@ -387,20 +400,46 @@ export function rowBand(rows: number, cols: number, threadCols: number, vector: 
   return { strategy: 'gemm', rows, cols, depth: 1, threadRows: rows, threadCols, unroll: true, vector, stage: false };
 }
 
+/**
+ * A row band whose subgroups share their input loads by shuffles (see the `share` field):
+ * each of its `rows` lanes loads one row. The default on a CPU emulation with subgroups of
+ * `rows` threads where a prologue is folded in (see emulatedGemm).
+ */
+export function sharedBand(rows: number, cols: number, threadCols: number): Extract<Schedule, { strategy: 'gemm' }> {
+  return { ...rowBand(rows, cols, threadCols), share: 'subgroup' };
+}
+
+/** Whether a GEMM's subgroups can share its band's rows: one lane per row, whole subgroups. */
+function sharesFit(s: Extract<Schedule, { strategy: 'gemm' }>, target: TargetDescription): boolean {
+  const size = target.subgroupSize;
+  return s.share === 'subgroup' && size !== undefined && target.subgroups && !s.stage && s.vector === 1 && s.rows === s.threadRows && s.rows === size && gemmThreads(s) % size === 0;
+}
+
 /** Whether every thread of a GEMM's workgroup computes the same rows. */
 export function isRowBand(s: Schedule): boolean {
   return s.strategy === 'gemm' && !s.stage && s.rows === s.threadRows;
 }
 
 /**
- * The GEMM default on a CPU emulation: a band of 8 rows, 16 output channels a thread (8 for
- * narrow layers) and at most 8 threads, a subgroup on lavapipe. Measured there on V1-tiny's
- * pw1 GEMMs at 224 (GPU time of the 18): 64x64 tiles of 8x8 a thread 615 ms; bands of 8 rows
- * x 64 channels (8x8 a thread) 543 ms, x 128 channels (8x16) 465 ms, 12 rows x 128 433 ms
- * but twice the shader compile time of 8 rows (400 against 190 ms a kernel); 16 rows (256
- * registers a thread) 701 ms.
+ * The GEMM default on a CPU emulation: a band of rows, one subgroup a workgroup whose lanes
+ * share the band's rows (sharedBand), each lane taking up to 16 output channels. Without
+ * fixed-size subgroups, a band of 8 rows, 16 output channels a thread (8 for narrow layers)
+ * and at most 8 threads. Measured on lavapipe (subgroups of 8), V1-tiny's pw1 GEMMs at 224
+ * (GPU time of the 18): 64x64 tiles of 8x8 a thread 615 ms; bands of 8 rows x 64 channels
+ * (8x8 a thread) 543 ms, x 128 channels (8x16) 465 ms, 12 rows x 128 433 ms but twice the
+ * shader compile time of 8 rows (400 against 190 ms a kernel); 16 rows (256 registers a
+ * thread) 701 ms. Sharing the rows by shuffles then took all 72 of V1-tiny's GEMMs from 1948
+ * to 1383 ms (wall-clock sums, scripts/kernel-times.ts), and V2-atto's pw2 with the GRN
+ * apply folded in from 187-197 to 45-66 ms: each input element's prologue once a subgroup.
  */
-function emulatedGemm(channels: number): Extract<Schedule, { strategy: 'gemm' }> {
+function emulatedGemm(channels: number, target: TargetDescription): Extract<Schedule, { strategy: 'gemm' }> {
+  const lanes = target.subgroupSize;
+  if (target.subgroups && lanes !== undefined && lanes >= 4 && lanes <= 16) {
+    // One subgroup a workgroup, its lanes sharing the band's rows: up to 16 columns a lane.
+    const threadCols = Math.min(16, Math.ceil(channels / lanes));
+    const shared = sharedBand(lanes, lanes * threadCols, threadCols);
+    if (sharesFit(shared, target)) return shared;
+  }
   const threadCols = channels >= 128 ? 16 : 8;
   return rowBand(8, Math.min(8 * threadCols, Math.ceil(channels / threadCols) * threadCols), threadCols);
 }
@@ -411,12 +450,14 @@ function emulatedGemm(channels: number): Extract<Schedule, { strategy: 'gemm' }>
  * for the direct strategy; 1 where a kernel stages or owns its inputs. Row bands on a CPU
  * emulation are no exception: their subgroup's lanes share the input loads, but measured on
  * lavapipe the GRN apply still cost each lane its arithmetic (V2-atto's pw2 with it folded in
- * ran at 0.63x of its unfused parts).
+ * ran at 0.63x of its unfused parts). A shared band's subgroup computes it once per element.
  */
 export function prologueReaders(node: Node, schedule: Schedule): number {
   const channels = outChannels(node);
   switch (schedule.strategy) {
     case 'gemm':
+      // A shared band's workgroup computes each input element's prologue once a subgroup.
+      if (schedule.share === 'subgroup') return Math.ceil(channels / schedule.cols) * (gemmThreads(schedule) / schedule.rows);
       return Math.ceil(channels / (schedule.stage ? schedule.cols : schedule.threadCols));
     case 'direct':
       return channels;

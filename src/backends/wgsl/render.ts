@@ -121,6 +121,11 @@ function access(memory: string, index: Expr, type: ScalarType, mem: MemoryKinds)
   return `${memory}[${operand(index, 'div', true, mem)} / ${literal(index.type, 4)}][${operand(index, 'rem', true, mem)} % ${literal(index.type, 4)}]`;
 }
 
+function bitwiseOperand(e: Expr, mem: MemoryKinds): string {
+  const text = expr(e, mem);
+  return e.kind === 'binary' && e.op !== 'xor' && infix[e.op] !== undefined ? `(${text})` : text;
+}
+
 function expr(e: Expr, mem: MemoryKinds): string {
   switch (e.kind) {
     case 'const':
@@ -130,6 +135,9 @@ function expr(e: Expr, mem: MemoryKinds): string {
     case 'builtin':
       return e.name;
     case 'binary': {
+      // WGSL's bitwise operators take only unary expressions as operands and never mix with
+      // others unparenthesised: ((a) ^ (b)).
+      if (e.op === 'xor') return `(${bitwiseOperand(e.a, mem)} ^ ${bitwiseOperand(e.b, mem)})`;
       const op = infix[e.op];
       if (op === undefined) return `${e.op}(${expr(e.a, mem)}, ${expr(e.b, mem)})`;
       return `${operand(e.a, e.op, true, mem)} ${op} ${operand(e.b, e.op, false, mem)}`;

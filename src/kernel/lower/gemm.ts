@@ -2,7 +2,7 @@
 // out[row, oc] = sum_k in[row, k] * weight[k, oc]. Staged tiles go through workgroup memory,
 // once or double-buffered; unstaged ones read straight from memory, scalar or vec4. Which of
 // them a node gets is its schedule's choice (src/kernel/schedule.ts).
-import { add, and, assign, barrier, bind, comment, component, div, f32, group, if_, let_, load, load4, local, loop, lt, mul, ref, registers, rem, store, sub, u32, var_, vec4 } from '../build.js';
+import { add, and, assign, barrier, bind, comment, component, div, f32, group, if_, let_, load, load4, local, loop, lt, mul, ref, registers, rem, store, sub, u32, var_, vec4, xor } from '../build.js';
 import type { Expr, KernelProgram, Stmt } from '../ir.js';
 import type { Schedule } from '../schedule.js';
 import type { Graph, Node } from '../../ir/types.js';
@@ -149,26 +149,42 @@ function lowerGemmUnstaged(graph: Graph, node: Node, schedule: Extract<Schedule,
   const [row0, col0] = ['row0', 'col0'].map((x) => ref(x, 'u32'));
   const [i, j, k] = ['i', 'j', 'k'].map((x) => ref(x, 'u32'));
   const row = ref('row', 'u32');
+  const shared = schedule.share === 'subgroup';
+  const lane = ref('lane', 'u32');
+  if (shared) body.push(comment(`The band's ${rows} rows are a subgroup's lanes: each lane loads one, shuffles pass them round.`), let_('lane', rem(local, u32(rows, 'TILE_ROWS'))));
   const col = ref('col', 'u32');
   const slot = add(mul(i, u32(threadCols)), j);
   if (wide) {
     body.push(loop('k', 0, K, unstagedVectorStep(b, g, a.pre, { input, weight }, { threadRows, threadCols, unroll }), { step: 4 }));
   } else {
-    const readRow: Stmt[] = [let_('row', add(row0, i)), var_('x', f32(0))];
-    const loaded: Stmt[] = [];
-    loaded.push(assign('x', loadInput(b, g, a.pre, input, row, k, div(row, g.P_OUT), loaded)));
-    readRow.push(if_(lt(row, ROWS), loaded), store('a', i, ref('x', 'f32')));
+    let readRows: Stmt[];
+    if (shared) {
+      // This lane loads row row0 + lane; the lane `lane ^ m` has row row0 + (lane ^ m), so
+      // a[m] holds that row's input and the outputs of slot m belong to it.
+      const readRow: Stmt[] = [let_('row', add(row0, lane)), var_('x', f32(0))];
+      const loaded: Stmt[] = [];
+      loaded.push(assign('x', loadInput(b, g, a.pre, input, row, k, div(row, g.P_OUT), loaded)));
+      readRow.push(if_(lt(row, ROWS), loaded), store('a', u32(0), ref('x', 'f32')));
+      for (let m = 1; m < rows; m++) readRow.push({ kind: 'shuffle-xor', into: `x_${m}`, value: ref('x', 'f32'), mask: m }, store('a', u32(m), ref(`x_${m}`, 'f32')));
+      readRows = readRow;
+    } else {
+      const readRow: Stmt[] = [let_('row', add(row0, i)), var_('x', f32(0))];
+      const loaded: Stmt[] = [];
+      loaded.push(assign('x', loadInput(b, g, a.pre, input, row, k, div(row, g.P_OUT), loaded)));
+      readRow.push(if_(lt(row, ROWS), loaded), store('a', i, ref('x', 'f32')));
+      readRows = [loop('i', 0, threadRows, readRow, { unroll })];
+    }
     const readCol: Stmt[] = [let_('col', add(col0, j)), var_('w', f32(0))];
     readCol.push(if_(lt(col, g.COUT), [assign('w', load(weight, add(mul(k, g.COUT), col)))]), store('b', j, ref('w', 'f32')));
     body.push(
       loop('k', 0, K, [
-        loop('i', 0, threadRows, readRow, { unroll }),
+        ...readRows,
         loop('j', 0, threadCols, readCol, { unroll }),
         loop('i', 0, threadRows, [loop('j', 0, threadCols, [store('acc', slot, add(load('acc', slot), mul(load('a', i), load('b', j))))], { unroll })], { unroll }),
       ]),
     );
   }
-  const storeOne: Stmt[] = [let_('out_row', add(row0, i)), let_('oc', add(col0, j))];
+  const storeOne: Stmt[] = [let_('out_row', add(row0, shared ? xor(lane, i) : i)), let_('oc', add(col0, j))];
   const [outRow, oc] = [ref('out_row', 'u32'), ref('oc', 'u32')];
   const epilogue: Stmt[] = [let_('out_index', add(mul(outRow, g.COUT), oc))];
   const outIndex = ref('out_index', 'u32');
@@ -177,7 +193,7 @@ function lowerGemmUnstaged(graph: Graph, node: Node, schedule: Extract<Schedule,
   epilogue.push(store(output, outIndex, v));
   storeOne.push(if_(and(lt(outRow, ROWS), lt(oc, g.COUT)), epilogue));
   body.push(loop('i', 0, threadRows, [loop('j', 0, threadCols, storeOne, { unroll })], { unroll }));
-  return program(b, node, a.c, schedule, threads, Math.ceil(g.rows / rows) * tilesAcross, body, '_gemm');
+  return program(b, node, a.c, schedule, threads, Math.ceil(g.rows / rows) * tilesAcross, body, shared ? '_gemm_shared' : '_gemm');
 }
 
 /**

@@ -118,7 +118,7 @@ export function computable(graph: Graph, node: Node, target: TargetDescription):
 }
 
 function usesSubgroups(body: readonly Stmt[]): boolean {
-  return body.some((s) => (s.kind === 'reduce' && s.strategy === 'subgroup' && s.lanes > 1) || (s.kind === 'loop' && usesSubgroups(s.body)) || (s.kind === 'if' && (usesSubgroups(s.then) || (s.else !== undefined && usesSubgroups(s.else)))));
+  return body.some((s) => (s.kind === 'reduce' && s.strategy === 'subgroup' && s.lanes > 1) || s.kind === 'shuffle-xor' || (s.kind === 'loop' && usesSubgroups(s.body)) || (s.kind === 'if' && (usesSubgroups(s.then) || (s.else !== undefined && usesSubgroups(s.else)))));
 }
 
 /** The layout change from the model's NHWC output back to NCHW, after the output node. */

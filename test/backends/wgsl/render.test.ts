@@ -45,6 +45,7 @@ import {
   var_,
   vec4,
   assign,
+  xor,
 } from '../../../src/kernel/build.js';
 import { erfF32 } from '../../../src/kernel/erf.js';
 import { f16Bits, f16Value, roundF16 } from '../../../src/kernel/f16.js';
@@ -412,6 +413,29 @@ describe('renderWgsl on Dawn (lavapipe)', () => {
     const got = await run(p, x);
     const scale = Math.max(...want.map(Math.abs));
     for (let k = 0; k < want.length; k++) expect(Math.abs(got[k] - want[k]), `out[${k}]`).toBeLessThanOrEqual(2e-6 * scale);
+  });
+
+  it("xor of lane indices and shuffles by a mask: each thread stores its partner's value at its partner's place", async () => {
+    // The shared-row GEMM's pattern (lower/gemm.ts): a value from lane ^ m, written where lane ^ m belongs.
+    const lane = rem(local, u32(8));
+    const base = sub(index, lane);
+    const p = program(
+      'xor_partners',
+      [buffer('x', 4 * WG), buffer('out', 4 * WG * 3, 'read_write')],
+      [3, 5, 6].flatMap((mask, m) => [
+        { kind: 'shuffle-xor', into: `from_${mask}`, value: load('x', index), mask } as Stmt,
+        store('out', add(u32(m * 4 * WG), add(base, xor(lane, u32(mask)))), ref(`from_${mask}`, 'f32')),
+      ]),
+      { subgroupSize: 8 },
+    );
+    const code = renderWgsl(p);
+    expect(code).toContain('^ 3u)');
+    const x = inputs(4 * WG);
+    const want = new Float32Array(p.buffers[1].length);
+    interpret(p, { x, out: want });
+    // Every value lands back where it came from: out = x, three times.
+    for (let m = 0; m < 3; m++) expect(Array.from(want.subarray(m * 4 * WG, (m + 1) * 4 * WG))).toEqual(Array.from(x));
+    expect(Array.from(await run(p, x))).toEqual(Array.from(want));
   });
 
   it('vec4 loads, stores and a vector workgroup array compute what the interpreter computes', async () => {
