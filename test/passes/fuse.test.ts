@@ -8,6 +8,7 @@ import { defaultSchedule, prologueReaders } from '../../src/kernel/schedule.js';
 import { recomputeLimits, webgpuDefaultTarget } from '../../src/kernel/target.js';
 import { defaultPassContext } from '../../src/passes/context.js';
 import { pipelines, runPipeline } from '../../src/passes/manager.js';
+import { zooGraph } from '../helpers.js';
 
 const C = 6;
 const conv = (groups = 1, padding = 3, kernel = 7): Attrs => ({ in: C, out: C, kernel: [kernel, kernel], stride: [1, 1], padding: [padding, padding], groups, bias: true });
@@ -208,6 +209,15 @@ describe('fusion decided by the target cost model', () => {
     expect(prologueReaders(runPipeline(grnBeforeGemm(1024), pipelines.fused).nodes[2], defaultSchedule(runPipeline(grnBeforeGemm(1024), pipelines.fused).nodes[2], webgpuDefaultTarget))).toBe(64);
     expect(fused(grnBeforeGemm(1024))).toEqual(folded);
     expect(fused(grnBeforeGemm(1040))).toEqual(apart);
+  });
+
+  it('folds it in on a CPU emulation with subgroups of 8, whose GEMM lanes share each prologue, and leaves the head apart there', () => {
+    const emulation = { target: { ...webgpuDefaultTarget, name: 'lavapipe-like', emulated: true, subgroups: true, subgroupSize: 8, prologueRecomputeLimit: recomputeLimits.software } };
+    expect(structure(runPipeline(grnBeforeGemm(768), pipelines.fused, { context: emulation }))).toEqual(folded);
+    const atto = zooGraph('convnextv2-atto', { batch: 1, height: 32, width: 32 }, []);
+    const kinds = (context?: typeof emulation) => runPipeline(atto, pipelines.fused, context ? { context } : {}).nodes.filter((n) => n.op === 'linear' && n.type.shape.length === 2).map((n) => (n.fusion?.prologue ?? []).map((s) => s.op).join(','));
+    expect(kinds()).toEqual(['global_avg_pool,layernorm']);
+    expect(kinds(emulation)).toEqual(['']);
   });
 
   it('keeps it apart sooner on a CPU emulation, where recomputing costs more than a pass over memory', () => {
