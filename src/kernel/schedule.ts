@@ -60,9 +60,11 @@ export type Schedule =
    * output pixel; `registers` keeps each thread's channels in registers between the passes
    * (at most 16 a thread) instead of re-reading them from the output. A depthwise convolution
    * may give the lanes a run of `pixels` adjacent output pixels of a row (absent: 1), whose
-   * overlapping windows share their loads (lower/pixel-run.ts).
+   * overlapping windows share their loads (lower/pixel-run.ts). `stage` (runs only) has a
+   * workgroup take consecutive runs of one row and load their input window and the filter
+   * into workgroup memory once for all of them, `lanes` channels at a time.
    */
-  | { readonly strategy: 'pixel'; readonly workgroupSize: number; readonly lanes: number; readonly registers: boolean; readonly reduction: Reduction; readonly pixels?: number }
+  | { readonly strategy: 'pixel'; readonly workgroupSize: number; readonly lanes: number; readonly registers: boolean; readonly reduction: Reduction; readonly pixels?: number; readonly stage?: boolean }
   /**
    * A convolution normalising its input over channels (LayerNorm prologue): a workgroup per
    * `pixels` output pixels stages their normalised input windows, `stagingFloats` at a time
@@ -158,6 +160,19 @@ const maxRegisterChannels = 16;
 /** Values a thread may hold in registers for a run of pixels (pixels x its channels). */
 const maxRunRegisters = 32;
 
+/**
+ * Workgroup memory (floats) of a staged run-of-pixels kernel (lower/pixel-run.ts): the input
+ * window of its runs and the filter, `lanes` channels of each, and a tree reduction's arrays.
+ */
+function runSharedFloats(node: Node, s: Extract<Schedule, { strategy: 'pixel' }>): number {
+  const math = getOp(node.op).kernel;
+  if (math.kind !== 'contraction') return Infinity;
+  const c = math.contraction(node.attrs);
+  const [kh, kw] = c.kernel;
+  const haloCols = ((s.workgroupSize / s.lanes) * (s.pixels ?? 1) - 1) * c.stride[1] + kw;
+  return kh * haloCols * s.lanes + kh * kw * s.lanes + 2 * s.workgroupSize;
+}
+
 /** Whether a contraction is depthwise (a group per channel), which a run of pixels needs. */
 function isDepthwise(node: Node): boolean {
   const math = getOp(node.op).kernel;
@@ -229,6 +244,7 @@ export function scheduleFits(node: Node, schedule: Schedule, target: TargetDescr
         Number.isInteger(pixels) &&
         pixels >= 1 &&
         (pixels === 1 || isDepthwise(node)) &&
+        (schedule.stage === undefined || (pixels > 1 && 4 * runSharedFloats(node, schedule) <= target.maxComputeWorkgroupStorageSize)) &&
         (!schedule.registers || (perThread <= maxRegisterChannels && pixels * perThread <= maxRunRegisters)) &&
         (schedule.reduction === 'tree' || subgroupFits(schedule.lanes, schedule.workgroupSize, target))
       );
@@ -261,7 +277,10 @@ export function scheduleSpace(node: Node, target: TargetDescription): Schedule[]
         for (const lanes of powersOfTwoUpTo(workgroupSize))
           for (const registers of [false, true])
             for (const reduction of reductions)
-              for (const pixels of isDepthwise(node) ? [1, 2, 4, 8] : [1]) candidates.push({ strategy: 'pixel', workgroupSize, lanes, registers, reduction, ...(pixels > 1 ? { pixels } : {}) });
+              for (const pixels of isDepthwise(node) ? [1, 2, 4, 8] : [1]) {
+                candidates.push({ strategy: 'pixel', workgroupSize, lanes, registers, reduction, ...(pixels > 1 ? { pixels } : {}) });
+                if (pixels === 4) candidates.push({ strategy: 'pixel', workgroupSize, lanes, registers, reduction, pixels, stage: true });
+              }
         break;
       case 'window':
         for (const stagingFloats of [256, 512, 1024, 2048, 3072]) for (const pixels of [1, 2, 4, 8, 16]) candidates.push({ strategy: 'window', workgroupSize, stagingFloats, pixels });

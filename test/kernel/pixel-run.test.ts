@@ -10,8 +10,11 @@ import { describe, expect, it } from 'vitest';
 import { elaborate } from '../../src/dsl/elaborate.js';
 import { loadProgram } from '../../src/dsl/load.js';
 import { lowerNode } from '../../src/kernel/lower/index.js';
-import { defaultSchedule, kernelShape, scheduleSpace, type Schedule } from '../../src/kernel/schedule.js';
-import { recomputeLimits, webgpuDefaultTarget, type TargetDescription } from '../../src/kernel/target.js';
+import { executeReference } from '../../src/backends/reference/executor.js';
+import { acquireGpu } from '../../src/backends/webgpu/device.js';
+import { executeWebGpu } from '../../src/backends/wgsl/execute.js';
+import { defaultSchedule, kernelShape, scheduleFits, scheduleSpace, type Schedule } from '../../src/kernel/schedule.js';
+import { recomputeLimits, targetOfDevice, webgpuDefaultTarget, type TargetDescription } from '../../src/kernel/target.js';
 import type { Graph } from '../../src/ir/types.js';
 import { pipelines, runPipeline } from '../../src/passes/manager.js';
 import { withDerivedWeights } from '../../src/weights/derive.js';
@@ -44,19 +47,47 @@ describe('runs of pixels in depthwise convolution + LayerNorm kernels', () => {
     const env = nodeEnv(graph, weights, randomInput(graph.nodes[0].type.shape, 6));
     const expected = env.values.get(dwconv.id)!;
     let runs = 0;
+    let staged = 0;
     for (const target of [webgpuDefaultTarget, emulated]) {
       // Larger workgroups only hold more runs; 32 threads already split runs across workgroups.
       const space = scheduleSpace(dwconv, target).filter((s) => s.strategy === 'pixel' && (s.pixels ?? 1) > 1 && s.workgroupSize <= 64);
       for (const schedule of space) {
         expect(scaledDifference(runNode(graph, dwconv, schedule, target, env), expected), JSON.stringify(schedule)).toBeLessThan(KERNEL_RTOL);
         runs++;
+        if (schedule.strategy === 'pixel' && schedule.stage) staged++;
       }
       // Let the test worker report between targets: each interpretation runs synchronously.
       await new Promise((resolve) => setImmediate(resolve));
     }
     // Runs of 2, 4 and 8 pixels, with and without registers, tree and subgroup reductions.
     expect(runs).toBeGreaterThan(40);
+    // Halo and filter staged in workgroup memory, runs of 4.
+    expect(staged).toBeGreaterThan(8);
   }, 60_000);
+
+  it('render to WGSL that lavapipe runs: staged and unstaged runs, in and out of registers, on the device', async () => {
+    const gpu = await acquireGpu({ adapter: 'vulkan' });
+    try {
+      const target = targetOfDevice(gpu.device, 'lavapipe');
+      const graph = blockGraph(2, 32, 9, 11);
+      const dwconv = graph.nodes.find((n) => kernelShape(n) === 'pixel')!;
+      const weights = withDerivedWeights(graph, randomWeights(graph, 5));
+      const input = randomInput(graph.nodes[0].type.shape, 6);
+      const expected = executeReference(graph, weights, input).data;
+      const chosen = [
+        { strategy: 'pixel', workgroupSize: 64, lanes: 8, registers: true, reduction: 'subgroup', pixels: 4, stage: true },
+        { strategy: 'pixel', workgroupSize: 64, lanes: 8, registers: false, reduction: 'tree', pixels: 4, stage: true },
+        { strategy: 'pixel', workgroupSize: 64, lanes: 8, registers: false, reduction: 'subgroup', pixels: 8 },
+      ] as const;
+      for (const schedule of chosen) {
+        expect(scheduleFits(dwconv, schedule, target), JSON.stringify(schedule)).toBe(true);
+        const { output } = await executeWebGpu(() => graph, weights, input, gpu.device, { schedule: (n) => (n.id === dwconv.id ? schedule : undefined) });
+        expect(scaledDifference(output.data, expected), JSON.stringify(schedule)).toBeLessThan(KERNEL_RTOL);
+      }
+    } finally {
+      gpu.destroy();
+    }
+  }, 120_000);
 
   it('are what depthwise layers get by default, and only they', () => {
     const graph = blockGraph(2, 32, 9, 11);
