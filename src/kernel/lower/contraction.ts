@@ -162,6 +162,30 @@ function accumulate(b: KernelBuilder, g: Geometry, c: Contraction, pre: readonly
   return body;
 }
 
+/** Statements running `inner` for one of a thread's channels; see channelWalk. */
+export type ChannelWalk = (name: string, inner: (channel: Expr, slot: Expr, into: Stmt[]) => void) => Stmt;
+
+/**
+ * A thread's channels of a pixel, lane, lane + lanes, ...: a loop over them, or, when they are
+ * kept in registers, `perThread` unrolled slots (so `slot` indexes the registers by a
+ * constant), each guarded by the channel count.
+ */
+export function channelWalk(w: { lane: Expr; lanes: number; channels: Expr; perThread: number; registers: boolean }): ChannelWalk {
+  const LANES = u32(w.lanes, 'LANES');
+  return (name, inner) => {
+    const into: Stmt[] = [];
+    if (!w.registers) {
+      inner(ref(name, 'u32'), ref(name, 'u32'), into);
+      return { kind: 'loop', index: name, from: w.lane, to: w.channels, step: LANES, body: into };
+    }
+    into.push(let_(name, add(w.lane, mul(ref('slot', 'u32'), LANES))));
+    const guardedBody: Stmt[] = [];
+    inner(ref(name, 'u32'), ref('slot', 'u32'), guardedBody);
+    into.push(if_(lt(ref(name, 'u32'), w.channels), guardedBody));
+    return loop('slot', 0, w.perThread, into, { unroll: true });
+  };
+}
+
 /** The packed layout of a contraction's weight (packContractionWeight): output channels innermost. */
 export function packedWeightLayout(c: Contraction): BufferLayout {
   const [kh, kw] = c.kernel;
@@ -232,18 +256,7 @@ export function lowerPixel(graph: Graph, node: Node, schedule: Extract<Schedule,
   // when the schedule says so, else written to the output and read back.
   const perThread = Math.ceil(a.c.outChannels / lanes);
   const stash = schedule.registers ? 'vals' : undefined;
-  const walk = (name: string, inner: (channel: Expr, slot: Expr, into: Stmt[]) => void): Stmt => {
-    const into: Stmt[] = [];
-    if (!stash) {
-      inner(ref(name, 'u32'), ref(name, 'u32'), into);
-      return { kind: 'loop', index: name, from: lane, to: g.COUT, step: u32(lanes, 'LANES'), body: into };
-    }
-    into.push(let_(name, add(lane, mul(ref('slot', 'u32'), u32(lanes, 'LANES')))));
-    const guardedBody: Stmt[] = [];
-    inner(ref(name, 'u32'), ref('slot', 'u32'), guardedBody);
-    into.push(if_(lt(ref(name, 'u32'), g.COUT), guardedBody));
-    return loop('slot', 0, perThread, into, { unroll: true });
-  };
+  const walk = channelWalk({ lane, lanes, channels: g.COUT, perThread, registers: stash !== undefined });
   const stored = (channel: Expr, slot: Expr): Expr => (stash ? load(stash, slot) : load(output, add(base, channel)));
   const zero: Expr = { kind: 'const', type: 'f32', value: 0 };
   if (stash) {

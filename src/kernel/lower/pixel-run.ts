@@ -13,7 +13,7 @@ import type { Expr, KernelProgram, Stmt } from '../ir.js';
 import type { Schedule } from '../schedule.js';
 import type { Graph, Node } from '../../ir/types.js';
 import { KernelBuilder, lessThan, type OpUse, type Site } from './builder.js';
-import { anatomy, biasOf, contractionWeight, geometry, loadInput, program, reductionOf, weightIndex, type Geometry } from './contraction.js';
+import { anatomy, biasOf, channelWalk, contractionWeight, geometry, loadInput, program, reductionOf, weightIndex, type Geometry } from './contraction.js';
 
 /**
  * `lanes` threads own a run of `pixels` adjacent output pixels of one row (the last run of a
@@ -80,24 +80,14 @@ export function lowerPixelRun(graph: Graph, node: Node, schedule: Extract<Schedu
   // The thread's channels: a loop, or unrolled slots whose values stay in registers.
   const perThread = Math.ceil(c.outChannels / lanes);
   const stash = schedule.registers ? 'vals' : undefined;
+  const eachChannel = channelWalk({ lane, lanes, channels: g.COUT, perThread, registers: stash !== undefined });
   const walk = (name: string, inner: (channel: Expr, slot: Expr, into: Stmt[]) => void, uniform = false): Stmt => {
-    const into: Stmt[] = [];
-    if (uniform) {
-      // Every thread the same number of times (barriers inside): channel chunk by chunk, the
-      // lanes past the last channel computing on zeros and storing nothing.
-      into.push(let_(name, add(lane, mul(ref('slot', 'u32'), LANES))));
-      inner(ref(name, 'u32'), ref('slot', 'u32'), into);
-      return loop('slot', 0, perThread, into, stash ? { unroll: true } : {});
-    }
-    if (!stash) {
-      inner(ref(name, 'u32'), ref(name, 'u32'), into);
-      return { kind: 'loop', index: name, from: lane, to: g.COUT, step: LANES, body: into };
-    }
-    into.push(let_(name, add(lane, mul(ref('slot', 'u32'), LANES))));
-    const guardedBody: Stmt[] = [];
-    inner(ref(name, 'u32'), ref('slot', 'u32'), guardedBody);
-    into.push(if_(lt(ref(name, 'u32'), g.COUT), guardedBody));
-    return loop('slot', 0, perThread, into, { unroll: true });
+    if (!uniform) return eachChannel(name, inner);
+    // Every thread the same number of times (barriers inside): channel chunk by chunk, the
+    // lanes past the last channel computing on zeros and storing nothing.
+    const into: Stmt[] = [let_(name, add(lane, mul(ref('slot', 'u32'), LANES)))];
+    inner(ref(name, 'u32'), ref('slot', 'u32'), into);
+    return loop('slot', 0, perThread, into, stash ? { unroll: true } : {});
   };
   const stashed = (q: number, slot: Expr): Expr => add(u32(q * perThread), slot);
   const stored = (q: number, channel: Expr, slot: Expr): Expr => (stash ? load(stash, stashed(q, slot)) : load(output, add(bases[q], channel)));
