@@ -69,3 +69,11 @@ export function runNode(graph: Graph, node: Node, schedule: Schedule, on: Target
   return output;
 }
 
+/** runNode, with a failure to lower or to interpret named by `what` (the schedule and node). */
+export function runNodeAs(what: string, graph: Graph, node: Node, schedule: Schedule, on: TargetDescription, env: NodeEnv): Float32Array {
+  try {
+    return runNode(graph, node, schedule, on, env);
+  } catch (e) {
+    throw new Error(`${what}: ${(e as Error).message}`);
+  }
+}

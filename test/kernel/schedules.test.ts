@@ -29,7 +29,7 @@ import { withDerivedWeights } from '../../src/weights/derive.js';
 import { randomInput, randomWeights } from '../../src/weights/random.js';
 import { repoPath, scaledDifference, zooGraph } from '../helpers.js';
 import { blockCases, networkCases, type ModelCase } from '../model-cases.js';
-import { nodeEnv, runNode } from './run-node.js';
+import { nodeEnv, runNode, runNodeAs } from './run-node.js';
 
 // Errors are measured relative to the output's scale (scaledDifference). The interpreter rounds
 // every f32 operation as a GPU does, so these are the WebGPU-vs-reference tolerances of
@@ -193,12 +193,7 @@ describe('every schedule in the space, node by node, matches the reference execu
             lowered++;
             continue;
           }
-          let output: Float32Array;
-          try {
-            output = runNode(graph, node, schedule, on, env);
-          } catch (e) {
-            throw new Error(`${what}: ${(e as Error).message}`);
-          }
+          const output = runNodeAs(what, graph, node, schedule, on, env);
           expect(scaledDifference(output, env.values.get(node.id)!), what).toBeLessThan(toleranceOf(graph));
           checked.add(key);
           strategies.add(schedule.strategy);
@@ -309,12 +304,7 @@ describe('vec4 unstaged and double-buffered GEMM schedules', () => {
       for (const [i, schedule] of dealt.filter((_, i) => i % gemms.length === index).entries()) {
         if (i % 100 === 99) await breather();
         const what = `${JSON.stringify(schedule)} for ${node.op} '${node.name}'`;
-        let output: Float32Array;
-        try {
-          output = runNode(graph, node, schedule, webgpuDefaultTarget, env);
-        } catch (e) {
-          throw new Error(`${what}: ${(e as Error).message}`);
-        }
+        const output = runNodeAs(what, graph, node, schedule, webgpuDefaultTarget, env);
         expect(scaledDifference(output, env.values.get(node.id)!), what).toBeLessThan(toleranceOf(graph));
         if (isVectorUnstaged(schedule)) seen.vectorUnstaged++;
         else seen.doubleBuffered++;
