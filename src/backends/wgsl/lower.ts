@@ -2,11 +2,12 @@
 // (src/kernel/memory-plan.ts), and the programs rendered to WGSL; weights packed in the
 // layouts kernels read. Fusion, math and schedules were decided before this point.
 import { planMemory, type PlannedKernel } from '../../kernel/memory-plan.js';
-import { lowerNode, lowerOutputLayout, weightPackings } from '../../kernel/lower/index.js';
+import { lowerNodes, lowerOutputLayout, weightPackings } from '../../kernel/lower/index.js';
 import { splitForKernels } from '../../kernel/split.js';
 import type { Schedule } from '../../kernel/schedule.js';
 import { f16Bits } from '../../kernel/f16.js';
-import type { StorageType } from '../../kernel/ir.js';
+import type { KernelProgram, StorageType } from '../../kernel/ir.js';
+import { renderingBucket, sameRendering } from '../../kernel/same.js';
 import { bindingBytes, portableTarget, programNeeds, type TargetDescription } from '../../kernel/target.js';
 import type { WeightMap } from '../reference/executor.js';
 import { formatShape, numel, type Graph, type Node } from '../../ir/types.js';
@@ -37,22 +38,12 @@ export function dispatchGrid(workgroups: number): [number, number, number] {
   return [Math.ceil(groups / y), y, 1];
 }
 
-/**
- * JSON.stringify's replacer for a KernelProgram's rendering key: leaves out `covers` and the
- * buffers' `ref`, and keeps the numbers JSON cannot tell apart (-0, NaN, the infinities).
- */
-function renderedFields(key: string, value: unknown): unknown {
-  if (key === 'covers' || key === 'ref') return undefined;
-  if (typeof value === 'number' && (Object.is(value, -0) || !Number.isFinite(value))) return `number:${String(value)}`;
-  return value;
-}
-
 export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgram {
   const precision = options.precision ?? 'f32';
   const target = options.target ?? portableTarget(precision);
   const graph = splitForKernels(given);
   // 1. Kernel programs, one per node (and the output's layout change).
-  const kernels: PlannedKernel[] = graph.nodes.map((node) => ({ node: node.id, program: lowerNode(graph, node, target, options.schedule?.(node), precision) }));
+  const kernels: PlannedKernel[] = lowerNodes(graph, target, (node) => options.schedule?.(node), precision).map((program, i) => ({ node: graph.nodes[i].id, program }));
   if (graph.nodes[graph.output].type.shape.length === 4) kernels.push({ program: lowerOutputLayout(graph, target, precision) });
   // 2. Which buffer each binding uses.
   const plan = planMemory(graph, kernels);
@@ -63,10 +54,11 @@ export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgr
   // Rendering is most of lowering's time and a model repeats its kernels (every block of a
   // stage), so a program equal to an earlier one but for the nodes it covers (its header line)
   // and where its buffers come from (which the renderer does not read) is not rendered again.
-  const shaderOfProgram = new Map<string, number>();
+  const rendered = new Map<string, { readonly program: KernelProgram; readonly shader: number }[]>();
   const dispatches: Dispatch[] = kernels.map(({ program }, i) => {
-    const programKey = JSON.stringify(program, renderedFields);
-    let shader = shaderOfProgram.get(programKey);
+    const bucket = renderingBucket(program);
+    const alike = rendered.get(bucket) ?? [];
+    let shader = alike.find((earlier) => sameRendering(earlier.program, program))?.shader;
     if (shader === undefined) {
       const code = renderWgsl(program);
       const key = code.replace(/^\/\/ Computes IR node\(s\):.*$/m, '');
@@ -76,7 +68,7 @@ export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgr
         shaderIndex.set(key, shader);
         shaders.push({ name: program.name, code, needs: programNeeds(program) });
       }
-      shaderOfProgram.set(programKey, shader);
+      rendered.set(bucket, [...alike, { program, shader }]);
     }
     const written = program.buffers.findIndex((b) => b.access === 'read_write');
     return {

@@ -102,6 +102,69 @@ export function lowerNode(graph: Graph, node: Node, target: TargetDescription, s
 }
 
 /**
+ * Every node's kernel, in graph order (`schedule` gives a node's schedule, undefined for the
+ * default heuristic's). A model repeats its blocks, so a node lowered like an earlier one (same
+ * op, attributes, fusion, shapes, schedule and storage: `loweringKey`) takes that kernel with its
+ * own buffers and covers instead of being lowered again. Where a buffer of the earlier kernel
+ * cannot be traced to the node's own inputs, weights or value, the node is lowered anew.
+ */
+export function lowerNodes(graph: Graph, target: TargetDescription, schedule: (node: Node) => Schedule | undefined, storage: StorageType = 'f32'): KernelProgram[] {
+  const lowered = new Map<string, { readonly node: Node; readonly program: KernelProgram }>();
+  return graph.nodes.map((node) => {
+    const chosen = schedule(node) ?? defaultSchedule(node, target);
+    const key = loweringKey(graph, node, chosen, storage);
+    const earlier = lowered.get(key);
+    const reused = earlier && rebound(graph, earlier.program, earlier.node, node);
+    if (reused) return reused;
+    const program = lowerNode(graph, node, target, chosen, storage);
+    lowered.set(key, { node, program });
+    return program;
+  });
+}
+
+/**
+ * What lowering reads of a node, without its identity: the op and attributes, the fused steps
+ * (operand positions, not names), the shapes of its value, inputs and weights, whether it reads
+ * the model's input or is its output, the schedule and the storage type. Numbers JSON cannot
+ * tell apart (-0, NaN, the infinities) are kept apart.
+ */
+function loweringKey(graph: Graph, node: Node, schedule: Schedule, storage: StorageType): string {
+  const sets = paramSetsOf(node).map((set) => [set.op, set.attrs, Object.entries(set.params).map(([role, key]) => [role, graph.params.get(key)?.shape, graph.params.get(key)?.dtype])]);
+  const steps = [...(node.fusion?.prologue ?? []), ...(node.fusion?.epilogue ?? [])].map((step) => step.operands);
+  const inputs = node.inputs.map((id) => [graph.nodes[id].op === 'input', graph.nodes[id].type]);
+  return JSON.stringify([node.op, node.type, node.id === graph.output, inputs, sets, node.fusion?.prologue.length ?? 0, steps, schedule, storage], (_key, value: unknown) =>
+    typeof value === 'number' && (Object.is(value, -0) || !Number.isFinite(value)) ? `number:${String(value)}` : value,
+  );
+}
+
+/**
+ * `program`, lowered for `from`, as the kernel of `to` (equal in `loweringKey`): each buffer
+ * bound to the matching input, weight or value of `to`. Undefined where some buffer has no
+ * counterpart, so the caller lowers `to` itself.
+ */
+function rebound(graph: Graph, program: KernelProgram, from: Node, to: Node): KernelProgram | undefined {
+  const values = new Map<number, number>([[from.id, to.id]]);
+  from.inputs.forEach((id, i) => values.set(id, to.inputs[i]));
+  const weights = new Map<string, string>();
+  const toSets = paramSetsOf(to);
+  paramSetsOf(from).forEach((set, i) => {
+    for (const [role, key] of Object.entries(set.params)) weights.set(key, toSets[i].params[role]);
+  });
+  const buffers: BufferDecl[] = [];
+  for (const buffer of program.buffers) {
+    const ref = buffer.ref;
+    let mapped: BufferDecl['ref'] | undefined;
+    if (ref.kind === 'value') mapped = values.has(ref.id) ? { kind: 'value', id: values.get(ref.id)! } : undefined;
+    else if (ref.kind === 'weight') mapped = weights.has(ref.key) ? { kind: 'weight', key: weights.get(ref.key)! } : undefined;
+    else if (ref.kind === 'weight-group') mapped = ref.keys.every((key) => weights.has(key)) ? { kind: 'weight-group', keys: ref.keys.map((key) => weights.get(key)!) } : undefined;
+    else if (ref.kind === 'model-input' || ref.kind === 'model-output') mapped = ref;
+    if (mapped === undefined) return undefined;
+    buffers.push({ ...buffer, ref: mapped });
+  }
+  return { ...program, covers: describeNode(to), buffers };
+}
+
+/**
  * Whether some schedule of `node` (a fused node a pass is considering, say) yields a kernel
  * within the target's limits: the default heuristic's first, then the rest of the space.
  */
