@@ -86,8 +86,13 @@ export class CnxParser extends EmbeddedActionsParser {
   nesting = 0;
   private readonly exprDepth = new WeakMap<object, number>();
 
-  constructor() {
-    super([...T.allTokens], { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider });
+  /**
+   * `validate` runs chevrotain's grammar checks (ambiguities, left recursion): they cost about
+   * 15 ms of every run and can only fail when the grammar changes, so runs skip them and a test
+   * (test/dsl/grammar.test.ts) builds the parser with them.
+   */
+  constructor(options: { readonly validate?: boolean } = {}) {
+    super([...T.allTokens], { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider, skipValidations: options.validate !== true });
     this.performSelfAnalysis();
   }
 
