@@ -17,7 +17,7 @@ command -v node >/dev/null || { echo "device-check: no node on PATH and none in 
 node --version
 
 if [ ! -d node_modules/webgpu ]; then npm ci --no-audit --no-fund; fi
-[ -f dist/cli/main.js ] || npm run build
+[ -f dist/convc.mjs ] || npm run build
 
 # An NVIDIA machine: Dawn needs the Vulkan loader and NVIDIA's ICD.
 for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
