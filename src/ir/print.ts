@@ -25,8 +25,16 @@ export function printGraph(graph: Graph): string {
       .join(', ');
     const args = node.inputs.map((i) => `%${i}`).join(', ');
     const name = node.name ? ` ${node.name}` : '';
-    const op = node.fusion ? `fused[${[...node.fusion.prologue.map((s) => s.op), `*${node.op}`, ...node.fusion.epilogue.map((s) => s.op)].join(' -> ')}]` : node.op;
-    lines.push(`  %${node.id} = ${op}(${args})${attrs ? ` {${attrs}}` : ''}${name} : ${formatShape(node.type.shape)} ${node.type.dtype}`);
+    const steps = node.fusion ? [...node.fusion.prologue.map((s) => s.op), `*${node.op}`, ...node.fusion.epilogue.map((s) => s.op)] : [];
+    const op = steps.length > 1 ? `fused[${steps.join(' -> ')}]` : node.op;
+    // Partial sums: written beside the value, or finished instead of reading the input.
+    const partials = node.fusion?.partials;
+    const note = partials
+      ? ` + ${partials.op} partial sums per ${partials.positions} positions`
+      : node.fusion?.fromPartials !== undefined
+        ? ` from %${node.inputs[0]}'s partial sums per ${node.fusion.fromPartials} positions`
+        : '';
+    lines.push(`  %${node.id} = ${op}(${args})${attrs ? ` {${attrs}}` : ''}${name} : ${formatShape(node.type.shape)} ${node.type.dtype}${note}`);
   }
   lines.push(`  return %${graph.output}`);
   lines.push('}');

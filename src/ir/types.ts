@@ -45,6 +45,30 @@ export interface FusedStep {
 export interface Fusion {
   readonly prologue: readonly FusedStep[];
   readonly epilogue: readonly FusedStep[];
+  /**
+   * Set on a node whose kernel also writes partial sums of a spatial statistic of its value
+   * for a statistics node to finish (its `fromPartials`): for each sample, channel and run of
+   * `positions` consecutive positions (row-major over H, W), the sum of the op's first
+   * statistic's term (GRN: x squared). It changes no value of the graph, only which kernel
+   * reads what; the reference executor ignores it.
+   */
+  readonly partials?: PartialSums;
+  /**
+   * Set on a spatial statistics node (grn_stats) whose kernel finishes the partial sums its
+   * input's producer writes (that node's `partials`, over runs of this many positions) instead
+   * of reading the input.
+   */
+  readonly fromPartials?: number;
+}
+
+export interface PartialSums {
+  /** The statistics op whose term is summed (its first statistic's). */
+  readonly op: string;
+  readonly attrs: Attrs;
+  /** Positions per partial sum; divides the value's H x W. */
+  readonly positions: number;
+  /** The statistics node's name, for comments. */
+  readonly name: string;
 }
 
 export interface Node {

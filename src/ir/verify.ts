@@ -27,6 +27,20 @@ export function verifyGraph(graph: Graph, after = 'elaboration'): void {
     for (const input of node.inputs) {
       if (!seen.has(input)) problems.push(`${where} reads %${input}, which is not defined before it`);
     }
+    const partials = node.fusion?.partials;
+    if (partials !== undefined) {
+      const [, , h, w] = node.type.shape;
+      if (node.type.shape.length !== 4 || !Number.isInteger(partials.positions) || partials.positions < 1 || (h * w) % partials.positions !== 0) {
+        problems.push(`${where} writes partial sums over runs of ${partials.positions} positions, which do not tile ${formatShape(node.type.shape)}`);
+      }
+    }
+    const fromPartials = node.fusion?.fromPartials;
+    if (fromPartials !== undefined && seen.has(node.inputs[0])) {
+      const producer = graph.nodes[node.inputs[0]];
+      if (producer.fusion?.partials?.positions !== fromPartials || producer.fusion.partials.op !== node.op) {
+        problems.push(`${where} finishes partial sums over ${fromPartials} positions, which its input %${producer.id} does not write`);
+      }
+    }
     if (problems.length === 0) {
       try {
         const type = inferNode(node, node.inputs.map((i) => graph.nodes[i].type));

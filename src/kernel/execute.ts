@@ -38,6 +38,7 @@ export function interpretGraph(given: Graph, weights: ReadonlyMap<string, HostTe
   const target = options.target ?? portableTarget(options.storage ?? 'f32');
   const packingOf = weightPackings(graph);
   const values = new Map<number, Float32Array>();
+  const partials = new Map<number, Float32Array>();
   const output = new Float32Array(numel(graph.nodes[graph.output].type.shape));
   const weight = (key: string): Float32Array => {
     const tensor = weights.get(key);
@@ -57,6 +58,12 @@ export function interpretGraph(given: Graph, weights: ReadonlyMap<string, HostTe
         return weightGroupData(ref.keys, weights);
       case 'scratch':
         return new Float32Array(ref.floats);
+      case 'partials': {
+        // Written by the kernel of value ref.id, read by the statistic's after it.
+        let sums = partials.get(ref.id);
+        if (!sums) partials.set(ref.id, (sums = new Float32Array(ref.floats)));
+        return sums;
+      }
       case 'model-input':
         return input.data;
       case 'model-output':

@@ -130,6 +130,12 @@ export type BufferRef =
   | { readonly kind: 'weight'; readonly key: string }
   | { readonly kind: 'scratch'; readonly name: string; readonly floats: number }
   /**
+   * Partial sums of a statistic of value `id` (the graph's Fusion.partials), written by the
+   * kernel computing that value beside it and read by the kernel finishing the statistic. Kept
+   * in f32 whatever the storage type: sums of squares outgrow f16.
+   */
+  | { readonly kind: 'partials'; readonly id: number; readonly floats: number }
+  /**
    * Several small weights (per-channel scales and shifts of fused steps) concatenated into one
    * buffer, so a fused kernel stays within WebGPU's default of 8 storage buffers per stage.
    */
@@ -189,7 +195,10 @@ export interface KernelProgram {
   readonly summary: string;
   /** The IR nodes it computes, as text (user-given names: renderers must escape it). */
   readonly covers: string;
-  /** In binding order; exactly one is read_write, and it is the only buffer the kernel writes. */
+  /**
+   * In binding order. The kernel writes only read_write buffers: the value it computes, and at
+   * most one 'partials' buffer beside it.
+   */
   readonly buffers: readonly BufferDecl[];
   readonly shared: readonly SharedDecl[];
   readonly workgroupSize: number;

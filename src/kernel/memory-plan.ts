@@ -1,7 +1,8 @@
 // The memory plan of a sequence of kernel programs: which device buffer each binding uses.
-// Target-independent: activations and scratch are reused once their last reader has run,
-// weights get a buffer each (a weight group one for its concatenation), and the model's
-// input and output buffers stay apart. Backends turn the plan into their own buffers.
+// Target-independent: activations and scratch are reused once their last reader has run, each
+// only as its own kind (their storage types may differ), weights get a buffer each (a weight
+// group one for its concatenation), and the model's input and output buffers stay apart.
+// Backends turn the plan into their own buffers.
 import type { BufferRef, KernelProgram } from './ir.js';
 import { numel, type Graph } from '../ir/types.js';
 
@@ -45,6 +46,8 @@ class BufferPool {
     if (role === 'activation' || role === 'scratch') {
       let best = -1;
       for (const [i, index] of this.free.entries()) {
+        // Only within a role: scratch (partial sums) stays f32 where activations may be f16.
+        if (this.buffers[index].role !== role) continue;
         const have = this.buffers[index].floats;
         if (have >= size && (best < 0 || have < this.buffers[this.free[best]].floats)) best = i;
       }
@@ -85,8 +88,13 @@ export function planMemory(graph: Graph, kernels: readonly PlannedKernel[]): Mem
     return index;
   };
 
+  // Partial sums live from the kernel that writes them to the last that reads them.
+  const partialsBuffer = new Map<number, number>();
+  const lastPartialsUse = new Map<number, number>();
+  kernels.forEach(({ program }, at) => program.buffers.forEach((b) => b.ref.kind === 'partials' && lastPartialsUse.set(b.ref.id, at)));
+
   const bindings: number[][] = [];
-  for (const { node: id, program } of kernels) {
+  for (const [at, { node: id, program }] of kernels.entries()) {
     const scratch = new Map<string, number>();
     if (id === undefined) {
       outputBuffer = pool.allocate(numel(outputNode.type.shape), 'output');
@@ -105,6 +113,11 @@ export function planMemory(graph: Graph, kernels: readonly PlannedKernel[]): Mem
           return weightIndex(ref.key);
         case 'weight-group':
           return weightIndex(weightGroupKey(ref.keys), ref.keys);
+        case 'partials': {
+          let index = partialsBuffer.get(ref.id);
+          if (index === undefined) partialsBuffer.set(ref.id, (index = pool.allocate(ref.floats, 'scratch')));
+          return index;
+        }
         case 'scratch': {
           let index = scratch.get(ref.name);
           if (index === undefined) scratch.set(ref.name, (index = pool.allocate(ref.floats, 'scratch')));
@@ -118,6 +131,7 @@ export function planMemory(graph: Graph, kernels: readonly PlannedKernel[]): Mem
     };
     bindings.push(program.buffers.map((b) => resolve(b.ref)));
     for (const index of scratch.values()) pool.release(index);
+    for (const [producer, index] of partialsBuffer) if (lastPartialsUse.get(producer) === at) pool.release(index);
     if (id !== undefined) {
       for (const input of new Set(graph.nodes[id].inputs)) if (lastUse[input] === id && input !== graph.output) pool.release(valueBuffer.get(input)!);
     }

@@ -259,6 +259,8 @@ function printRef(ref: BufferRef): string {
       return `weight ${displaySafe(ref.key)}`;
     case 'scratch':
       return `scratch ${displaySafe(ref.name)}`;
+    case 'partials':
+      return `partial sums of %${ref.id}`;
     case 'weight-group':
       return `weights [${ref.keys.map(displaySafe).join(', ')}]`;
     case 'model-input':

@@ -210,6 +210,8 @@ export function scheduleFits(node: Node, schedule: Schedule, target: TargetDescr
   const threads = schedule.strategy === 'gemm' ? gemmThreads(schedule) : schedule.workgroupSize;
   if (!Number.isInteger(threads) || threads < 1 || threads > maxThreads) return false;
   const shape = kernelShape(node);
+  // Only GEMMs write partial sums beside their value.
+  if (node.fusion?.partials !== undefined && schedule.strategy !== 'gemm') return false;
   switch (schedule.strategy) {
     case 'elementwise':
       return shape === 'elementwise' || shape === 'layout';
@@ -232,6 +234,8 @@ export function scheduleFits(node: Node, schedule: Schedule, target: TargetDescr
         (schedule.vector === 1 || vectorizable(node, schedule)) &&
         (schedule.buffers === undefined || (schedule.stage && schedule.buffers === 2)) &&
         (schedule.share === undefined || sharesFit(schedule, target)) &&
+        // Partial sums are summed per thread over runs of its rows (gemm.ts).
+        (node.fusion?.partials === undefined || schedule.threadRows % node.fusion.partials.positions === 0) &&
         (!schedule.stage || gemmTileBytes(schedule) <= target.maxComputeWorkgroupStorageSize)
       );
     case 'pixel': {

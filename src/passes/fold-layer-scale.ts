@@ -35,9 +35,10 @@ export const foldLayerScale: Pass = {
         params.set(derivedKey, spec);
         folded[role] = derivedKey;
       }
-      const { prologue, epilogue } = node.fusion!;
+      const { prologue, epilogue, ...others } = node.fusion!;
       const rest = epilogue.slice(1);
-      replace.set(node.id, { ...node, params: folded, fusion: prologue.length + rest.length > 0 ? { prologue, epilogue: rest } : undefined });
+      const keeps = prologue.length + rest.length > 0 || Object.keys(others).length > 0;
+      replace.set(node.id, { ...node, params: folded, fusion: keeps ? { ...others, prologue, epilogue: rest } : undefined });
     }
     if (replace.size === 0) return graph;
     return { ...rewriteGraph(graph, new Map(), replace), params };

@@ -5,6 +5,7 @@ import { defaultPassContext, type PassContext } from './context.js';
 import { eliminateDropPath } from './eliminate-drop-path.js';
 import { foldLayerScale } from './fold-layer-scale.js';
 import { fuseEpilogues, fusePrologues } from './fuse.js';
+import { partialStatistics } from './partial-statistics.js';
 import { splitGrn } from './split-grn.js';
 
 export interface Pass {
@@ -13,11 +14,11 @@ export interface Pass {
   readonly run: (graph: Graph, context?: PassContext) => Graph;
 }
 
-export const passRegistry: ReadonlyMap<string, Pass> = new Map([eliminateDropPath, splitGrn, fuseEpilogues, fusePrologues, foldLayerScale].map((p) => [p.name, p]));
+export const passRegistry: ReadonlyMap<string, Pass> = new Map([eliminateDropPath, splitGrn, fuseEpilogues, fusePrologues, foldLayerScale, partialStatistics].map((p) => [p.name, p]));
 
 /** Named pipelines: `fused` is what compile, run, inspect and bench use unless told otherwise. */
 export const pipelines: Readonly<Record<'fused' | 'unfused', readonly string[]>> = {
-  fused: ['eliminate-drop-path', 'split-grn', 'fuse-epilogues', 'fuse-prologues', 'fold-layer-scale'],
+  fused: ['eliminate-drop-path', 'split-grn', 'fuse-epilogues', 'fuse-prologues', 'fold-layer-scale', 'partial-statistics'],
   // GRN's split into statistics and apply is a decomposition, not a fusion: kernels only know the parts.
   unfused: ['eliminate-drop-path', 'split-grn'],
 };

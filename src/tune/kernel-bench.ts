@@ -86,6 +86,10 @@ function bufferData(kernelCase: KernelCase, buffer: BufferDecl, packed: (key: st
       parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
       return out;
     }
+    case 'partials':
+      // Partial sums written here start empty; ones a statistic reads come from another kernel.
+      if (buffer.access === 'read_write') return undefined;
+      throw new UnmeasurableKernel('it reads partial sums another kernel writes');
     case 'scratch':
     case 'model-output':
       return undefined;

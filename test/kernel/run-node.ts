@@ -3,6 +3,7 @@
 import { executeReference } from '../../src/backends/reference/executor.js';
 import { weightGroupData } from '../../src/kernel/execute.js';
 import { interpret } from '../../src/kernel/interpret.js';
+import { partialSumsOf } from '../../src/kernel/partials.js';
 import type { BufferRef } from '../../src/kernel/ir.js';
 import { lowerNode, weightPackings } from '../../src/kernel/lower/index.js';
 import type { Schedule } from '../../src/kernel/schedule.js';
@@ -57,6 +58,9 @@ export function runNode(graph: Graph, node: Node, schedule: Schedule, on: Target
         return weightGroupData(ref.keys, env.weights);
       case 'scratch':
         return new Float32Array(ref.floats);
+      case 'partials':
+        // Written beside this node's value, or (for a statistic) made from its input's value.
+        return ref.id === node.id ? new Float32Array(ref.floats) : partialSumsOf(graph.nodes[ref.id], env.values.get(ref.id)!);
       case 'model-input':
         return env.input.data;
       case 'model-output':

@@ -70,7 +70,8 @@ export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgr
       }
       rendered.set(bucket, [...alike, { program, shader }]);
     }
-    const written = program.buffers.findIndex((b) => b.access === 'read_write');
+    // What it computes: its value's buffer, not partial sums written beside it.
+    const written = program.buffers.findIndex((b) => b.access === 'read_write' && b.ref.kind !== 'partials');
     return {
       shader,
       workgroups: dispatchGrid(program.workgroups),
@@ -97,7 +98,8 @@ export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgr
   const buffers: ProgramBuffer[] = plan.buffers.map(({ floats, role, weight }) => ({
     floats,
     role,
-    dtype: role === 'input' || role === 'output' ? 'f32' : precision,
+    // Scratch (partial sums) stays f32, as the kernels declare it.
+    dtype: role === 'input' || role === 'output' || role === 'scratch' ? 'f32' : precision,
     ...(weight ? { weight } : {}),
   }));
   // Every binding must see its buffer's storage type; a mismatch would reinterpret bytes.

@@ -298,7 +298,8 @@ export function renderWgsl(program: KernelProgram): string {
   if (p.buffers.some((b) => b.dtype === 'f16')) lines.push('// Stores f16 (the shader-f16 feature); arithmetic stays f32.', 'enable f16;');
   lines.push('');
 
-  if (p.buffers.filter((b) => b.access === 'read_write').length !== 1) throw new Error(`internal: ${p.name} must bind exactly one read_write buffer`);
+  const written = p.buffers.filter((b) => b.access === 'read_write');
+  if (written.filter((b) => b.ref.kind !== 'partials').length !== 1 || written.length > 2) throw new Error(`internal: ${p.name} must bind one read_write buffer for its value, and at most one for partial sums`);
   const vectorDecl = (d: { readonly name: string; readonly length: number; readonly vector?: number }): boolean => {
     if (d.vector === undefined) return false;
     if (d.vector !== 4 || d.length % 4 !== 0) throw new Error(`internal: ${d.name} is vector: ${d.vector} with length ${d.length}`);

@@ -77,6 +77,17 @@ export class KernelBuilder {
     return this.bind('output', { kind: 'value', id: this.node.id }, valueLayout(this.node.type), 'read_write');
   }
 
+  /**
+   * The partial sums of value `id`'s statistic over runs of `run` positions, one per run and
+   * channel ([runs, c], runs over samples and positions in order): written by the kernel of
+   * value `id`, read by the statistic's.
+   */
+  partials(id: number, run: number, access: 'read' | 'read_write'): string {
+    const [n, c, h, w] = this.graph.nodes[id].type.shape;
+    const runs = (n * h * w) / run;
+    return this.bind('partials', { kind: 'partials', id, floats: runs * c }, { axes: ['run', 'c'], shape: [runs, c] }, access);
+  }
+
   /** A workgroup array. */
   sharedArray(name: string, length: number, vector?: 4): string {
     const unique = this.fresh(name);
@@ -228,7 +239,8 @@ export class KernelBuilder {
       buffers.splice(at < 0 ? buffers.length : at, 0, { name: 'step_params', access: 'read', length: floats, dtype: 'f32', layout, ref: { kind: 'weight-group', keys: [...this.groupKeys] } });
     }
     const written = buffers.filter((b) => b.access === 'read_write');
-    if (written.length !== 1) throw new Error(`internal: kernel ${program.name} writes ${written.length} buffers; each kernel writes exactly one`);
+    const values = written.filter((b) => b.ref.kind !== 'partials').length;
+    if (values !== 1 || written.length > 2) throw new Error(`internal: kernel ${program.name} writes ${values} values and ${written.length - values} partial sums; each kernel writes one value and at most one set of partial sums`);
     return { ...program, covers: describeNode(this.node), buffers, shared: [...this.shared] };
   }
 }

@@ -5,6 +5,7 @@
 import { add, and, assign, barrier, bind, comment, component, div, f32, group, if_, let_, load, load4, local, loop, lt, mul, ref, registers, rem, store, sub, u32, var_, vec4, xor } from '../build.js';
 import type { Expr, KernelProgram, Stmt } from '../ir.js';
 import type { Schedule } from '../schedule.js';
+import { getOp } from '../../ir/registry.js';
 import type { Graph, Node } from '../../ir/types.js';
 import { KernelBuilder, type OpUse, type Site } from './builder.js';
 import { anatomy, biasOf, contractionWeight, geometry, loadInput, program, type Geometry } from './contraction.js';
@@ -111,8 +112,11 @@ export function lowerGemm(graph: Graph, node: Node, schedule: Extract<Schedule, 
   const acc = load('acc', add(mul(i, u32(threadCols)), j));
   const v = b.applyElementwise(a.before, bias ? bind(epilogue, 'v_bias', add(acc, bias)) : acc, { index: outIndex, n: div(outRow, g.P_OUT), c: oc, shape: node.type.shape }, epilogue);
   epilogue.push(store(output, outIndex, v));
+  const partials = partialSums(b, node, { threadRows, threadCols, unroll }, { start: add(row0, threadRow), col: add(col0, threadCol), ROWS, COUT: g.COUT });
+  if (partials) body.push(partials.registers), epilogue.push(partials.add(v));
   storeOne.push(if_(and(lt(outRow, ROWS), lt(oc, g.COUT)), epilogue));
   body.push(loop('i', 0, threadRows, [loop('j', 0, threadCols, storeOne, { unroll })], { unroll }));
+  if (partials) body.push(...partials.write);
   void k;
   return program(b, node, a.c, schedule, threads, Math.ceil(g.rows / rows) * tilesAcross, body, '_tiled');
 }
@@ -191,8 +195,11 @@ function lowerGemmUnstaged(graph: Graph, node: Node, schedule: Extract<Schedule,
   const bias = biasOf(b, a.c, oc);
   const v = b.applyElementwise(a.before, bias ? bind(epilogue, 'v_bias', add(load('acc', slot), bias)) : load('acc', slot), { index: outIndex, n: div(outRow, g.P_OUT), c: oc, shape: node.type.shape }, epilogue);
   epilogue.push(store(output, outIndex, v));
+  const partials = partialSums(b, node, { threadRows, threadCols, unroll }, { start: row0, col: col0, ROWS, COUT: g.COUT, ...(shared ? { lane } : {}) });
+  if (partials) body.push(partials.registers), epilogue.push(partials.add(v));
   storeOne.push(if_(and(lt(outRow, ROWS), lt(oc, g.COUT)), epilogue));
   body.push(loop('i', 0, threadRows, [loop('j', 0, threadCols, storeOne, { unroll })], { unroll }));
+  if (partials) body.push(...partials.write);
   return program(b, node, a.c, schedule, threads, Math.ceil(g.rows / rows) * tilesAcross, body, shared ? '_gemm_shared' : '_gemm');
 }
 
@@ -242,3 +249,41 @@ function unstagedVectorStep(
   ];
 }
 
+/**
+ * The partial sums a GEMM writes beside its value when the graph asks for them
+ * (Fusion.partials): each thread adds the statistic's term of each output it writes into a
+ * register per run of `positions` of its rows and per column, then writes one partial per run
+ * and column. A thread's rows are `threadRows` consecutive ones from `start` (a multiple of
+ * threadRows); in a shared band, its slot i holds row start + (lane ^ i), so slot runs i / run
+ * hold row runs (lane / run) ^ (i / run), run being a power of two. The run divides H x W
+ * (the pass sees to it), so no run straddles two samples, and rows past the last are whole
+ * runs the guard skips.
+ */
+function partialSums(
+  b: KernelBuilder,
+  node: Node,
+  s: { readonly threadRows: number; readonly threadCols: number; readonly unroll: boolean },
+  at: { readonly start: Expr; readonly col: Expr; readonly ROWS: Expr; readonly COUT: Expr; readonly lane?: Expr },
+): { readonly registers: Stmt; readonly add: (v: Expr) => Stmt; readonly write: Stmt[] } | undefined {
+  const partials = node.fusion?.partials;
+  if (!partials) return undefined;
+  const run = partials.positions;
+  if (s.threadRows % run !== 0) throw new Error(`internal: ${s.threadRows} rows per thread do not split into runs of ${run} positions`);
+  const math = getOp(partials.op).kernel;
+  if (math.kind !== 'reduction' || math.stats.length !== 1) throw new Error(`internal: ${partials.op} has no single statistic to sum in parts`);
+  const memory = b.partials(node.id, run, 'read_write');
+  const [i, j, r] = [ref('i', 'u32'), ref('j', 'u32'), ref('r', 'u32')];
+  const RUN = u32(run, 'PARTIAL_RUN');
+  const cols = u32(s.threadCols);
+  const slot = add(mul(div(i, RUN), cols), j);
+  const add_ = (v: Expr): Stmt => store('partial', slot, add(load('partial', slot), math.stats[0].term(v, {}, partials.attrs)));
+  const runRow = add(at.start, mul(at.lane === undefined ? r : xor(div(at.lane, RUN), r), RUN));
+  const writeOne: Stmt[] = [let_('run_row', runRow), let_('run_col', add(at.col, j))];
+  const [row, col] = [ref('run_row', 'u32'), ref('run_col', 'u32')];
+  writeOne.push(if_(and(lt(row, at.ROWS), lt(col, at.COUT)), [store(memory, add(mul(div(row, RUN), at.COUT), col), load('partial', add(mul(r, cols), j)))]));
+  return {
+    registers: registers('partial', (s.threadRows / run) * s.threadCols),
+    add: add_,
+    write: [comment(`Partial sums of ${partials.op}'s statistic over runs of ${run} rows, one per run and output channel.`), loop('r', 0, s.threadRows / run, [loop('j', 0, s.threadCols, writeOne, { unroll: s.unroll })], { unroll: s.unroll })],
+  };
+}

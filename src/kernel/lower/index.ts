@@ -84,7 +84,8 @@ function storedAs(graph: Graph, program: KernelProgram, storage: StorageType): K
   if (storage === 'f32') return program;
   const output = graph.nodes[graph.output].type.shape.length === 4 ? undefined : graph.output;
   const caller = (b: BufferDecl) => b.ref.kind === 'model-input' || b.ref.kind === 'model-output' || (b.ref.kind === 'value' && b.ref.id === output);
-  return { ...program, buffers: program.buffers.map((b) => (caller(b) ? b : { ...b, dtype: storage })) };
+  // Partial sums stay f32 (ir.ts).
+  return { ...program, buffers: program.buffers.map((b) => (caller(b) || b.ref.kind === 'partials' ? b : { ...b, dtype: storage })) };
 }
 
 /**
@@ -125,14 +126,16 @@ export function lowerNodes(graph: Graph, target: TargetDescription, schedule: (n
 /**
  * What lowering reads of a node, without its identity: the op and attributes, the fused steps
  * (operand positions, not names), the shapes of its value, inputs and weights, whether it reads
- * the model's input or is its output, the schedule and the storage type. Numbers JSON cannot
+ * the model's input or is its output, the partial sums it writes or finishes, the schedule and
+ * the storage type. Numbers JSON cannot
  * tell apart (-0, NaN, the infinities) are kept apart.
  */
 function loweringKey(graph: Graph, node: Node, schedule: Schedule, storage: StorageType): string {
   const sets = paramSetsOf(node).map((set) => [set.op, set.attrs, Object.entries(set.params).map(([role, key]) => [role, graph.params.get(key)?.shape, graph.params.get(key)?.dtype])]);
   const steps = [...(node.fusion?.prologue ?? []), ...(node.fusion?.epilogue ?? [])].map((step) => step.operands);
   const inputs = node.inputs.map((id) => [graph.nodes[id].op === 'input', graph.nodes[id].type]);
-  return JSON.stringify([node.op, node.type, node.id === graph.output, inputs, sets, node.fusion?.prologue.length ?? 0, steps, schedule, storage], (_key, value: unknown) =>
+  const partials = [node.fusion?.partials?.op, node.fusion?.partials?.attrs, node.fusion?.partials?.positions, node.fusion?.fromPartials];
+  return JSON.stringify([node.op, node.type, node.id === graph.output, inputs, sets, node.fusion?.prologue.length ?? 0, steps, partials, schedule, storage], (_key, value: unknown) =>
     typeof value === 'number' && (Object.is(value, -0) || !Number.isFinite(value)) ? `number:${String(value)}` : value,
   );
 }
@@ -157,6 +160,7 @@ function rebound(graph: Graph, program: KernelProgram, from: Node, to: Node): Ke
     if (ref.kind === 'value') mapped = values.has(ref.id) ? { kind: 'value', id: values.get(ref.id)! } : undefined;
     else if (ref.kind === 'weight') mapped = weights.has(ref.key) ? { kind: 'weight', key: weights.get(ref.key)! } : undefined;
     else if (ref.kind === 'weight-group') mapped = ref.keys.every((key) => weights.has(key)) ? { kind: 'weight-group', keys: ref.keys.map((key) => weights.get(key)!) } : undefined;
+    else if (ref.kind === 'partials') mapped = values.has(ref.id) ? { ...ref, id: values.get(ref.id)! } : undefined;
     else if (ref.kind === 'model-input' || ref.kind === 'model-output') mapped = ref;
     if (mapped === undefined) return undefined;
     buffers.push({ ...buffer, ref: mapped });

@@ -3,7 +3,7 @@
 //   over channels: a row is a pixel; out = apply(x, stats) for each of its channels.
 //   over space:    a row is a (sample, channel); out = the last statistic. With `then`, a
 //                  row is a sample: each channel's statistic, then those reduced over channels.
-import { add, and, div, group, if_, let_, load, local, mul, ref, rem, store, u32 } from '../build.js';
+import { add, and, div, f32, group, if_, let_, load, local, mul, ref, rem, store, u32 } from '../build.js';
 import type { Expr, KernelProgram, Stmt } from '../ir.js';
 import type { ReductionMath } from '../math.js';
 import type { Schedule } from '../schedule.js';
@@ -13,11 +13,17 @@ import { KernelBuilder, lessThan } from './builder.js';
 import { nhwc } from './elementwise.js';
 
 export function lowerReduction(graph: Graph, node: Node, schedule: Extract<Schedule, { strategy: 'rows' }>): KernelProgram {
-  const math = getOp(node.op).kernel;
-  if (math.kind !== 'reduction') throw new Error(`internal: '${node.op}' is not a reduction`);
+  const declared = getOp(node.op).kernel;
+  if (declared.kind !== 'reduction') throw new Error(`internal: '${node.op}' is not a reduction`);
   const b = new KernelBuilder(graph, node);
-  const { n, positions, channels } = nhwc(b.inputType(0).shape);
-  const input = b.input(0);
+  const shape = nhwc(b.inputType(0).shape);
+  const { n, channels } = shape;
+  // Finishing partial sums (Fusion.fromPartials): each run of `run` positions is one element
+  // already holding its terms' sum, laid out as the value's positions were ([n, runs, c]).
+  const run = node.fusion?.fromPartials;
+  const positions = run === undefined ? shape.positions : shape.positions / run;
+  const math = run === undefined ? declared : fromPartialSums(declared, shape.positions);
+  const input = run === undefined ? b.input(0) : b.partials(node.inputs[0], run, 'read');
   const output = b.output();
   const { lanes, workgroupSize } = schedule;
   const rowsPerGroup = workgroupSize / lanes;
@@ -83,4 +89,15 @@ export function lowerReduction(graph: Graph, node: Node, schedule: Extract<Sched
 
 function nodeUseOf(node: Node) {
   return { op: node.op, attrs: node.attrs, params: node.params, operands: [], name: node.name };
+}
+
+/**
+ * The op's spatial statistic over partial sums: each element is already a sum of terms, so its
+ * term is the element itself, and the statistic is finished with the count of positions the
+ * sums cover, not of the sums.
+ */
+function fromPartialSums(math: ReductionMath, positions: number): ReductionMath {
+  if (math.over !== 'spatial' || math.stats.length !== 1) throw new Error('internal: only a single spatial statistic is summed in parts');
+  const [stat] = math.stats;
+  return { ...math, stats: [{ name: stat.name, term: (x) => x, finish: (sum, _count, stats, attrs) => stat.finish(sum, f32(positions), stats, attrs) }] };
 }
