@@ -46,8 +46,11 @@ export type Stmt =
   | { readonly kind: 'if'; readonly condition: Expr; readonly then: readonly Stmt[]; readonly otherwise?: readonly Stmt[]; readonly loc: SourceLoc }
   | { readonly kind: 'let'; readonly name: string; readonly nameLoc: SourceLoc; readonly value: Expr; readonly loc: SourceLoc }
   | { readonly kind: 'assert'; readonly condition: Expr; readonly message?: string; readonly loc: SourceLoc }
-  /** `alias "timm.name.{i}" = "official.name.{i}"`: another checkpoint's name for weights. */
-  | { readonly kind: 'alias'; readonly from: string; readonly to: string; readonly loc: SourceLoc };
+  /**
+   * `alias "timm.name.{i}" = "official.name.{i}"`: another checkpoint's name for weights;
+   * `... as minkowski`: stored in another layout too (src/weights/layouts.ts).
+   */
+  | { readonly kind: 'alias'; readonly from: string; readonly to: string; readonly layout?: { readonly name: string; readonly loc: SourceLoc }; readonly loc: SourceLoc };
 
 export interface Param {
   readonly name: string;

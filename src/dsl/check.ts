@@ -8,6 +8,7 @@ import { builtins } from './values.js';
 import { opRegistry } from '../ir/registry.js';
 import type { Diagnostic } from '../util/diagnostics.js';
 import { didYouMean } from '../util/suggest.js';
+import { weightLayouts } from '../weights/layouts.js';
 
 export function opParameters(opName: string): readonly Parameter[] {
   return opRegistry.get(opName)!.attrs.map((a) => ({ name: a.name, required: a.default === undefined }));
@@ -129,6 +130,10 @@ export function checkProgram(program: Program): Diagnostic[] {
           }
           for (const placeholder of stmt.to.match(/\{[^}]*\}/g) ?? []) {
             if (!stmt.from.includes(placeholder)) report({ message: `alias target uses ${placeholder}, which its source pattern does not define`, loc: stmt.loc });
+          }
+          if (stmt.layout && !weightLayouts.has(stmt.layout.name)) {
+            const suggestion = didYouMean(stmt.layout.name, weightLayouts.keys());
+            report({ message: `unknown weight layout '${stmt.layout.name}'${suggestion || `; the layouts are: ${[...weightLayouts.keys()].join(', ')}`}`, loc: stmt.layout.loc });
           }
           break;
         case 'call': {

@@ -152,7 +152,7 @@ class Elaborator {
         return;
       }
       case 'alias':
-        this.aliases.push({ from: stmt.from, to: stmt.to, loc: stmt.loc });
+        this.aliases.push({ from: stmt.from, to: stmt.to, ...(stmt.layout ? { layout: stmt.layout.name } : {}), loc: stmt.loc });
         return;
       case 'if': {
         const taken = this.guard(() => expectBool(evaluate(stmt.condition, env), stmt.condition.loc, "'if'"));

@@ -30,6 +30,7 @@ export const Let = keyword('let', true);
 export const Residual = keyword('residual', true);
 export const Alias = keyword('alias', true);
 export const Assert = keyword('assert', true);
+export const As = keyword('as');
 export const True = keyword('true');
 export const False = keyword('false');
 export const And = keyword('and');
@@ -78,7 +79,7 @@ export const allTokens: readonly TokenType[] = [
   Comment,
   Word,
   PathKeyword,
-  Import, Model, Family, Block, For, In, If, Else, Let, Residual, Alias, Assert, True, False, And, Or, Not,
+  Import, Model, Family, Block, For, In, If, Else, Let, Residual, Alias, Assert, As, True, False, And, Or, Not,
   Identifier,
   FloatLiteral, IntLiteral, StringLiteral,
   DotDot, Dot, Comma, Colon, LParen, RParen, LBracket, RBracket, LBrace, RBrace,

@@ -344,7 +344,13 @@ export class CnxParser extends EmbeddedActionsParser {
     const from = this.CONSUME(T.StringLiteral);
     this.CONSUME(T.Equals);
     const to = this.CONSUME1(T.StringLiteral);
-    return { kind: 'alias', from: unquote(from.image), to: unquote(to.image), loc: this.loc(from, to) };
+    let layout: { name: string; loc: SourceLoc } | undefined;
+    this.OPTION(() => {
+      this.CONSUME(T.As);
+      const name = this.CONSUME(T.Identifier);
+      layout = { name: name.image, loc: this.loc(name) };
+    });
+    return { kind: 'alias', from: unquote(from.image), to: unquote(to.image), ...(layout ? { layout } : {}), loc: this.loc(from, to) };
   });
 
   private pathStmt = this.RULE('pathStmt', (): Stmt => {

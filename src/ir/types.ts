@@ -121,6 +121,8 @@ export interface ParamSpec {
 export interface WeightAlias {
   readonly from: string;
   readonly to: string;
+  /** The layout tensors named `from` are stored in, when not the dense one (src/weights/layouts.ts). */
+  readonly layout?: string;
   readonly loc?: SourceLoc;
 }
 

@@ -6,6 +6,11 @@ import type { WeightAlias } from '../ir/types.js';
  * matches any one segment and is substituted into the target. Returns undefined if none does.
  */
 export function applyAliases(key: string, aliases: readonly WeightAlias[]): string | undefined {
+  return matchAlias(key, aliases)?.key;
+}
+
+/** The key `key` names through the first alias that matches it, and that alias. */
+export function matchAlias(key: string, aliases: readonly WeightAlias[]): { readonly key: string; readonly alias: WeightAlias } | undefined {
   const segments = key.split('.');
   for (const alias of aliases) {
     const pattern = alias.from.split('.');
@@ -19,7 +24,7 @@ export function applyAliases(key: string, aliases: readonly WeightAlias[]): stri
     });
     if (!matches) continue;
     const target = alias.to.replace(/\{(\w+)\}/g, (_, name: string) => bindings.get(name) ?? '');
-    return [target, ...segments.slice(pattern.length)].join('.');
+    return { key: [target, ...segments.slice(pattern.length)].join('.'), alias };
   }
   return undefined;
 }

@@ -1,7 +1,8 @@
 // Matches a checkpoint's tensors to the weights a graph declares. Official names match
 // directly; other names (timm's) go through the family's aliases. Every missing, extra or
 // mis-shaped tensor is reported, each by name and with both shapes.
-import { applyAliases } from './aliases.js';
+import { matchAlias } from './aliases.js';
+import { layoutMismatch, weightLayouts } from './layouts.js';
 import { withDerivedWeights } from './derive.js';
 import type { WeightMap } from '../backends/reference/executor.js';
 import { formatShape, numel, type Graph, type HostTensor } from '../ir/types.js';
@@ -25,7 +26,8 @@ export function bindWeights(graph: Graph, tensors: ReadonlyMap<string, HostTenso
   const problems: Diagnostic[] = [];
   const extra: string[] = [];
   for (const [name, tensor] of tensors) {
-    const key = graph.params.has(name) ? name : applyAliases(name, graph.aliases);
+    const alias = graph.params.has(name) ? undefined : matchAlias(name, graph.aliases);
+    const key = alias ? alias.key : graph.params.has(name) ? name : undefined;
     const spec = key === undefined ? undefined : graph.params.get(key);
     if (key === undefined || !spec || spec.derived) {
       extra.push(name);
@@ -37,8 +39,17 @@ export function bindWeights(graph: Graph, tensors: ReadonlyMap<string, HostTenso
       continue;
     }
     sources.set(key, name);
+    // A tensor stored in another layout (the alias says which) is rearranged; one the layout
+    // does not cover (a bias beside a kernel) binds as stored.
+    const layout = alias?.alias.layout;
+    const converted = layout === undefined ? undefined : weightLayouts.get(layout)?.convert(tensor.shape, tensor.data, spec.shape);
+    if (converted) {
+      bound.set(key, { shape: spec.shape, data: converted });
+      continue;
+    }
     if (!shapesCompatible(tensor.shape, spec.shape)) {
-      problems.push({ message: `${label}: tensor ${shown} has shape ${formatShape(tensor.shape)}, but the model expects ${formatShape(spec.shape)}` });
+      const why = layout === undefined ? '' : `; ${layoutMismatch(layout)}`;
+      problems.push({ message: `${label}: tensor ${shown} has shape ${formatShape(tensor.shape)}, but the model expects ${formatShape(spec.shape)}${why}` });
       continue;
     }
     bound.set(key, { shape: spec.shape, data: tensor.data });
