@@ -95,11 +95,19 @@ import math
 import os
 import struct
 import sys
+import importlib.util
 from collections import OrderedDict
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+# The file writers are make-goldens.py's (its name has a dash, so it is loaded by path).
+_spec = importlib.util.spec_from_file_location("make_goldens", os.path.join(os.path.dirname(os.path.abspath(__file__)), "make-goldens.py"))
+_make_goldens = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_make_goldens)
+write_safetensors = _make_goldens.write_safetensors
+save_npy = _make_goldens.save_npy
 
 ROOT = os.path.join("test", "fixtures", "golden-fcmae")
 
@@ -612,24 +620,6 @@ def forward_dense(dsd, cfg, imgs, mask, per_sample_grn=False):
 # File writers / readers
 # ---------------------------------------------------------------------------
 
-def write_safetensors(path, tensors):
-    """Minimal safetensors writer: u64 LE header length, JSON header, raw data."""
-    header, blobs, off = {}, [], 0
-    for name, t in tensors.items():
-        data = t.detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape),
-                        "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    hj = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    hj += b" " * (-len(hj) % 8)  # pad so the data section starts 8-aligned
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hj)))
-        f.write(hj)
-        for b in blobs:
-            f.write(b)
-
-
 def read_safetensors(path):
     """Independent reader used for the read-back check (keeps the file's key order)."""
     with open(path, "rb") as f:
@@ -644,10 +634,6 @@ def read_safetensors(path):
         arr = np.frombuffer(raw[base + b:base + e], dtype="<f4").reshape(info["shape"])
         out[name] = torch.from_numpy(arr.copy())
     return out
-
-
-def save_npy(path, t):
-    np.save(path, np.ascontiguousarray(t.detach().cpu().numpy().astype("<f4")))
 
 
 def load_npy(path):
