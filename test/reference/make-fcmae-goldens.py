@@ -93,7 +93,6 @@ pins (shwoo93/MinkowskiEngine at bbc30ef):
 import json
 import math
 import os
-import struct
 import sys
 import importlib.util
 from collections import OrderedDict
@@ -108,6 +107,8 @@ _make_goldens = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_make_goldens)
 write_safetensors = _make_goldens.write_safetensors
 save_npy = _make_goldens.save_npy
+# Its reader keeps the file's key order (Python dicts do), which the read-back check relies on.
+read_safetensors = _make_goldens.read_safetensors
 
 ROOT = os.path.join("test", "fixtures", "golden-fcmae")
 
@@ -619,22 +620,6 @@ def forward_dense(dsd, cfg, imgs, mask, per_sample_grn=False):
 # ---------------------------------------------------------------------------
 # File writers / readers
 # ---------------------------------------------------------------------------
-
-def read_safetensors(path):
-    """Independent reader used for the read-back check (keeps the file's key order)."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n].decode("utf-8"), object_pairs_hook=OrderedDict)
-    base = 8 + n
-    out = OrderedDict()
-    for name, info in header.items():
-        assert info["dtype"] == "F32"
-        b, e = info["data_offsets"]
-        arr = np.frombuffer(raw[base + b:base + e], dtype="<f4").reshape(info["shape"])
-        out[name] = torch.from_numpy(arr.copy())
-    return out
-
 
 def load_npy(path):
     a = np.load(path)
