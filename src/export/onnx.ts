@@ -208,7 +208,8 @@ const lowerings: Readonly<Record<string, Lowering>> = {
 
   grn(b, node, [x], out, label) {
     // Nx = ||x||_{H,W} / (mean over C of those norms + eps); out = gamma * (x * Nx) + beta + x.
-    const norm = b.step(label, 'norm', 'ReduceL2', [x], { axes: ints([2, 3]), keepdims: { int: 1 } });
+    // Over the batch, the norm spans N too and its [1, C, 1, 1] broadcasts to every sample.
+    const norm = b.step(label, 'norm', 'ReduceL2', [x], { axes: ints(node.attrs.over_batch === true ? [0, 2, 3] : [2, 3]), keepdims: { int: 1 } });
     const mean = b.step(label, 'mean_norm', 'ReduceMean', [norm], { axes: ints([1]), keepdims: { int: 1 } });
     const shifted = b.step(label, 'mean_norm_eps', 'Add', [mean, b.scalar(`${label}/eps`, node.attrs.eps as number)]);
     const nx = b.step(label, 'nx', 'Div', [norm, shifted]);
@@ -220,7 +221,15 @@ const lowerings: Readonly<Record<string, Lowering>> = {
 
   grn_stats(b, node, [x], out, label) {
     // Nx = ||x||_{H,W} / (mean over C of those norms + eps), as [N, C].
-    const norm = b.step(label, 'norm', 'ReduceL2', [x], { axes: ints([2, 3]), keepdims: { int: 0 } });
+    let norm = b.step(label, 'norm', 'ReduceL2', [x], { axes: ints([2, 3]), keepdims: { int: 0 } });
+    if (node.attrs.over_batch === true) {
+      // The norm over N of the per-sample norms is the norm over every sample's positions,
+      // [1, C]; adding the per-sample norms times 0 repeats it as [N, C] without the int64
+      // shape tensor an Expand would need.
+      const batch = b.step(label, 'batch_norm', 'ReduceL2', [norm], { axes: ints([0]), keepdims: { int: 1 } });
+      const zeros = b.step(label, 'zeros', 'Mul', [norm, b.scalar('const/zero', 0)]);
+      norm = b.step(label, 'norm_per_sample', 'Add', [batch, zeros]);
+    }
     const mean = b.step(label, 'mean_norm', 'ReduceMean', [norm], { axes: ints([1]), keepdims: { int: 1 } });
     const shifted = b.step(label, 'mean_norm_eps', 'Add', [mean, b.scalar(`${label}/eps`, node.attrs.eps as number)]);
     b.op('Div', label, [norm, shifted], out);

@@ -51,6 +51,11 @@ export interface ReductionMath {
   readonly stats: readonly Statistic[];
   readonly apply?: (x: Expr, stats: Readonly<Record<string, Expr>>, at: ElementContext, attrs: Attrs) => Expr;
   readonly then?: ReductionMath & { readonly over: 'channels' };
+  /**
+   * For a spatial reduction with `then`: whether its statistics span the whole batch (every
+   * sample's positions, then one reduction over channels), the result repeated for each sample.
+   */
+  readonly spansBatch?: (attrs: Attrs) => boolean;
 }
 
 /**

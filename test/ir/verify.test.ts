@@ -35,6 +35,6 @@ describe('verifyGraph', () => {
     const text = printGraph(base());
     expect(text).toMatch(/^graph convnextv2-atto \{/);
     expect(text).toContain('= conv2d(%0) {in=3, out=40, kernel=[4, 4], stride=[4, 4], padding=[0, 0], groups=1, bias=true} downsample_layers.0.0 : [2, 40, 16, 12] f32');
-    expect(text).toMatch(/= grn_stats\(%\d+\) \{dim=160, eps=0\.000001\} stages\.0\.0\.grn : \[2, 160\] f32/);
+    expect(text).toMatch(/= grn_stats\(%\d+\) \{dim=160, eps=0\.000001, over_batch=false\} stages\.0\.0\.grn : \[2, 160\] f32/);
   });
 });

@@ -4,12 +4,12 @@
 // so it can be folded into the next pointwise layer's input.
 import { expectChannels, expectRank, intAttr, ShapeError, type OpDef } from '../op.js';
 import { formatShape, numel, sameShape } from '../types.js';
-import { grn } from './grn.js';
+import { grn, grnScales } from './grn.js';
 import { add, div, f32, mul, sqrt } from '../../kernel/build.js';
 
 export const grnStats: OpDef = {
   name: 'grn_stats',
-  summary: "GRN statistics: each (sample, channel)'s L2 norm over H, W divided by the sample's mean norm (+ eps)",
+  summary: "GRN statistics: each (sample, channel)'s L2 norm over H, W (and N, over the batch) divided by the mean norm over channels (+ eps)",
   kind: 'reduction',
   reduces: 'spatial',
   arity: 1,
@@ -17,6 +17,7 @@ export const grnStats: OpDef = {
   attrs: [
     { name: 'dim', type: 'int', doc: 'channels' },
     { name: 'eps', type: 'float', default: 1e-6, doc: "added to the norms' channel mean" },
+    { name: 'over_batch', type: 'bool', default: false, doc: "each channel's norm over every sample's positions (the same Nx for all)" },
   ],
   params: () => [],
   infer([x], attrs) {
@@ -29,6 +30,7 @@ export const grnStats: OpDef = {
     kind: 'reduction',
     over: 'spatial',
     stats: [{ name: 'norm', term: (x) => mul(x, x), finish: (sum) => sqrt(sum) }],
+    spansBatch: (attrs) => attrs.over_batch === true,
     then: {
       kind: 'reduction',
       over: 'channels',
@@ -36,24 +38,8 @@ export const grnStats: OpDef = {
       apply: (norm, s, _at, attrs) => div(norm, add(s.mean, f32(attrs.eps as number, 'EPS'))),
     },
   },
-  evaluate([x], _weights, attrs, out) {
-    const [n, c, h, w] = x.shape;
-    const positions = h * w;
-    const result = new Float32Array(numel(out.shape));
-    const norms = new Float64Array(c);
-    for (let b = 0; b < n; b++) {
-      let mean = 0;
-      for (let ch = 0; ch < c; ch++) {
-        let sumSq = 0;
-        const plane = (b * c + ch) * positions;
-        for (let p = 0; p < positions; p++) sumSq += x.data[plane + p] * x.data[plane + p];
-        norms[ch] = Math.sqrt(sumSq);
-        mean += norms[ch];
-      }
-      mean /= c;
-      for (let ch = 0; ch < c; ch++) result[b * c + ch] = norms[ch] / (mean + (attrs.eps as number));
-    }
-    return result;
+  evaluate([x], _weights, attrs) {
+    return Float32Array.from(grnScales(x, attrs));
   },
 };
 

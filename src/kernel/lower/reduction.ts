@@ -3,7 +3,7 @@
 //   over channels: a row is a pixel; out = apply(x, stats) for each of its channels.
 //   over space:    a row is a (sample, channel); out = the last statistic. With `then`, a
 //                  row is a sample: each channel's statistic, then those reduced over channels.
-import { add, and, div, f32, group, if_, let_, load, local, mul, ref, rem, store, u32 } from '../build.js';
+import { add, and, div, f32, group, if_, let_, load, local, loop, mul, ref, rem, store, u32 } from '../build.js';
 import type { Expr, KernelProgram, Stmt } from '../ir.js';
 import type { ReductionMath } from '../math.js';
 import type { Schedule } from '../schedule.js';
@@ -21,14 +21,19 @@ export function lowerReduction(graph: Graph, node: Node, schedule: Extract<Sched
   // Finishing partial sums (Fusion.fromPartials): each run of `run` positions is one element
   // already holding its terms' sum, laid out as the value's positions were ([n, runs, c]).
   const run = node.fusion?.fromPartials;
-  const positions = run === undefined ? shape.positions : shape.positions / run;
-  const math = run === undefined ? declared : fromPartialSums(declared, shape.positions);
+  // Statistics over the whole batch (GRN over_batch): one row whose positions are every
+  // sample's in turn (NHWC keeps them consecutive), its result written for each sample.
+  const spansBatch = declared.spansBatch?.(node.attrs) === true;
+  if (spansBatch && (declared.over !== 'spatial' || !declared.then)) throw new Error(`internal: ${node.op} spans the batch but is no spatial reduction with a second one`);
+  const perSample = run === undefined ? shape.positions : shape.positions / run;
+  const positions = spansBatch ? n * perSample : perSample;
+  const math = run === undefined ? declared : fromPartialSums(declared, spansBatch ? n * shape.positions : shape.positions);
   const input = run === undefined ? b.input(0) : b.partials(node.inputs[0], run, 'read');
   const output = b.output();
   const { lanes, workgroupSize } = schedule;
   const rowsPerGroup = workgroupSize / lanes;
   const body: Stmt[] = [];
-  const rowCount = math.over === 'channels' ? n * positions : math.then ? n : n * channels;
+  const rowCount = math.over === 'channels' ? n * positions : math.then ? (spansBatch ? 1 : n) : n * channels;
   body.push(let_('row', add(mul(group, u32(rowsPerGroup, 'ROWS_PER_WORKGROUP')), div(local, u32(lanes, 'LANES')))));
   body.push(let_('lane', rem(local, u32(lanes, 'LANES'))));
   const row = ref('row', 'u32');
@@ -74,7 +79,13 @@ export function lowerReduction(graph: Graph, node: Node, schedule: Extract<Sched
     const c = ref('c', 'u32');
     const index = add(mul(nn, C), c);
     const site = { index, n: nn, c, shape: node.type.shape };
-    inner.push(store(output, index, apply(load(output, index), stats, b.context(nodeUseOf(node), site), node.attrs)));
+    const value = apply(load(output, index), stats, b.context(nodeUseOf(node), site), node.attrs);
+    if (spansBatch) {
+      // Row 0 holds the statistics; every sample gets the same result.
+      inner.push(let_('result', value), loop('s', 0, n, [store(output, add(mul(ref('s', 'u32'), C), c), ref('result', 'f32'))]));
+    } else {
+      inner.push(store(output, index, value));
+    }
     body.push(if_(active, [{ kind: 'loop', index: 'c', from: lane, to: C, step: u32(lanes), body: inner }]));
   }
   return b.finish({
