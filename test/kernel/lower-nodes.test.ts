@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { elaborate, selectModel } from '../../src/dsl/elaborate.js';
 import { loadProgram } from '../../src/dsl/load.js';
 import type { KernelProgram } from '../../src/kernel/ir.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
 import { lowerNode, lowerNodes } from '../../src/kernel/lower/index.js';
 import { renderingBucket, sameRendering } from '../../src/kernel/same.js';
 import { splitForKernels } from '../../src/kernel/split.js';
@@ -41,6 +42,23 @@ describe('lowerNodes', () => {
     }
     // The shortcut was taken (a model repeats its blocks), so the comparison above tested it.
     expect(reused).toBeGreaterThan(0);
+  });
+});
+
+describe('lowerNodes with a value read twice', () => {
+  it('does not take add(a, a) for add(a, b): a kernel binds a value read twice once', () => {
+    const b = new GraphBuilder('twice');
+    const x = b.add({ op: 'input', inputs: [], attrs: { channels: 8, shape: [1, 8, 4, 4] }, name: '' });
+    const a = b.add({ op: 'gelu', inputs: [x], attrs: {}, name: 'a' });
+    const c = b.add({ op: 'gelu', inputs: [a], attrs: {}, name: 'c' });
+    const same = b.add({ op: 'add', inputs: [c, c], attrs: {}, name: '' });
+    const apart = b.add({ op: 'add', inputs: [same, c], attrs: {}, name: '' });
+    // Neither add is the output, which lowering keys apart.
+    const graph = b.build(b.add({ op: 'gelu', inputs: [apart], attrs: {}, name: 'out' }));
+    const programs = lowerNodes(graph, webgpuDefaultTarget, () => undefined);
+    graph.nodes.forEach((node, i) => expect(programs[i], `%${node.id}`).toEqual(lowerNode(graph, node, webgpuDefaultTarget)));
+    expect(programs[same].buffers.filter((buffer) => buffer.access === 'read')).toHaveLength(1);
+    expect(programs[apart].buffers.filter((buffer) => buffer.access === 'read')).toHaveLength(2);
   });
 });
 

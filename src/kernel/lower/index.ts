@@ -125,17 +125,19 @@ export function lowerNodes(graph: Graph, target: TargetDescription, schedule: (n
 
 /**
  * What lowering reads of a node, without its identity: the op and attributes, the fused steps
- * (operand positions, not names), the shapes of its value, inputs and weights, whether it reads
- * the model's input or is its output, the partial sums it writes or finishes, the schedule and
- * the storage type. Numbers JSON cannot
- * tell apart (-0, NaN, the infinities) are kept apart.
+ * (operand positions, not names), the shapes of its value, inputs and weights, which inputs and
+ * which weights are the same one (a kernel binds each once), whether it reads the model's input
+ * or is its output, the partial sums it writes or finishes, the schedule and the storage type.
+ * Numbers JSON cannot tell apart (-0, NaN, the infinities) are kept apart.
  */
 function loweringKey(graph: Graph, node: Node, schedule: Schedule, storage: StorageType): string {
   const sets = paramSetsOf(node).map((set) => [set.op, set.attrs, Object.entries(set.params).map(([role, key]) => [role, graph.params.get(key)?.shape, graph.params.get(key)?.dtype])]);
   const steps = [...(node.fusion?.prologue ?? []), ...(node.fusion?.epilogue ?? [])].map((step) => step.operands);
-  const inputs = node.inputs.map((id) => [graph.nodes[id].op === 'input', graph.nodes[id].type]);
+  const inputs = node.inputs.map((id) => [graph.nodes[id].op === 'input', graph.nodes[id].type, node.inputs.indexOf(id)]);
+  const keys = paramSetsOf(node).flatMap((set) => Object.values(set.params));
+  const sameWeights = keys.map((key) => keys.indexOf(key));
   const partials = [node.fusion?.partials?.op, node.fusion?.partials?.attrs, node.fusion?.partials?.positions, node.fusion?.fromPartials];
-  return JSON.stringify([node.op, node.type, node.id === graph.output, inputs, sets, node.fusion?.prologue.length ?? 0, steps, partials, schedule, storage], (_key, value: unknown) =>
+  return JSON.stringify([node.op, node.type, node.id === graph.output, inputs, sets, sameWeights, node.fusion?.prologue.length ?? 0, steps, partials, schedule, storage], (_key, value: unknown) =>
     typeof value === 'number' && (Object.is(value, -0) || !Number.isFinite(value)) ? `number:${String(value)}` : value,
   );
 }
