@@ -8,6 +8,8 @@ import { renderWgsl } from '../backends/wgsl/render.js';
 import type { WeightMap } from '../backends/reference/executor.js';
 import type { BufferDecl, BufferLayout, KernelProgram } from '../kernel/ir.js';
 import { lowerNode, weightPackings } from '../kernel/lower/index.js';
+import { valueLayout } from '../kernel/lower/builder.js';
+import { partialSumsOf } from '../kernel/partials.js';
 import type { Schedule } from '../kernel/schedule.js';
 import type { TargetDescription } from '../kernel/target.js';
 import type { Graph, HostTensor, Node } from '../ir/types.js';
@@ -86,10 +88,15 @@ function bufferData(kernelCase: KernelCase, buffer: BufferDecl, packed: (key: st
       parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
       return out;
     }
-    case 'partials':
-      // Partial sums written here start empty; ones a statistic reads come from another kernel.
+    case 'partials': {
+      // Partial sums written here start empty; ones a statistic finishes are made from the
+      // reference value of the kernel that writes them.
       if (buffer.access === 'read_write') return undefined;
-      throw new UnmeasurableKernel('it reads partial sums another kernel writes');
+      const value = kernelCase.values.get(ref.id);
+      if (!value) throw new Error(`internal: no reference value for value ${ref.id}`);
+      const producer = kernelCase.graph.nodes[ref.id];
+      return partialSumsOf(producer, inLayout(value, valueLayout(producer.type)));
+    }
     case 'scratch':
     case 'model-output':
       return undefined;
