@@ -8,6 +8,7 @@ import type { WgslProgram } from '../backends/wgsl/program.js';
 import { describeNode } from '../ir/print.js';
 import { getOp } from '../ir/registry.js';
 import { numel, type Attrs, type Graph, type Node, type TensorType } from '../ir/types.js';
+import { mainOutput } from '../ir/graph-io.js';
 
 /** How FLOPs are counted; printed under the profile table and carried in its JSON. */
 export const flopsConvention =
@@ -92,7 +93,7 @@ export function dispatchWork(graph: Graph, program: WgslProgram): DispatchWork[]
   }
   return program.dispatches.map((d, i) => {
     const kernel = program.shaders[d.shader].name;
-    const node = nodes[i] ?? nodes[graph.output];
+    const node = nodes[i] ?? nodes[mainOutput(graph)];
     if (program.programs[i].covers !== describeNode(node)) {
       throw new Error(`internal: dispatch ${i} computes '${program.programs[i].covers}', not '${describeNode(node)}' as the profile expected`);
     }

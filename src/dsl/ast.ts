@@ -42,8 +42,16 @@ export type Stmt =
   | { readonly kind: 'scope'; readonly path: Path; readonly body: readonly Stmt[]; readonly loc: SourceLoc }
   /** `residual { ... }`: the body's result is added to its input. */
   | { readonly kind: 'residual'; readonly body: readonly Stmt[]; readonly loc: SourceLoc }
+  /**
+   * `sparse(mask) { ... }`: the body computes only where the patch mask keeps the image (FCMAE's
+   * sparse encoder): its input and every op's result are zeroed at masked patches.
+   */
+  | { readonly kind: 'sparse'; readonly mask: Expr; readonly body: readonly Stmt[]; readonly loc: SourceLoc }
+  /** `output name`: the running value is one of the model's named results. */
+  | { readonly kind: 'output'; readonly name: string; readonly nameLoc: SourceLoc; readonly loc: SourceLoc }
   | { readonly kind: 'for'; readonly variable: string; readonly variableLoc: SourceLoc; readonly from: Expr; readonly to: Expr; readonly body: readonly Stmt[]; readonly loc: SourceLoc }
   | { readonly kind: 'if'; readonly condition: Expr; readonly then: readonly Stmt[]; readonly otherwise?: readonly Stmt[]; readonly loc: SourceLoc }
+  /** `let x = expr`; `let x = op(...)` also runs the op, like a statement, and names its tensor. */
   | { readonly kind: 'let'; readonly name: string; readonly nameLoc: SourceLoc; readonly value: Expr; readonly loc: SourceLoc }
   | { readonly kind: 'assert'; readonly condition: Expr; readonly message?: string; readonly loc: SourceLoc }
   /**

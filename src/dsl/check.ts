@@ -1,17 +1,24 @@
 // Static checks over a whole program before anything is elaborated: names, callees, argument
 // lists and where statements may appear. It reports every problem it finds, so one run of
 // the compiler shows all such mistakes at once.
-import type { DefinitionDecl, Expr, ModelDecl, Stmt } from './ast.js';
+import type { Arg, DefinitionDecl, Expr, ModelDecl, Stmt } from './ast.js';
 import { matchArgs, type Parameter } from './arguments.js';
 import type { Program } from './load.js';
 import { builtins } from './values.js';
 import { opRegistry } from '../ir/registry.js';
-import type { Diagnostic } from '../util/diagnostics.js';
+import type { Diagnostic, SourceLoc } from '../util/diagnostics.js';
 import { didYouMean } from '../util/suggest.js';
 import { weightLayouts } from '../weights/layouts.js';
 
+/** An op's arguments: its tensor arguments (`mask_fill(mask, ...)`), then its attributes. */
 export function opParameters(opName: string): readonly Parameter[] {
-  return opRegistry.get(opName)!.attrs.map((a) => ({ name: a.name, required: a.default === undefined }));
+  const op = opRegistry.get(opName)!;
+  return [...(op.tensorArgs ?? []).map((name) => ({ name, required: true })), ...op.attrs.map((a) => ({ name: a.name, required: a.default === undefined }))];
+}
+
+/** Whether `let x = callee(...)` runs an op or a block (not a function such as len). */
+export function callsGraph(program: Program, callee: string): boolean {
+  return !(callee in builtins) && (opRegistry.has(callee) || program.definitions.has(callee));
 }
 
 export function definitionParameters(def: DefinitionDecl): readonly Parameter[] {
@@ -96,12 +103,40 @@ export function checkProgram(program: Program): Diagnostic[] {
     }
   };
 
+  const checkCall = (callee: string, calleeLoc: SourceLoc, args: readonly Arg[]): void => {
+    const op = opRegistry.get(callee);
+    const def = program.definitions.get(callee);
+    if (op && op.callable) {
+      matchArgs(args, opParameters(op.name), op.name, calleeLoc).diagnostics.forEach(report);
+    } else if (op) {
+      report({ message: `'${op.name}' cannot be called directly; a residual connection is written \`residual { ... }\``, loc: calleeLoc });
+    } else if (def?.kind === 'block') {
+      matchArgs(args, definitionParameters(def), def.name, calleeLoc).diagnostics.forEach(report);
+    } else if (def?.kind === 'family') {
+      report({ message: `'${def.name}' is a family; families are instantiated by a model line (\`model name = ${def.name}(...)\`), not called`, loc: calleeLoc });
+    } else {
+      report({ message: `unknown op or block '${callee}'${suggest(callee, () => callableNames)}`, loc: calleeLoc });
+    }
+  };
+
   const checkBody = (body: readonly Stmt[], scope: Scope, where: { family: boolean; topLevel: boolean }): void => {
     for (const stmt of body) {
       switch (stmt.kind) {
         case 'let':
-          checkExpr(stmt.value, scope);
+          if (stmt.value.kind === 'call' && callsGraph(program, stmt.value.callee)) {
+            for (const arg of stmt.value.args) checkExpr(arg.value, scope);
+            checkCall(stmt.value.callee, stmt.value.loc, stmt.value.args);
+          } else {
+            checkExpr(stmt.value, scope);
+          }
           scope.add(stmt.name);
+          break;
+        case 'sparse':
+          checkExpr(stmt.mask, scope);
+          checkBody(stmt.body, scope.child(), { ...where, topLevel: false });
+          break;
+        case 'output':
+          if (!where.family) report({ message: "'output' belongs in a family, where it names one of the model's results", loc: stmt.loc });
           break;
         case 'assert':
           checkExpr(stmt.condition, scope);
@@ -140,19 +175,7 @@ export function checkProgram(program: Program): Diagnostic[] {
           if (stmt.path) for (const seg of stmt.path.segments) if (seg.kind === 'expr') checkExpr(seg.expr, scope);
           for (const arg of stmt.args) checkExpr(arg.value, scope);
           if (stmt.callee === '') break; // the parser already reported this call
-          const op = opRegistry.get(stmt.callee);
-          const def = program.definitions.get(stmt.callee);
-          if (op && op.callable) {
-            matchArgs(stmt.args, opParameters(op.name), op.name, stmt.calleeLoc).diagnostics.forEach(report);
-          } else if (op) {
-            report({ message: `'${op.name}' cannot be called directly; a residual connection is written \`residual { ... }\``, loc: stmt.calleeLoc });
-          } else if (def?.kind === 'block') {
-            matchArgs(stmt.args, definitionParameters(def), def.name, stmt.calleeLoc).diagnostics.forEach(report);
-          } else if (def?.kind === 'family') {
-            report({ message: `'${def.name}' is a family; families are instantiated by a model line (\`model name = ${def.name}(...)\`), not called`, loc: stmt.calleeLoc });
-          } else {
-            report({ message: `unknown op or block '${stmt.callee}'${suggest(stmt.callee, () => callableNames)}`, loc: stmt.calleeLoc });
-          }
+          checkCall(stmt.callee, stmt.calleeLoc, stmt.args);
           break;
         }
       }

@@ -3,14 +3,15 @@
 // paths, so they come out as the official checkpoints spell them.
 import type { Arg, DefinitionDecl, Path, Stmt } from './ast.js';
 import { matchArgs } from './arguments.js';
-import { definitionParameters, opParameters } from './check.js';
+import { callsGraph, definitionParameters, opParameters } from './check.js';
 import { where, type Program } from './load.js';
 import { Budget, Env, evaluate, expectBool, show, typeName, type Value } from './values.js';
 import { DuplicateWeightError, GraphBuilder } from '../ir/builder.js';
 import { ShapeError, type AttrSpec } from '../ir/op.js';
 import { opRegistry } from '../ir/registry.js';
 import { MAX_GRAPH_NODES } from '../ir/limits.js';
-import type { AttrValue, Graph, ValueId, WeightAlias } from '../ir/types.js';
+import type { AttrValue, Graph, GraphOutput, ValueId, WeightAlias } from '../ir/types.js';
+import { patchGrid } from '../io/patch-mask.js';
 import { verifyGraph } from '../ir/verify.js';
 import { UserError, userError, type SourceLoc } from '../util/diagnostics.js';
 
@@ -68,6 +69,12 @@ class Elaborator {
   private readonly aliases: WeightAlias[] = [];
   private readonly frames: Frame[] = [];
   private current: ValueId | undefined;
+  /** The model's named results (`output name`); none means the last value, named `output`. */
+  private readonly outputs: GraphOutput[] = [];
+  /** Graph inputs made so far, by name (`input`, `mask`). */
+  private readonly inputs = new Set<string>();
+  /** Inside `sparse(mask) { ... }`: the patch mask every op's result is masked with. */
+  private sparseMask: ValueId | undefined;
   private readonly budget = new Budget();
   private nodeCount = 0;
 
@@ -111,7 +118,7 @@ class Elaborator {
     this.runBody(family.body, env, []);
     if (this.current === undefined) this.fail(`family '${family.name}' computes nothing; it must start with \`input(channels)\``, family.nameLoc);
     this.frames.pop();
-    const graph = this.builder.build(this.current, this.aliases);
+    const graph = this.builder.build(this.outputs.length > 0 ? this.outputs : this.current, this.aliases);
     verifyGraph(graph);
     return graph;
   }
@@ -143,9 +150,36 @@ class Elaborator {
   private run(stmt: Stmt, env: Env, prefix: readonly string[]): void {
     this.guard(() => this.budget.charge(1, stmt.loc));
     switch (stmt.kind) {
-      case 'let':
-        env.set(stmt.name, this.guard(() => evaluate(stmt.value, env)));
+      case 'let': {
+        const value = stmt.value;
+        if (value.kind === 'call' && callsGraph(this.program, value.callee)) {
+          this.call({ kind: 'call', callee: value.callee, calleeLoc: value.loc, args: value.args, loc: stmt.loc }, env, prefix);
+          const id = this.current!;
+          env.set(stmt.name, { t: 'tensor', id, shape: this.builder.typeOf(id).shape });
+        } else {
+          env.set(stmt.name, this.guard(() => evaluate(value, env)));
+        }
         return;
+      }
+      case 'sparse': {
+        if (this.sparseMask !== undefined) this.fail('sparse regions do not nest; this one is inside another', stmt.loc);
+        const mask = this.tensorArgument(this.guard(() => evaluate(stmt.mask, env)), "sparse's mask", stmt.mask.loc);
+        // The region's input is zeroed at masked patches, then every op's result (addNode).
+        this.addNode('apply_mask', [this.requireInput(stmt.loc), mask], {}, '', stmt.loc, mask);
+        this.sparseMask = mask;
+        try {
+          this.runBody(stmt.body, env.child(), prefix);
+        } finally {
+          this.sparseMask = undefined;
+        }
+        return;
+      }
+      case 'output': {
+        const earlier = this.outputs.find((o) => o.name === stmt.name);
+        if (earlier) this.fail(`the model already has an output named '${stmt.name}'`, stmt.nameLoc);
+        this.outputs.push({ name: stmt.name, id: this.requireInput(stmt.loc) });
+        return;
+      }
       case 'assert': {
         const ok = this.guard(() => expectBool(evaluate(stmt.condition, env), stmt.condition.loc, 'assert'));
         if (!ok) this.fail(stmt.message ?? 'assertion failed', stmt.loc);
@@ -212,6 +246,7 @@ class Elaborator {
     if (op) {
       const { bound } = matchArgs(stmt.args, opParameters(op.name), op.name, stmt.calleeLoc);
       const attrs: Record<string, AttrValue> = {};
+      if (op.graphInput === undefined) this.requireInput(stmt.calleeLoc);
       for (const spec of op.attrs) {
         const expr = bound.get(spec.name);
         attrs[spec.name] = expr ? this.toAttr(this.guard(() => evaluate(expr, env)), spec, op.name, expr.loc) : spec.default!;
@@ -220,16 +255,24 @@ class Elaborator {
       if (name.length > MAX_WEIGHT_NAME_LENGTH) {
         this.fail(`this weight name is ${name.length} characters long; names may have at most ${MAX_WEIGHT_NAME_LENGTH}`, stmt.path?.loc ?? stmt.calleeLoc);
       }
-      if (op.name === 'input') {
-        if (this.current !== undefined) this.fail('the model already has an input; `input(...)` may appear once', stmt.calleeLoc);
-        attrs.shape = [this.size.batch, attrs.channels as number, this.size.height, this.size.width];
+      if (op.graphInput !== undefined) {
+        if (this.inputs.has(op.graphInput)) {
+          this.fail(`the model already has ${op.graphInput === 'input' ? 'an input' : `a ${op.graphInput} input`}; \`${op.name}(...)\` may appear once`, stmt.calleeLoc);
+        }
+        if (this.sparseMask !== undefined) this.fail(`a model's inputs cannot be inside a sparse region`, stmt.calleeLoc);
+        this.inputs.add(op.graphInput);
+        attrs.shape = this.inputShape(op.name, attrs, stmt.calleeLoc);
         this.addNode(op.name, [], attrs, name, stmt.loc);
         return;
       }
+      const tensors = (op.tensorArgs ?? []).map((arg) => {
+        const expr = bound.get(arg)!;
+        return this.tensorArgument(this.guard(() => evaluate(expr, env)), `${op.name}'s '${arg}'`, expr.loc);
+      });
       if (op.params(attrs).length > 0 && path.length === 0) {
         this.fail(`${op.name} has weights, so it needs a name for them: write \`name: ${op.name}(...)\``, stmt.calleeLoc);
       }
-      this.addNode(op.name, [this.requireInput(stmt.calleeLoc)], attrs, name, stmt.loc);
+      this.addNode(op.name, [this.requireInput(stmt.calleeLoc), ...tensors], attrs, name, stmt.loc);
       return;
     }
     const block = this.program.definitions.get(stmt.callee)!;
@@ -241,6 +284,25 @@ class Elaborator {
     this.frames.push({ description: `in block '${block.name}' called`, loc: stmt.calleeLoc });
     this.runBody(block.body, blockEnv, [...prefix, ...path]);
     this.frames.pop();
+  }
+
+  /** The shape of a graph input: the image's from the command line, a patch mask's from it. */
+  private inputShape(opName: string, attrs: Record<string, AttrValue>, loc: SourceLoc): number[] {
+    const { batch, height, width } = this.size;
+    if (opName === 'input') return [batch, attrs.channels as number, height, width];
+    const patch = attrs.patch as number;
+    if (!(patch >= 1)) this.fail(`${opName}'s patch must be at least 1, got ${patch}`, loc);
+    try {
+      return [batch, ...patchGrid(height, width, patch)];
+    } catch (error) {
+      if (error instanceof UserError) this.fail(error.diagnostics[0].message, loc);
+      throw error;
+    }
+  }
+
+  private tensorArgument(value: Value, what: string, loc: SourceLoc): ValueId {
+    if (value.t !== 'tensor') this.fail(`${what} needs a tensor (a name bound by \`let x = op(...)\`), but this is ${typeName(value)} (${show(value)})`, loc);
+    return value.id;
   }
 
   private toAttr(value: Value, spec: AttrSpec, opName: string, loc: SourceLoc): AttrValue {
@@ -271,10 +333,16 @@ class Elaborator {
     return v;
   }
 
-  private addNode(op: string, inputs: ValueId[], attrs: Record<string, AttrValue>, name: string, loc: SourceLoc): void {
+  /** Adds a node as the running value; in a sparse region, followed by its masking. */
+  private addNode(op: string, inputs: ValueId[], attrs: Record<string, AttrValue>, name: string, loc: SourceLoc, mask = this.sparseMask): void {
+    this.addOne(op, inputs, attrs, name, loc, mask);
+    if (this.sparseMask !== undefined) this.addOne('apply_mask', [this.current!, this.sparseMask], {}, '', loc, this.sparseMask);
+  }
+
+  private addOne(op: string, inputs: ValueId[], attrs: Record<string, AttrValue>, name: string, loc: SourceLoc, mask: ValueId | undefined): void {
     if (++this.nodeCount > MAX_GRAPH_NODES) this.fail(`the model has more than ${MAX_GRAPH_NODES} ops; convc compiles graphs up to that size`, loc);
     try {
-      this.current = this.builder.add({ op, inputs, attrs, name, loc });
+      this.current = this.builder.add({ op, inputs, attrs, name, loc, ...(mask !== undefined ? { mask } : {}) });
     } catch (error) {
       if (error instanceof ShapeError) this.fail(error.message, loc);
       if (error instanceof DuplicateWeightError) {

@@ -28,6 +28,8 @@ export const If = keyword('if', true);
 export const Else = keyword('else');
 export const Let = keyword('let', true);
 export const Residual = keyword('residual', true);
+export const Sparse = keyword('sparse', true);
+export const Output = keyword('output', true);
 export const Alias = keyword('alias', true);
 export const Assert = keyword('assert', true);
 export const As = keyword('as');
@@ -79,7 +81,7 @@ export const allTokens: readonly TokenType[] = [
   Comment,
   Word,
   PathKeyword,
-  Import, Model, Family, Block, For, In, If, Else, Let, Residual, Alias, Assert, As, True, False, And, Or, Not,
+  Import, Model, Family, Block, For, In, If, Else, Let, Residual, Sparse, Output, Alias, Assert, As, True, False, And, Or, Not,
   Identifier,
   FloatLiteral, IntLiteral, StringLiteral,
   DotDot, Dot, Comma, Colon, LParen, RParen, LBracket, RBracket, LBrace, RBrace,

@@ -6,7 +6,8 @@
 //   block    := 'block' NAME '(' params? ')' body          family likewise
 //   model    := 'model' MODELNAME '=' NAME '(' args? ')'   MODELNAME: names joined by '-'
 //   body     := '{' stmt* '}'
-//   stmt     := for | if | let | assert | residual | alias | path (':' call | body | '(' args? ')')
+//   stmt     := for | if | let | assert | residual | sparse | output | alias | path (':' call | body | '(' args? ')')
+//   sparse   := 'sparse' '(' expr ')' body                 output := 'output' NAME
 //   path     := (NAME | INT) ('.' (NAME | INT | '{' expr '}'))*
 import { EmbeddedActionsParser, type IToken, type TokenType } from './chevrotain.js';
 import type { Arg, BinaryOp, Decl, Expr, Param, Path, Segment, Stmt } from './ast.js';
@@ -282,6 +283,8 @@ export class CnxParser extends EmbeddedActionsParser {
         { ALT: () => this.SUBRULE(this.letStmt) },
         { ALT: () => this.SUBRULE(this.assertStmt) },
         { ALT: () => this.SUBRULE(this.residualStmt) },
+        { ALT: () => this.SUBRULE(this.sparseStmt) },
+        { ALT: () => this.SUBRULE(this.outputStmt) },
         { ALT: () => this.SUBRULE(this.aliasStmt) },
         { ALT: () => this.SUBRULE(this.pathStmt) },
       ]),
@@ -337,6 +340,21 @@ export class CnxParser extends EmbeddedActionsParser {
     const kw = this.CONSUME(T.Residual);
     const body = this.SUBRULE(this.body);
     return { kind: 'residual', body, loc: this.loc(kw) };
+  });
+
+  private sparseStmt = this.RULE('sparseStmt', (): Stmt => {
+    const kw = this.CONSUME(T.Sparse);
+    this.CONSUME(T.LParen);
+    const mask = this.SUBRULE(this.expression);
+    this.CONSUME(T.RParen);
+    const body = this.SUBRULE(this.body);
+    return { kind: 'sparse', mask, body, loc: this.loc(kw) };
+  });
+
+  private outputStmt = this.RULE('outputStmt', (): Stmt => {
+    const kw = this.CONSUME(T.Output);
+    const name = this.CONSUME(T.Identifier);
+    return { kind: 'output', name: name.image, nameLoc: this.loc(name), loc: this.loc(kw, name) };
   });
 
   private aliasStmt = this.RULE('aliasStmt', (): Stmt => {

@@ -7,7 +7,9 @@ export type Value =
   | { readonly t: 'float'; readonly v: number }
   | { readonly t: 'bool'; readonly v: boolean }
   | { readonly t: 'string'; readonly v: string }
-  | { readonly t: 'list'; readonly items: readonly Value[] };
+  | { readonly t: 'list'; readonly items: readonly Value[] }
+  /** A tensor of the graph being built, named by `let x = op(...)`: an argument to ops that take one. */
+  | { readonly t: 'tensor'; readonly id: number; readonly shape: readonly number[] };
 
 export const int = (v: number): Value => ({ t: 'int', v });
 
@@ -67,6 +69,8 @@ export function typeName(value: Value): string {
       return 'a string';
     case 'list':
       return 'a list';
+    case 'tensor':
+      return 'a tensor';
   }
 }
 
@@ -88,6 +92,8 @@ function showFull(value: Value, room: number): string {
     case 'float':
       // 6.0, not 6: "needs an integer, but this is a float (6)" would read as a contradiction.
       return Number.isInteger(value.v) ? value.v.toFixed(1) : String(value.v);
+    case 'tensor':
+      return `tensor [${value.shape.join(', ')}]`;
     default:
       return String(value.v);
   }
@@ -154,6 +160,7 @@ function equal(a: Value, b: Value, budget: Budget, loc: SourceLoc): boolean {
     budget.charge(a.items.length, loc);
     return a.items.every((x, i) => equal(x, b.items[i], budget, loc));
   }
+  if (a.t === 'tensor' || b.t === 'tensor') return a.t === 'tensor' && b.t === 'tensor' && a.id === b.id;
   return a.v === b.v;
 }
 

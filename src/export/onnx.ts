@@ -6,6 +6,7 @@ import type { WeightMap } from '../backends/reference/executor.js';
 import { intAttr, pairAttr } from '../ir/op.js';
 import { formatShape, numel, type Graph, type Node, type ValueId } from '../ir/types.js';
 import { ProtobufWriter } from './protobuf.js';
+import { singleInputOutput } from '../ir/graph-io.js';
 
 export const onnxIrVersion = 8;
 export const onnxOpset = 17;
@@ -280,13 +281,12 @@ function docOf(node: Node): string {
 }
 
 export function exportOnnx(graph: Graph, weights: WeightMap, options: OnnxExportOptions = {}): Uint8Array {
-  const inputNodes = graph.nodes.filter((n) => n.op === 'input');
-  if (inputNodes.length !== 1) throw new Error(`internal: exportOnnx needs exactly one input node, the graph has ${inputNodes.length}`);
+  const { input: inputNode, output } = singleInputOutput(graph, 'ONNX export');
   const b = new OnnxGraphBuilder(graph, weights);
   const values = new Map<ValueId, string>();
   for (const node of graph.nodes) {
     checkExportable(node);
-    const isOutput = node.id === graph.output;
+    const isOutput = node.id === output;
     const label = b.label(node);
     b.doc = docOf(node);
     if (node.op === 'input' || node.op === 'drop_path') {
@@ -318,8 +318,8 @@ export function exportOnnx(graph: Graph, weights: WeightMap, options: OnnxExport
       for (const node of b.nodes) g.message(GraphField.node, (w) => writeNode(w, node));
       g.string(GraphField.name, graph.name);
       for (const [name, init] of b.initializers) g.message(GraphField.initializer, (w) => writeTensor(w, name, init));
-      g.message(GraphField.input, (w) => writeValueInfo(w, 'input', withBatch(inputNodes[0].type.shape)));
-      g.message(GraphField.output, (w) => writeValueInfo(w, 'output', withBatch(graph.nodes[graph.output].type.shape)));
+      g.message(GraphField.input, (w) => writeValueInfo(w, 'input', withBatch(inputNode.type.shape)));
+      g.message(GraphField.output, (w) => writeValueInfo(w, 'output', withBatch(graph.nodes[output].type.shape)));
     })
     .message(ModelField.opsetImport, (w) => w.string(OpsetIdField.domain, '').varint(OpsetIdField.version, onnxOpset));
   const bytes = model.finish();

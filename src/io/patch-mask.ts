@@ -11,7 +11,7 @@ import { userError } from '../util/diagnostics.js';
  */
 export function patchGrid(height: number, width: number, patch: number): readonly [number, number] {
   if (height !== width || height % patch !== 0) {
-    throw userError(`FCMAE needs a square image whose side is a multiple of the patch size (${patch}), got ${height}x${width}`);
+    throw userError(`a patch mask (FCMAE) needs a square image whose side is a multiple of the patch size (${patch}), got ${height}x${width}`);
   }
   return [height / patch, width / patch];
 }

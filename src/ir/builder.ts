@@ -4,7 +4,7 @@ import type { SourceLoc } from '../util/diagnostics.js';
 import { elementsWithinLimit, MAX_TENSOR_ELEMENTS } from './limits.js';
 import { ShapeError } from './op.js';
 import { getOp } from './registry.js';
-import type { Attrs, Graph, Node, ParamSpec, TensorType, ValueId, WeightAlias } from './types.js';
+import type { Attrs, Graph, GraphOutput, Node, ParamSpec, TensorType, ValueId, WeightAlias } from './types.js';
 
 export interface NodeRequest {
   readonly op: string;
@@ -12,6 +12,8 @@ export interface NodeRequest {
   readonly attrs: Attrs;
   readonly name: string;
   readonly loc?: SourceLoc;
+  /** The patch mask of the sparse region the node is in (TensorType.mask). */
+  readonly mask?: ValueId;
 }
 
 /** A weight key that two nodes both claim; the elaborator turns it into a located error. */
@@ -38,7 +40,8 @@ export class GraphBuilder {
   /** Adds a node; throws ShapeError from the op's shape rule or DuplicateWeightError. */
   add(request: NodeRequest): ValueId {
     const op = getOp(request.op);
-    const type = op.infer(request.inputs.map((id) => this.typeOf(id)), request.attrs);
+    const inferred = op.infer(request.inputs.map((id) => this.typeOf(id)), request.attrs);
+    const type = request.mask === undefined ? inferred : { ...inferred, mask: request.mask };
     if (!elementsWithinLimit(type.shape)) {
       throw new ShapeError(`${request.op}'s output [${type.shape.join(', ')}] has more than ${MAX_TENSOR_ELEMENTS} elements, more than a target can index`);
     }
@@ -64,7 +67,9 @@ export class GraphBuilder {
     return id;
   }
 
-  build(output: ValueId, aliases: readonly WeightAlias[] = []): Graph {
-    return { name: this.name, nodes: [...this.nodes], output, params: new Map(this.params), aliases };
+  /** `outputs`: a value id for a model's single result (named `output`), or named values. */
+  build(outputs: ValueId | readonly GraphOutput[], aliases: readonly WeightAlias[] = []): Graph {
+    const named = typeof outputs === 'number' ? [{ name: 'output', id: outputs }] : [...outputs];
+    return { name: this.name, nodes: [...this.nodes], outputs: named, params: new Map(this.params), aliases };
   }
 }

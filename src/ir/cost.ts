@@ -42,7 +42,7 @@ export function peakHostBytes(graph: Graph): number {
   for (const spec of graph.params.values()) weights += numel(spec.shape);
   const lastUse = graph.nodes.map((n) => n.id);
   for (const node of graph.nodes) for (const input of node.inputs) lastUse[input] = node.id;
-  lastUse[graph.output] = Infinity;
+  for (const output of graph.outputs) lastUse[output.id] = Infinity;
   let live = 0;
   let peak = 0;
   for (const node of graph.nodes) {

@@ -70,6 +70,16 @@ export interface OpDef {
   readonly spatialPrologue?: (attrs: Attrs, input: TensorType) => boolean;
   /** For binary elementwise ops: whether the operands may be swapped (a + b = b + a). */
   readonly commutative?: boolean;
+  /**
+   * Set on ops that are the graph's inputs (arity 0): the name a caller passes the tensor by
+   * (`input` for the image, `mask` for a patch mask).
+   */
+  readonly graphInput?: string;
+  /**
+   * Names of the tensor inputs after the running value (inputs 1..arity-1), for ops the language
+   * calls with them as arguments before any attribute: `mask_fill(mask, 512)`.
+   */
+  readonly tensorArgs?: readonly string[];
   /** Number of tensor inputs. Ops called from the language take the running value as input 0. */
   readonly arity: number;
   /** False for ops the language may not call directly (the residual add is written `residual { }`). */

@@ -1,5 +1,5 @@
 // Text and JSON forms of a graph, for `convc inspect` and the compile artifact.
-import { formatShape, type AttrValue, type Fusion, type Graph, type Node } from './types.js';
+import { formatShape, type AttrValue, type Fusion, type Graph, type GraphOutput, type Node } from './types.js';
 
 /** One line naming a node: `%9 grn_apply+linear+add stages.0.0.pwconv2 [1, 40, 56, 56]`. */
 export function describeNode(node: Node): string {
@@ -36,7 +36,7 @@ export function printGraph(graph: Graph): string {
         : '';
     lines.push(`  %${node.id} = ${op}(${args})${attrs ? ` {${attrs}}` : ''}${name} : ${formatShape(node.type.shape)} ${node.type.dtype}${note}`);
   }
-  lines.push(`  return %${graph.output}`);
+  lines.push(`  return ${graph.outputs.map((o) => (graph.outputs.length === 1 && o.name === 'output' ? `%${o.id}` : `${o.name}=%${o.id}`)).join(', ')}`);
   lines.push('}');
   return lines.join('\n');
 }
@@ -55,7 +55,7 @@ export interface GraphJson {
     readonly loc?: string;
     readonly fusion?: Fusion;
   }[];
-  readonly output: number;
+  readonly outputs: readonly GraphOutput[];
   readonly params: readonly { readonly key: string; readonly shape: readonly number[]; readonly dtype: string }[];
   readonly aliases: readonly { readonly from: string; readonly to: string }[];
 }
@@ -75,7 +75,7 @@ export function graphToJson(graph: Graph): GraphJson {
       ...(n.loc ? { loc: `${n.loc.file}:${n.loc.line}:${n.loc.col}` } : {}),
       ...(n.fusion ? { fusion: n.fusion } : {}),
     })),
-    output: graph.output,
+    outputs: graph.outputs,
     params: [...graph.params.values()].map((p) => ({ key: p.key, shape: p.shape, dtype: p.dtype })),
     aliases: graph.aliases.map((a) => ({ from: a.from, to: a.to })),
   };

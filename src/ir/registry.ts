@@ -11,8 +11,12 @@ import { input } from './ops/input.js';
 import { layerScale } from './ops/layer-scale.js';
 import { layernorm } from './ops/layernorm.js';
 import { linear } from './ops/linear.js';
+import { applyMask } from './ops/apply-mask.js';
+import { maskFill } from './ops/mask-fill.js';
+import { maskedPatchLossOp } from './ops/masked-patch-loss.js';
+import { patchMask } from './ops/patch-mask.js';
 
-const ops: readonly OpDef[] = [input, conv2d, linear, layernorm, geluOp, grn, layerScale, add, globalAvgPool, dropPath, grnStats, grnApply];
+const ops: readonly OpDef[] = [input, conv2d, linear, layernorm, geluOp, grn, layerScale, add, globalAvgPool, dropPath, grnStats, grnApply, patchMask, applyMask, maskFill, maskedPatchLossOp];
 
 const registry = new Map(ops.map((op) => [op.name, op]));
 

@@ -16,8 +16,9 @@ export interface TensorType {
   readonly shape: readonly number[];
   readonly dtype: DType;
   /**
-   * Set when only some spatial positions of the value are meaningful: the id of a mask value
-   * of shape [N, 1, H, W] (1 = visible). FCMAE's sparse encoder uses it; nothing sets it yet.
+   * Set on the values of a sparse region (FCMAE's encoder, `sparse(mask) { ... }`): the id of
+   * the patch mask ([N, rows, cols], 1 = masked) whose masked patches the value is zero at, and
+   * which a kernel need not compute.
    */
   readonly mask?: ValueId;
 }
@@ -126,11 +127,21 @@ export interface WeightAlias {
   readonly loc?: SourceLoc;
 }
 
+/** A value the caller gets back, by name (`output` for a model's single result). */
+export interface GraphOutput {
+  readonly name: string;
+  readonly id: ValueId;
+}
+
 export interface Graph {
   readonly name: string;
-  /** In topological order: a node's inputs come before it. */
+  /**
+   * In topological order: a node's inputs come before it. The graph's inputs are its nodes whose
+   * op is a graph input (OpDef.graphInput), at most one of each kind.
+   */
   readonly nodes: readonly Node[];
-  readonly output: ValueId;
+  /** At least one; the first is the model's main result (a classifier's logits, FCMAE's pred). */
+  readonly outputs: readonly GraphOutput[];
   readonly params: ReadonlyMap<string, ParamSpec>;
   readonly aliases: readonly WeightAlias[];
 }

@@ -1,6 +1,7 @@
 // The verifier: every graph, after elaboration and after every pass, must satisfy these.
 // A failure here is a compiler bug, never a user mistake, so it throws a plain Error.
 import { inferNode, paramSetsOf, stepsOf } from './fusion.js';
+import { graphInputs } from './graph-io.js';
 import { getOp, opRegistry } from './registry.js';
 import { formatShape, sameShape, type Graph } from './types.js';
 
@@ -62,7 +63,9 @@ export function verifyGraph(graph: Graph, after = 'elaboration'): void {
     }
     seen.add(node.id);
   });
-  if (!seen.has(graph.output)) problems.push(`the output %${graph.output} is not a node of the graph`);
+  if (graph.outputs.length === 0) problems.push('a graph needs at least one output');
+  for (const output of graph.outputs) if (!seen.has(output.id)) problems.push(`the output '${output.name}' %${output.id} is not a node of the graph`);
+  if (new Set(graph.outputs.map((o) => o.name)).size !== graph.outputs.length) problems.push('two outputs share a name');
   for (const spec of graph.params.values()) {
     const derived = spec.derived;
     if (!derived || !usedParams.has(spec.key)) continue;
@@ -73,7 +76,9 @@ export function verifyGraph(graph: Graph, after = 'elaboration'): void {
     }
   }
   for (const key of graph.params.keys()) if (!usedParams.has(key)) problems.push(`weight '${key}' is read by no node`);
-  if (graph.nodes.filter((n) => n.op === 'input').length !== 1) problems.push('a graph needs exactly one input node');
+  const inputs = graphInputs(graph);
+  if (!inputs.some((i) => i.name === 'input')) problems.push('a graph needs an image input');
+  if (new Set(inputs.map((i) => i.name)).size !== inputs.length) problems.push('two input nodes share a name');
   if (problems.length > 0) {
     throw new Error(`internal: graph '${graph.name}' is invalid after ${after}:\n  ${problems.join('\n  ')}`);
   }

@@ -10,6 +10,7 @@ import { lowerNode, lowerOutputLayout, weightPackings } from './lower/index.js';
 import { splitForKernels } from './split.js';
 import type { Schedule } from './schedule.js';
 import { portableTarget, type TargetDescription } from './target.js';
+import { mainOutput, singleInputOutput } from '../ir/graph-io.js';
 
 /** A weight group's buffer: its weights concatenated, as stored (small per-channel vectors). */
 export function weightGroupData(keys: readonly string[], weights: ReadonlyMap<string, HostTensor>): Float32Array {
@@ -34,12 +35,13 @@ export interface InterpretGraphOptions {
 }
 
 export function interpretGraph(given: Graph, weights: ReadonlyMap<string, HostTensor>, input: HostTensor, options: InterpretGraphOptions = {}): HostTensor {
+  singleInputOutput(given, 'the kernel interpreter');
   const graph = splitForKernels(given);
   const target = options.target ?? portableTarget(options.storage ?? 'f32');
   const packingOf = weightPackings(graph);
   const values = new Map<number, Float32Array>();
   const partials = new Map<number, Float32Array>();
-  const output = new Float32Array(numel(graph.nodes[graph.output].type.shape));
+  const output = new Float32Array(numel(graph.nodes[mainOutput(graph)].type.shape));
   const weight = (key: string): Float32Array => {
     const tensor = weights.get(key);
     if (!tensor) throw new Error(`internal: weight '${key}' was not bound`);
@@ -77,7 +79,7 @@ export function interpretGraph(given: Graph, weights: ReadonlyMap<string, HostTe
     interpret(program, memory);
   };
   for (const node of graph.nodes) run(lowerNode(graph, node, target, options.schedule?.(node), options.storage));
-  const out = graph.nodes[graph.output];
+  const out = graph.nodes[mainOutput(graph)];
   if (out.type.shape.length === 4) {
     run(lowerOutputLayout(graph, target, options.storage));
     return { shape: out.type.shape, data: output };

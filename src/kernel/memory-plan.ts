@@ -5,6 +5,7 @@
 // Backends turn the plan into their own buffers.
 import type { BufferRef, KernelProgram } from './ir.js';
 import { numel, type Graph } from '../ir/types.js';
+import { singleInputOutput } from '../ir/graph-io.js';
 
 export interface PlannedBuffer {
   /** Floats, rounded up to a multiple of 4 so any buffer may be read as vec4. */
@@ -71,8 +72,8 @@ export function planMemory(graph: Graph, kernels: readonly PlannedKernel[]): Mem
   const weightBuffer = new Map<string, number>();
   const lastUse = graph.nodes.map((n) => n.id);
   for (const node of graph.nodes) for (const input of node.inputs) lastUse[input] = node.id;
-  const inputNode = graph.nodes.find((n) => n.op === 'input')!;
-  const outputNode = graph.nodes[graph.output];
+  const { input: inputNode, output: outputId } = singleInputOutput(graph, 'the memory plan');
+  const outputNode = graph.nodes[outputId];
   const inputBuffer = pool.allocate(numel(inputNode.type.shape), 'input');
   // A rank-4 output leaves through a layout change into a buffer of its own.
   const outputIsNode = outputNode.type.shape.length !== 4;
@@ -100,7 +101,7 @@ export function planMemory(graph: Graph, kernels: readonly PlannedKernel[]): Mem
       outputBuffer = pool.allocate(numel(outputNode.type.shape), 'output');
     } else {
       const node = graph.nodes[id];
-      const isOutput = id === graph.output && outputIsNode;
+      const isOutput = id === outputId && outputIsNode;
       const out = pool.allocate(numel(node.type.shape), isOutput ? 'output' : 'activation');
       valueBuffer.set(id, out);
       if (isOutput) outputBuffer = out;
@@ -133,7 +134,7 @@ export function planMemory(graph: Graph, kernels: readonly PlannedKernel[]): Mem
     for (const index of scratch.values()) pool.release(index);
     for (const [producer, index] of partialsBuffer) if (lastPartialsUse.get(producer) === at) pool.release(index);
     if (id !== undefined) {
-      for (const input of new Set(graph.nodes[id].inputs)) if (lastUse[input] === id && input !== graph.output) pool.release(valueBuffer.get(input)!);
+      for (const input of new Set(graph.nodes[id].inputs)) if (lastUse[input] === id && input !== outputId) pool.release(valueBuffer.get(input)!);
     }
   }
   return { buffers: pool.buffers, bindings, inputBuffer, outputBuffer };

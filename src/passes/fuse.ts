@@ -59,7 +59,7 @@ class FusionState {
   }
 
   isOutput(id: ValueId): boolean {
-    return this.resolve(this.graph.output) === id;
+    return this.graph.outputs.some((o) => this.resolve(o.id) === id);
   }
 
   /** The one node reading `id` (callers check that it has exactly one use). */

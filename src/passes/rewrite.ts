@@ -33,7 +33,7 @@ export function rewriteGraph(graph: Graph, forward: ReadonlyMap<ValueId, ValueId
     renumber.set(original.id, id);
     nodes.push({ ...node, id, inputs: node.inputs.map((i) => renumber.get(resolve(i))!) });
   }
-  return { ...graph, nodes, output: renumber.get(resolve(graph.output))! };
+  return { ...graph, nodes, outputs: graph.outputs.map((o) => ({ ...o, id: renumber.get(resolve(o.id))! })) };
 }
 
 /** Removes nodes, sending their uses to the value each forwards to. */
@@ -45,7 +45,7 @@ export function removeForwarded(graph: Graph, forward: ReadonlyMap<ValueId, Valu
 export function useCounts(graph: Graph): number[] {
   const uses = graph.nodes.map(() => 0);
   for (const node of graph.nodes) for (const input of node.inputs) uses[input]++;
-  uses[graph.output]++;
+  for (const output of graph.outputs) uses[output.id]++;
   return uses;
 }
 
@@ -69,5 +69,5 @@ export function expandNodes(graph: Graph, expand: (node: Node, remap: (id: Value
       remapped.set(node.id, id);
     }
   }
-  return { ...graph, nodes, output: remap(graph.output) };
+  return { ...graph, nodes, outputs: graph.outputs.map((o) => ({ ...o, id: remap(o.id) })) };
 }

@@ -78,7 +78,7 @@ describe('checkPatchMask', () => {
 describe('patchGrid', () => {
   it('gives the grid of a square image whose side the patch divides, and refuses others', () => {
     expect(patchGrid(224, 224, 32)).toEqual([7, 7]);
-    expect(message(() => patchGrid(224, 192, 32))).toBe('FCMAE needs a square image whose side is a multiple of the patch size (32), got 224x192');
-    expect(message(() => patchGrid(100, 100, 32))).toBe('FCMAE needs a square image whose side is a multiple of the patch size (32), got 100x100');
+    expect(message(() => patchGrid(224, 192, 32))).toBe('a patch mask (FCMAE) needs a square image whose side is a multiple of the patch size (32), got 224x192');
+    expect(message(() => patchGrid(100, 100, 32))).toBe('a patch mask (FCMAE) needs a square image whose side is a multiple of the patch size (32), got 100x100');
   });
 });

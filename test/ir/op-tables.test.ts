@@ -4,22 +4,26 @@
 import { describe, expect, it } from 'vitest';
 import { onnxExportableOps } from '../../src/export/onnx.js';
 import type { OpDef } from '../../src/ir/op.js';
+import type { Graph } from '../../src/ir/types.js';
 import { relu } from '../kernel/relu.js';
 import { opRegistry, registerOp } from '../../src/ir/registry.js';
 import { passRegistry, pipelines } from '../../src/passes/manager.js';
 import { goldenCases, goldenFiles, goldenGraph } from '../helpers.js';
+import { fcmaeCases, fcmaeGraph } from '../models/fcmae-helpers.js';
 
 /** Ops computed by the golden cases: as written, and after each pipeline. */
 function goldenOps(): Set<string> {
   const seen = new Set<string>();
-  for (const c of goldenCases) {
-    const { input } = goldenFiles(c.name);
-    for (const passes of [[], pipelines.unfused, pipelines.fused]) {
-      for (const node of goldenGraph(c.name, input, passes).nodes) {
-        seen.add(node.op);
-        for (const step of [...(node.fusion?.prologue ?? []), ...(node.fusion?.epilogue ?? [])]) seen.add(step.op);
-      }
+  const add = (graph: Graph) => {
+    for (const node of graph.nodes) {
+      seen.add(node.op);
+      for (const step of [...(node.fusion?.prologue ?? []), ...(node.fusion?.epilogue ?? [])]) seen.add(step.op);
     }
+  };
+  for (const passes of [[], pipelines.unfused, pipelines.fused]) {
+    for (const c of goldenCases) add(goldenGraph(c.name, goldenFiles(c.name).input, passes));
+    // FCMAE's cases (test/models/fcmae-reference.test.ts).
+    for (const c of fcmaeCases) add(fcmaeGraph(c, 2, passes));
   }
   return seen;
 }

@@ -25,7 +25,10 @@ describe('verifyGraph', () => {
     ['a missing weight', (g) => ({ ...g, params: new Map([...g.params].filter(([k]) => k !== 'head.bias')) }), /lacks its 'bias' weight/],
     ['an unused weight', (g) => ({ ...g, params: new Map([...g.params, ['orphan', { key: 'orphan', shape: [1], dtype: 'f32', init: { kind: 'uniform', lo: 0, hi: 1 } }]]) }), /weight 'orphan' is read by no node/],
     ['ids out of order', (g) => ({ ...g, nodes: [g.nodes[1], g.nodes[0], ...g.nodes.slice(2)] }), /ids must match positions/],
-    ['a dangling output', (g) => ({ ...g, output: 10_000 }), /output %10000 is not a node/],
+    ['a dangling output', (g) => ({ ...g, outputs: [{ name: 'output', id: 10_000 }] }), /output 'output' %10000 is not a node/],
+    ['no output', (g) => ({ ...g, outputs: [] }), /needs at least one output/],
+    ['two outputs of one name', (g) => ({ ...g, outputs: [g.outputs[0], { name: 'output', id: 1 }] }), /two outputs share a name/],
+    ['no image input', (g) => withNode(g, 0, (n) => ({ ...n, op: 'gelu', inputs: [] })), /needs an image input/],
     ['an unknown op', (g) => withNode(g, find(g, 'gelu'), (n) => ({ ...n, op: 'swish' })), /unknown op/],
   ])('rejects %s', (_, corrupt, message) => {
     expect(() => verifyGraph(corrupt(base()), 'test')).toThrow(message);

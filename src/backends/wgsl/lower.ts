@@ -14,6 +14,7 @@ import { formatShape, numel, type Graph, type Node } from '../../ir/types.js';
 import { commentSafe } from './text.js';
 import type { Dispatch, PackedWeight, ProgramBuffer, ShaderModuleSource, WgslProgram } from './program.js';
 import { renderWgsl } from './render.js';
+import { mainOutput, singleInputOutput } from '../../ir/graph-io.js';
 
 export interface LowerOptions {
   /** The device every kernel must fit; by default WebGPU's default limits, so the runner is portable. */
@@ -41,10 +42,11 @@ export function dispatchGrid(workgroups: number): [number, number, number] {
 export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgram {
   const precision = options.precision ?? 'f32';
   const target = options.target ?? portableTarget(precision);
+  singleInputOutput(given, 'the WebGPU backend');
   const graph = splitForKernels(given);
   // 1. Kernel programs, one per node (and the output's layout change).
   const kernels: PlannedKernel[] = lowerNodes(graph, target, (node) => options.schedule?.(node), precision).map((program, i) => ({ node: graph.nodes[i].id, program }));
-  if (graph.nodes[graph.output].type.shape.length === 4) kernels.push({ program: lowerOutputLayout(graph, target, precision) });
+  if (graph.nodes[mainOutput(graph)].type.shape.length === 4) kernels.push({ program: lowerOutputLayout(graph, target, precision) });
   // 2. Which buffer each binding uses.
   const plan = planMemory(graph, kernels);
   // 3. WGSL. Identical kernels (same op, shapes and schedule) share one shader module; their
@@ -113,7 +115,7 @@ export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgr
     model: graph.name,
     precision,
     inputShape: inputNode.type.shape,
-    outputShape: graph.nodes[graph.output].type.shape,
+    outputShape: graph.nodes[mainOutput(graph)].type.shape,
     shaders,
     buffers,
     dispatches,

@@ -12,6 +12,7 @@ import type { CliIo } from '../io.js';
 import { loadModel } from '../model.js';
 import { inputSize, nonNegativeInt, parseCommandLine, requireOne, stringOption } from '../options.js';
 import { loadWeights, unusedSeedNote, weightHelp, weightOptions } from '../weights.js';
+import { graphInput, mainOutput } from '../../ir/graph-io.js';
 
 export const exportFormats = ['onnx'] as const;
 
@@ -75,8 +76,8 @@ export async function exportCommand(args: readonly string[], io: CliIo): Promise
   const bytes = exportOnnx(graph, weights, { batch: batchFixed ? 'fixed' : 'dynamic' });
   writeFileAtomically(outPath, bytes, { what: 'the output file', createParents: true });
   const shape = (s: readonly number[]) => formatShape(s).replace(/^\[\d+/, batchFixed ? '$&' : '[batch');
-  const input = graph.nodes.find((n) => n.op === 'input')!.type.shape;
-  const output = graph.nodes[graph.output].type.shape;
+  const input = graphInput(graph, 'input').type.shape;
+  const output = graph.nodes[mainOutput(graph)].type.shape;
   io.stdout.write(
     `exported ${graph.name} to ${outPath}: ONNX opset ${onnxOpset}, input ${shape(input)} -> output ${shape(output)}, ` +
       `${humanCount(params)} params, ${(bytes.length / 2 ** 20).toFixed(1)} MiB\n`,

@@ -12,6 +12,7 @@ import type { KernelProgram, ScheduleValue } from '../../kernel/ir.js';
 import { printKernel } from '../../kernel/print.js';
 import { passRegistry, pipelines } from '../../passes/manager.js';
 import { userError } from '../../util/diagnostics.js';
+import { graphInput, mainOutput } from '../../ir/graph-io.js';
 
 export const inspectHelp = `convc inspect <file.cnx> [options]
 
@@ -128,13 +129,13 @@ function kernelIndex(value: string, program: WgslProgram): number {
 
 export function inspectReport(graph: Graph, file: string, pipeline: readonly string[], program: WgslProgram = lowerToWgsl(graph)): InspectReport {
   const cost = graphCost(graph);
-  const input = graph.nodes.find((n) => n.op === 'input')!;
+  const input = graphInput(graph, 'input');
   return {
     model: graph.name,
     file,
     pipeline,
     input: input.type.shape,
-    output: graph.nodes[graph.output].type.shape,
+    output: graph.nodes[mainOutput(graph)].type.shape,
     params: cost.params,
     macs: cost.macs,
     dispatches: program.dispatches.length,

@@ -7,6 +7,7 @@ export const input: OpDef = {
   name: 'input',
   summary: 'the model input, NCHW',
   kind: 'opaque',
+  graphInput: 'input',
   arity: 0,
   callable: true,
   attrs: [{ name: 'channels', type: 'int', doc: 'input channels' }],

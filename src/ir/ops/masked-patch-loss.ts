@@ -3,11 +3,11 @@
 // over the masked patches only. Layouts, as the official code has them:
 //   pred   [N, p*p*C, H/p, W/p]: channel (py*p + px)*C + c predicts pixel (c, p*row + py, p*col + px)
 //          of the patch at (row, col) (patchify's nchpwq -> nhwpqc order);
-//   image  [N, C, H, W];  mask [N, L], L = (H/p)*(W/p) in row-major order, 1 = masked.
+//   image  [N, C, H, W];  mask [N, L] or [N, H/p, W/p], L = (H/p)*(W/p) in row-major order, 1 = masked.
 // With norm_pix_loss each patch's target is normalised by its own mean and unbiased variance
-// (+ 1e-6). This is the reference semantics; the op that computes it in a graph comes with
-// FCMAE's graph (issue 12).
-import type { HostTensor } from '../types.js';
+// (+ 1e-6). Kernels see the op split into simpler ones (split-masked-patch-loss).
+import { expectRank, intAttr, boolAttr, ShapeError, type OpDef } from '../op.js';
+import { formatShape, numel, type HostTensor } from '../types.js';
 
 export interface MaskedPatchLossOptions {
   readonly patch: number;
@@ -24,7 +24,7 @@ export function maskedPatchLoss(pred: HostTensor, image: HostTensor, mask: HostT
   const [rows, cols] = [height / p, width / p];
   const patches = rows * cols;
   const values = p * p * c;
-  if (pred.shape.join() !== [n, values, rows, cols].join() || mask.shape.join() !== [n, patches].join()) {
+  if (pred.shape.join() !== [n, values, rows, cols].join() || numel(mask.shape) !== n * patches || mask.shape[0] !== n) {
     throw new Error(`internal: masked patch loss of pred ${pred.shape.join('x')}, image ${image.shape.join('x')} and mask ${mask.shape.join('x')} with patch ${p}`);
   }
   const target = new Float64Array(values);
@@ -55,3 +55,37 @@ export function maskedPatchLoss(pred: HostTensor, image: HostTensor, mask: HostT
   }
   return Math.fround(total / masked);
 }
+
+export const maskedPatchLossOp: OpDef = {
+  name: 'masked_patch_loss',
+  summary: "FCMAE's loss: per-patch MSE of the prediction against the image, over masked patches",
+  kind: 'opaque',
+  tensorArgs: ['image', 'mask'],
+  arity: 3,
+  callable: true,
+  attrs: [
+    { name: 'patch', type: 'int', doc: "a patch's side in image pixels" },
+    { name: 'norm_pix_loss', type: 'bool', default: false, doc: "normalise each patch's target by its mean and unbiased variance" },
+  ],
+  params: () => [],
+  infer([pred, image, mask], attrs) {
+    const p = intAttr(attrs, 'patch');
+    expectRank(image, 4, "masked_patch_loss's image");
+    const [n, c, h, w] = image.shape;
+    if (!(p >= 1) || h % p !== 0 || w % p !== 0) throw new ShapeError(`masked_patch_loss: a ${h}x${w} image does not divide into patches of ${p}x${p}`);
+    const expected = [n, p * p * c, h / p, w / p];
+    if (formatShape(pred.shape) !== formatShape(expected)) {
+      throw new ShapeError(`masked_patch_loss needs a prediction ${formatShape(expected)} (patch^2 * channels per patch), got ${formatShape(pred.shape)}`);
+    }
+    if (formatShape(mask.shape) !== formatShape([n, h / p, w / p])) {
+      throw new ShapeError(`masked_patch_loss needs the patch mask ${formatShape([n, h / p, w / p])}, got ${formatShape(mask.shape)}`);
+    }
+    if (p * p * c < 2 && attrs.norm_pix_loss === true) throw new ShapeError('norm_pix_loss needs at least two values per patch for its unbiased variance');
+    return { shape: [1], dtype: 'f32' };
+  },
+  macs: () => 0,
+  kernel: { kind: 'split', pass: 'split-masked-patch-loss' },
+  evaluate([pred, image, mask], _weights, attrs) {
+    return Float32Array.of(maskedPatchLoss(pred, image, mask, { patch: intAttr(attrs, 'patch'), normPixLoss: boolAttr(attrs, 'norm_pix_loss') }));
+  },
+};

@@ -15,6 +15,7 @@ import { lowerGemm } from './gemm.js';
 import { lowerElementwise, lowerLayout } from './elementwise.js';
 import { lowerPixelRun } from './pixel-run.js';
 import { lowerReduction } from './reduction.js';
+import { isGraphOutput, mainOutput } from '../../ir/graph-io.js';
 
 /** A schedule that cannot compute a node on a target. */
 export class ScheduleError extends Error {
@@ -82,7 +83,8 @@ function checkBindings(graph: Graph, node: Node, program: KernelProgram, target:
  */
 function storedAs(graph: Graph, program: KernelProgram, storage: StorageType): KernelProgram {
   if (storage === 'f32') return program;
-  const output = graph.nodes[graph.output].type.shape.length === 4 ? undefined : graph.output;
+  const main = mainOutput(graph);
+  const output = graph.nodes[main].type.shape.length === 4 ? undefined : main;
   const caller = (b: BufferDecl) => b.ref.kind === 'model-input' || b.ref.kind === 'model-output' || (b.ref.kind === 'value' && b.ref.id === output);
   // Partial sums stay f32 (ir.ts).
   return { ...program, buffers: program.buffers.map((b) => (caller(b) || b.ref.kind === 'partials' ? b : { ...b, dtype: storage })) };
@@ -137,7 +139,7 @@ function loweringKey(graph: Graph, node: Node, schedule: Schedule, storage: Stor
   const keys = paramSetsOf(node).flatMap((set) => Object.values(set.params));
   const sameWeights = keys.map((key) => keys.indexOf(key));
   const partials = [node.fusion?.partials?.op, node.fusion?.partials?.attrs, node.fusion?.partials?.positions, node.fusion?.fromPartials];
-  return JSON.stringify([node.op, node.type, node.id === graph.output, inputs, sets, sameWeights, node.fusion?.prologue.length ?? 0, steps, partials, schedule, storage], (_key, value: unknown) =>
+  return JSON.stringify([node.op, node.type, isGraphOutput(graph, node.id), inputs, sets, sameWeights, node.fusion?.prologue.length ?? 0, steps, partials, schedule, storage], (_key, value: unknown) =>
     typeof value === 'number' && (Object.is(value, -0) || !Number.isFinite(value)) ? `number:${String(value)}` : value,
   );
 }
@@ -192,7 +194,7 @@ function usesSubgroups(body: readonly Stmt[]): boolean {
 
 /** The layout change from the model's NHWC output back to NCHW, after the output node. */
 export function lowerOutputLayout(graph: Graph, target: TargetDescription, storage: StorageType = 'f32'): KernelProgram {
-  const node = graph.nodes[graph.output];
+  const node = graph.nodes[mainOutput(graph)];
   const schedule = defaultSchedule(graph.nodes[0], target);
   if (schedule.strategy !== 'elementwise') throw new Error('internal: layout kernels are elementwise');
   const program = storedAs(graph, lowerLayout(graph, node, 'out', schedule), storage);
