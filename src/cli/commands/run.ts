@@ -4,7 +4,9 @@ import { adapterHelp, adapterOption, inputSize, modelHelp, modelOptions, nonNega
 import { scheduleForCommand } from '../../tune/lookup.js';
 import { targetOfDevice } from '../../kernel/target.js';
 import { progress, type CliIo } from '../io.js';
-import { executeReference } from '../../backends/reference/executor.js';
+import { executeGraph } from '../../backends/reference/executor.js';
+import { graphInput, mainOutput } from '../../ir/graph-io.js';
+import { checkMaskOptions, chooseMask, describeMask, maskHelp, maskOptions, writeMaskOut } from '../mask.js';
 import { acquireGpu } from '../../backends/webgpu/device.js';
 import { executeWebGpu } from '../../backends/wgsl/execute.js';
 import { readNpy, writeNpy } from '../../io/npy.js';
@@ -33,7 +35,9 @@ Options:
 ${weightHelp} and for a random input
   --input FILE        input tensor, .npy float32 NCHW (batch >= 1, any size the model accepts);
                       without it, a random N(0, 1) input of --batch and --size is used
-  --out FILE          write the output tensor here as .npy float32
+  --out FILE          write the output tensor here as .npy float32 (FCMAE: its prediction)
+${maskHelp}
+  --loss-out FILE     for models with a loss output (FCMAE): write it as a .npy float32 scalar
   --backend NAME      ${backends.join(' | ')} (default reference)
   --verbose           say which adapter and driver the webgpu backend uses
 ${adapterHelp}
@@ -69,6 +73,8 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
     ...precisionOptions,
     input: { type: 'string' },
     out: { type: 'string' },
+    ...maskOptions,
+    'loss-out': { type: 'string' },
     backend: { type: 'string' },
     verbose: { type: 'boolean' },
     ...tuningOptions,
@@ -90,6 +96,8 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
   }
   // Before the model runs: a bad --out path fails in a moment, not after the run.
   if (stringOption(values, 'out') !== undefined) checkOutputFile(stringOption(values, 'out')!, 'the output file');
+  if (stringOption(values, 'loss-out') !== undefined) checkOutputFile(stringOption(values, 'loss-out')!, 'the loss output file');
+  checkMaskOptions(values);
   const seed = nonNegativeInt(values.seed, '--seed', 0);
   const inputPath = stringOption(values, 'input');
   let input: HostTensor;
@@ -109,11 +117,14 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
   const needed = peakHostBytes(graph);
   if (needed > maxMemory * 2 ** 30) {
     throw userError(
-      `${graph.name} at input ${formatShape(graph.nodes[0].type.shape)} needs about ${(needed / 2 ** 30).toFixed(1)} GiB of host memory ` +
+      `${graph.name} at input ${formatShape(graphInput(graph, 'input').type.shape)} needs about ${(needed / 2 ** 30).toFixed(1)} GiB of host memory ` +
         `for its weights and activations, more than the limit of ${maxMemory} GiB; use a smaller batch or input size, or raise --max-memory`,
     );
   }
-  const inputNode = graph.nodes.find((n) => n.op === 'input')!;
+  const inputNode = graphInput(graph, 'input');
+  if (values['loss-out'] !== undefined && !graph.outputs.some((o) => o.name === 'loss')) throw userError(`--loss-out: '${graph.name}' computes no loss (only models such as FCMAE do)`);
+  const mask = chooseMask(graph, values, seed);
+  if (mask?.note) io.stderr.write(mask.note);
   if (inputPath === undefined) {
     input = randomInput(inputNode.type.shape, seed + 1);
     io.stderr.write(`note: no --input given; using a random N(0, 1) input of shape ${formatShape(input.shape)}\n`);
@@ -121,10 +132,10 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
     throw userError(`${inputPath}: the input has ${input.shape[1]} channels (shape ${formatShape(input.shape)}), but model '${graph.name}' takes ${inputNode.type.shape[1]}`);
   }
   const weights = loadWeights(graph, values, seed)!;
-  const seedNote = unusedSeedNote(values, inputPath === undefined);
+  const seedNote = unusedSeedNote(values, inputPath === undefined || (mask !== undefined && values.mask === undefined));
   if (seedNote) io.stderr.write(seedNote);
   const debugNonFinite = values['debug-nonfinite'] === true;
-  let output: HostTensor;
+  let outputs: Readonly<Record<string, HostTensor>>;
   let where = backend;
   /** With --debug-nonfinite: where the first non-finite value came from. */
   let origin: string | undefined;
@@ -144,7 +155,7 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
       const schedule = scheduleForCommand(values, { adapter: gpu.adapterInfo, graphs: [build(batch)], target, precision, say });
       const result = await executeWebGpu(build, weights, input, gpu.device, { findNonFinite: debugNonFinite, precision, ...(schedule ? { schedule } : {}) });
       if (result.chunk < batch) io.stderr.write(`note: the batch of ${batch} was run in pieces of ${result.chunk} to fit the adapter's buffer limits\n`);
-      output = result.output;
+      outputs = { [graph.outputs[0].name]: result.output };
       const found = result.nonFinite;
       if (found) origin = `dispatch ${found.dispatch} (kernel ${found.kernel}, computing ${found.covers}) first wrote ${found.value} at element ${found.index}`;
     } finally {
@@ -157,21 +168,35 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
       const at = value.data.findIndex((v) => !Number.isFinite(v));
       if (at >= 0) origin = `IR node ${describeNode(node)} first produced ${value.data[at]} at element ${at} (NCHW)`;
     };
-    output = executeReference(graph, weights, input, { onNode: (done, total) => bar.update(done, total), ...(debugNonFinite ? { onValue } : {}) });
+    const inputs = { input, ...(mask ? { mask: mask.graph } : {}) };
+    outputs = executeGraph(graph, weights, inputs, { onNode: (done, total) => bar.update(done, total), ...(debugNonFinite ? { onValue } : {}) });
     bar.finish();
   }
-  const nonFinite = output.data.reduce((count, v) => (Number.isFinite(v) ? count : count + 1), 0);
-  if (nonFinite > 0) {
-    const first = output.data.findIndex((v) => !Number.isFinite(v));
-    throw runFailure(`${graph.name} on ${where}: the output has ${nonFinite} non-finite value(s) of ${output.data.length} (first: ${output.data[first]} at element ${first})`, [
+  for (const [name, value] of Object.entries(outputs)) {
+    const nonFinite = value.data.reduce((count, v) => (Number.isFinite(v) ? count : count + 1), 0);
+    if (nonFinite === 0) continue;
+    const first = value.data.findIndex((v) => !Number.isFinite(v));
+    const what = graph.outputs.length === 1 ? 'the output' : `the output '${name}'`;
+    throw runFailure(`${graph.name} on ${where}: ${what} has ${nonFinite} non-finite value(s) of ${value.data.length} (first: ${value.data[first]} at element ${first})`, [
       origin ?? (debugNonFinite ? 'every dispatch wrote finite values; the non-finite value arose in the final read-back' : 'rerun with --debug-nonfinite to find the first kernel that produced one'),
     ]);
   }
+  const output = outputs[graph.outputs.find((o) => o.id === mainOutput(graph))!.name];
+  const loss = outputs.loss as HostTensor | undefined;
   const outPath = stringOption(values, 'out');
+  const lossPath = stringOption(values, 'loss-out');
+  const written = [outPath, lossPath].filter((p) => p !== undefined);
   if (outPath !== undefined) writeFileAtomically(outPath, writeNpy(output));
-  const lines = [`${graph.name} on ${where}: input ${formatShape(input.shape)} -> output ${formatShape(output.shape)}`];
+  if (lossPath !== undefined) writeFileAtomically(lossPath, writeNpy({ shape: [], data: loss!.data }));
+  const maskPath = mask && writeMaskOut(values, mask);
+  if (maskPath) written.push(maskPath);
+  const inputs = mask ? `input ${formatShape(input.shape)}, ${describeMask(mask)}` : `input ${formatShape(input.shape)}`;
+  const results = graph.outputs.map((o) => `${graph.outputs.length === 1 ? 'output' : o.name} ${formatShape(outputs[o.name].shape)}`).join(', ');
+  const lines = [`${graph.name} on ${where}: ${inputs} -> ${results}`];
   if (output.shape.length === 2) lines.push('top classes (index (logit)):', ...topClasses(output, 5));
-  if (outPath !== undefined) lines.push(`wrote ${outPath}`);
+  // f32's 7 significant digits; LOSS.npy holds every bit.
+  if (loss) lines.push(`loss ${loss.data[0].toPrecision(7)}`);
+  for (const path of written) lines.push(`wrote ${path}`);
   io.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }
