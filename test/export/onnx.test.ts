@@ -1,5 +1,6 @@
 // ONNX export: the protobuf writer's bytes, the exported model run by onnxruntime-node against
 // the reference executor (goldens and zoo models), the file's structure, and `convc export`.
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -232,6 +233,21 @@ describe('the exported file', () => {
     expect(new Set(outputs).size).toBe(outputs.length);
     const initializerNames = new Set(initializers.map((t) => text(one(t, 8))));
     expect(outputs.filter((o) => initializerNames.has(o))).toEqual([]);
+  });
+});
+
+describe('classifier exports', () => {
+  // The bytes of two golden models' exports, pinned when export learnt graphs of several
+  // inputs and outputs (FCMAE): a classifier's file did not change by a byte then. A deliberate
+  // change to the classifier export updates these, once the tests above pass with it.
+  it.each([
+    ['convnextv1-mini', {}, 'cd90a6688c40bb22a9539fa7e249af97dd5c39db1a14cf857f38ff332749ece8'],
+    ['convnextv2-mini', { batch: 'fixed', producerVersion: '1.2.3' }, '2fd3055436941d8607d2dc1d0ac1441b149c90c878ab1dd0b4ccbba81b857e02'],
+  ] as const)('%s %j is byte for byte the file it was', (name, options, sha256) => {
+    const { input, weights, paths } = goldenFiles(name);
+    const graph = goldenGraph(name, input);
+    const bytes = exportOnnx(graph, bindWeights(graph, weights, paths.weights), options);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(sha256);
   });
 });
 
