@@ -1,12 +1,17 @@
 // Exports an unfused IR graph as an ONNX model: standard ops of opset 17 only, weights as
 // initializers, serialized by hand with ./protobuf.ts. Each IR op becomes one or a few ONNX
 // nodes that compute what its `evaluate` computes (src/ir/ops/*.ts), so any ONNX runtime can
-// run a convc model, and the reference executor stays the judge of the result.
+// run a convc model, and the reference executor stays the judge of the result. The graph's
+// inputs and outputs keep their names: a classifier's `input` and `output`, FCMAE's `input`
+// and `mask` ([N, L] as callers hold it), `pred` and `loss`.
 import type { WeightMap } from '../backends/reference/executor.js';
 import { intAttr, pairAttr } from '../ir/op.js';
-import { formatShape, numel, type Graph, type Node, type ValueId } from '../ir/types.js';
+import { getOp } from '../ir/registry.js';
+import type { Graph, Node, ValueId } from '../ir/types.js';
+import { graphInputs } from '../ir/graph-io.js';
+import { ints, OnnxGraphBuilder, type Initializer, type InitializerData, type Lowering, type OnnxNode } from './onnx-builder.js';
+import { maskLowerings } from './onnx-mask-lowerings.js';
 import { ProtobufWriter } from './protobuf.js';
-import { singleInputOutput } from '../ir/graph-io.js';
 
 export const onnxIrVersion = 8;
 export const onnxOpset = 17;
@@ -16,8 +21,11 @@ export const onnxMaxBytes = 2 ** 31 - 1;
 export interface OnnxExportOptions {
   readonly producerVersion?: string;
   /**
-   * 'dynamic' (the default): the batch axis of `input` and `output` is the symbol `batch`, so
-   * one file serves any batch size (no op mixes samples); 'fixed': the graph's own batch size.
+   * 'dynamic' (the default): the batch axis of every input and batched output is the symbol
+   * `batch`, so one file serves any batch size; 'fixed': the graph's own batch size. No
+   * lowering needs a fixed batch (reshapes copy the batch axis). A classifier's samples are
+   * independent; FCMAE's are not (its encoder's GRN takes norms over the whole batch, and the
+   * loss averages over it), so its results for a batch are those of the batch as a whole.
    */
   readonly batch?: 'dynamic' | 'fixed';
 }
@@ -35,118 +43,9 @@ const TypeField = { tensorType: 1 } as const;
 const TensorTypeField = { elemType: 1, shape: 2 } as const;
 const ShapeField = { dim: 1 } as const;
 const DimensionField = { value: 1, param: 2 } as const;
-const FLOAT = 1; // TensorProto.DataType
+const DataType = { float: 1, int64: 7 } as const; // TensorProto.DataType
 
-type OnnxAttr = { readonly int: number } | { readonly ints: readonly number[] } | { readonly float: number } | { readonly string: string };
-type OnnxAttrs = Readonly<Record<string, OnnxAttr>>;
-
-interface OnnxNode {
-  readonly opType: string;
-  readonly name: string;
-  readonly inputs: readonly string[];
-  readonly output: string;
-  readonly attrs: OnnxAttrs;
-  readonly doc?: string;
-}
-
-interface Initializer {
-  readonly dims: readonly number[];
-  readonly data: Float32Array;
-}
-
-const ints = (values: readonly number[]): OnnxAttr => ({ ints: values });
-
-/**
- * The ONNX graph being built, and its names. Values, initializers and the graph's `input` and
- * `output` share one namespace; weight keys are reserved up front, so an IR node named like its
- * own weight (layer_scale's "stages.0.0.gamma") gets "stages.0.0.gamma.out" for its value.
- */
-class OnnxGraphBuilder {
-  readonly nodes: OnnxNode[] = [];
-  readonly initializers = new Map<string, Initializer>();
-  private readonly names: Set<string>;
-  private readonly labels = new Set<string>();
-  /** The doc string given to the nodes of the IR node being lowered. */
-  doc: string | undefined;
-
-  constructor(
-    private readonly graph: Graph,
-    private readonly weights: WeightMap,
-  ) {
-    this.names = new Set(['input', 'output', ...graph.params.keys()]);
-  }
-
-  /** A readable, unique name for an IR node: its scope path, or op_id when it has none. */
-  label(node: Node): string {
-    let label = node.name !== '' ? node.name : `${node.op}_${node.id}`;
-    if (this.labels.has(label)) label = `${label}_${node.id}`;
-    this.labels.add(label);
-    return label;
-  }
-
-  /** A value name not used yet: `base`, else `base.out`, `base.out2`, ... */
-  fresh(base: string): string {
-    let name = base;
-    for (let n = 1; this.names.has(name); n++) name = `${base}.out${n === 1 ? '' : n}`;
-    this.names.add(name);
-    return name;
-  }
-
-  /**
-   * A weight as an initializer: under its key, or reshaped (same data, other dims) under
-   * `key.<suffix>` so the name says it is not the checkpoint's tensor as stored.
-   */
-  weight(key: string, view?: { readonly suffix: string; readonly dims: readonly number[] }): string {
-    const spec = this.graph.params.get(key);
-    const tensor = this.weights.get(key);
-    if (!spec || !tensor) throw new Error(`internal: exportOnnx: weight '${key}' is ${spec ? 'not bound' : 'not declared by the graph'}`);
-    const name = view ? `${key}.${view.suffix}` : key;
-    const dims = view ? view.dims : spec.shape;
-    if (numel(dims) !== tensor.data.length) throw new Error(`internal: exportOnnx: weight '${key}' has ${tensor.data.length} values, not ${formatShape(dims)}`);
-    return this.initializer(name, dims, tensor.data);
-  }
-
-  /** A per-channel weight [C] shaped to broadcast along axis 1 of a rank-`rank` value. */
-  perChannel(key: string, rank: number): string {
-    if (rank === 2) return this.weight(key); // [N, C] * [C] broadcasts on the last axis, the channels
-    if (rank === 4) return this.weight(key, { suffix: 'as_nchw', dims: [1, this.weights.get(key)?.data.length ?? 0, 1, 1] });
-    throw new Error(`internal: exportOnnx: per-channel weight '${key}' on a rank-${rank} value; IR values are NCHW or NC`);
-  }
-
-  /** A float scalar (dims []) initializer; the same name always holds the same value. */
-  scalar(name: string, value: number): string {
-    const existing = this.initializers.get(name);
-    if (existing && existing.data[0] !== Math.fround(value)) throw new Error(`internal: exportOnnx: constant '${name}' given two values`);
-    return this.initializer(name, [], Float32Array.of(value));
-  }
-
-  op(opType: string, name: string, inputs: readonly string[], output: string, attrs: OnnxAttrs = {}): string {
-    this.nodes.push({ opType, name, inputs, output, attrs, doc: this.doc });
-    return output;
-  }
-
-  /** One step of a multi-node lowering: its value and its node are both named `<label>/<what>`. */
-  step(label: string, what: string, opType: string, inputs: readonly string[], attrs: OnnxAttrs = {}): string {
-    const output = this.fresh(`${label}/${what}`);
-    return this.op(opType, output, inputs, output, attrs);
-  }
-
-  private initializer(name: string, dims: readonly number[], data: Float32Array): string {
-    if (this.initializers.has(name)) return name;
-    if (this.names.has(name) && !this.graph.params.has(name)) throw new Error(`internal: exportOnnx: initializer name '${name}' is taken by a value`);
-    this.names.add(name);
-    this.initializers.set(name, { dims, data });
-    return name;
-  }
-}
-
-/**
- * Lowers one IR node: reads `x` (the names of its inputs' values) and must end by writing
- * `out`. Intermediate values and their nodes are named `<label>/<step>`; the last node `<label>`.
- */
-type Lowering = (b: OnnxGraphBuilder, node: Node, x: readonly string[], out: string, label: string) => void;
-
-const lowerings: Readonly<Record<string, Lowering>> = {
+const classifierLowerings: Readonly<Record<string, Lowering>> = {
   conv2d(b, node, [x], out, label) {
     const [kh, kw] = pairAttr(node.attrs, 'kernel');
     const [ph, pw] = pairAttr(node.attrs, 'padding');
@@ -259,8 +158,38 @@ const lowerings: Readonly<Record<string, Lowering>> = {
   },
 };
 
+const lowerings: Readonly<Record<string, Lowering>> = { ...classifierLowerings, ...maskLowerings };
+
 /** The ops exportOnnx lowers: the unfused pipeline's, plus input and drop_path (an identity). */
 export const onnxExportableOps: readonly string[] = ['input', 'drop_path', ...Object.keys(lowerings)];
+
+/** Ops whose result has no batch axis: FCMAE's loss is one number for the whole batch. */
+const unbatchedResults: ReadonlySet<string> = new Set(['masked_patch_loss']);
+
+/** A graph input or output as the ONNX file declares it: float32, `batch` for a dynamic batch axis. */
+export interface OnnxValueInfo {
+  readonly name: string;
+  readonly shape: readonly (number | string)[];
+}
+
+/** The shape a caller passes for a graph input: the patch mask as [N, L], else the IR's. */
+function callerShape(node: Node): readonly number[] {
+  if (node.op !== 'patch_mask') return node.type.shape;
+  const [n, rows, cols] = node.type.shape;
+  return [n, rows * cols];
+}
+
+/** The inputs and outputs of `graph`'s export, named as in the graph, in its order. */
+export function onnxSignature(graph: Graph, batch: 'dynamic' | 'fixed' = 'dynamic'): { readonly inputs: readonly OnnxValueInfo[]; readonly outputs: readonly OnnxValueInfo[] } {
+  const withBatch = (shape: readonly number[]): readonly (number | string)[] => (batch === 'dynamic' ? ['batch', ...shape.slice(1)] : shape);
+  return {
+    inputs: graphInputs(graph).map(({ name, node }) => ({ name, shape: withBatch(callerShape(node)) })),
+    outputs: graph.outputs.map(({ name, id }) => {
+      const node = graph.nodes[id];
+      return { name, shape: unbatchedResults.has(node.op) ? node.type.shape : withBatch(node.type.shape) };
+    }),
+  };
+}
 
 function checkExportable(node: Node): void {
   const what = `node ${node.id}${node.name ? ` '${node.name}'` : ''} (${node.op})`;
@@ -270,9 +199,10 @@ function checkExportable(node: Node): void {
   if (!onnxExportableOps.includes(node.op)) {
     throw new Error(`internal: exportOnnx cannot lower ${what}; it lowers ${onnxExportableOps.join(', ')} (export the unfused pipeline)`);
   }
-  if (node.type.dtype !== 'f32' || node.type.mask !== undefined) {
-    throw new Error(`internal: exportOnnx handles dense f32 values only; ${what} is ${node.type.dtype}${node.type.mask !== undefined ? ', masked' : ''}`);
-  }
+  // A sparse region's values (type.mask) are exported dense: the apply_mask after each of its
+  // ops zeroes the masked patches, as the reference computes them; skipping them is a kernel's
+  // optimisation, not part of the values.
+  if (node.type.dtype !== 'f32') throw new Error(`internal: exportOnnx handles f32 values only; ${what} is ${node.type.dtype}`);
 }
 
 function docOf(node: Node): string {
@@ -281,23 +211,34 @@ function docOf(node: Node): string {
 }
 
 export function exportOnnx(graph: Graph, weights: WeightMap, options: OnnxExportOptions = {}): Uint8Array {
-  const { input: inputNode, output } = singleInputOutput(graph, 'ONNX export');
-  const b = new OnnxGraphBuilder(graph, weights);
+  const signature = onnxSignature(graph, options.batch ?? 'dynamic');
+  const reserved = [...signature.inputs, ...signature.outputs].map((v) => v.name);
+  if (signature.inputs.length === 0 || signature.outputs.length === 0 || new Set(reserved).size !== reserved.length) {
+    throw new Error(`internal: exportOnnx needs inputs and outputs of distinct names; '${graph.name}' has inputs ${signature.inputs.map((v) => v.name).join(', ')} and outputs ${signature.outputs.map((v) => v.name).join(', ')}`);
+  }
+  /** The graph output names of each value; a value may be returned under several. */
+  const outputNames = new Map<ValueId, string[]>();
+  for (const { name, id } of graph.outputs) outputNames.set(id, [...(outputNames.get(id) ?? []), name]);
+  const b = new OnnxGraphBuilder(graph, weights, reserved);
   const values = new Map<ValueId, string>();
   for (const node of graph.nodes) {
     checkExportable(node);
-    const isOutput = node.id === output;
+    const names = outputNames.get(node.id) ?? [];
     const label = b.label(node);
     b.doc = docOf(node);
+    let value: string;
     if (node.op === 'input' || node.op === 'drop_path') {
-      // Identities: the value keeps its name, unless it must be called `output`.
-      const source = node.op === 'input' ? 'input' : values.get(node.inputs[0])!;
-      values.set(node.id, isOutput ? b.op('Identity', label, [source], 'output') : source);
-      continue;
+      // Identities: the value keeps its name (the image input's is the graph input's).
+      value = node.op === 'input' ? getOp(node.op).graphInput! : values.get(node.inputs[0])!;
+    } else {
+      // A lowering writes the graph output itself when its value is one.
+      value = names[0] ?? b.fresh(label);
+      lowerings[node.op](b, node, node.inputs.map((i) => values.get(i)!), value, label);
     }
-    const out = isOutput ? 'output' : b.fresh(label);
-    lowerings[node.op](b, node, node.inputs.map((i) => values.get(i)!), out, label);
-    values.set(node.id, out);
+    names.forEach((name, i) => {
+      if (name !== value) b.op('Identity', i === 0 ? label : `${label}/${name}`, [value], name);
+    });
+    values.set(node.id, names[0] ?? value);
   }
 
   let initializerBytes = 0;
@@ -306,8 +247,6 @@ export function exportOnnx(graph: Graph, weights: WeightMap, options: OnnxExport
     throw new RangeError(`exportOnnx: ${graph.name}'s weights take ${initializerBytes} bytes, over the 2 GiB a single ONNX file can hold (external data is not supported)`);
   }
 
-  const batch = options.batch ?? 'dynamic';
-  const withBatch = (shape: readonly number[]): readonly (number | string)[] => (batch === 'dynamic' ? ['batch', ...shape.slice(1)] : shape);
   const model = new ProtobufWriter()
     .varint(ModelField.irVersion, onnxIrVersion)
     .string(ModelField.producerName, 'convc');
@@ -318,8 +257,8 @@ export function exportOnnx(graph: Graph, weights: WeightMap, options: OnnxExport
       for (const node of b.nodes) g.message(GraphField.node, (w) => writeNode(w, node));
       g.string(GraphField.name, graph.name);
       for (const [name, init] of b.initializers) g.message(GraphField.initializer, (w) => writeTensor(w, name, init));
-      g.message(GraphField.input, (w) => writeValueInfo(w, 'input', withBatch(inputNode.type.shape)));
-      g.message(GraphField.output, (w) => writeValueInfo(w, 'output', withBatch(graph.nodes[output].type.shape)));
+      for (const input of signature.inputs) g.message(GraphField.input, (w) => writeValueInfo(w, input));
+      for (const output of signature.outputs) g.message(GraphField.output, (w) => writeValueInfo(w, output));
     })
     .message(ModelField.opsetImport, (w) => w.string(OpsetIdField.domain, '').varint(OpsetIdField.version, onnxOpset));
   const bytes = model.finish();
@@ -344,28 +283,29 @@ function writeNode(w: ProtobufWriter, node: OnnxNode): void {
   if (node.doc !== undefined) w.string(NodeField.docString, node.doc);
 }
 
-/** raw_data is little-endian by the spec; a Float32Array is in the host's order. */
+/** raw_data is little-endian by the spec; a typed array is in the host's order. */
 const hostIsLittleEndian = new Uint8Array(Float32Array.of(1).buffer)[3] === 0x3f;
 
-function littleEndianBytes(data: Float32Array): Uint8Array {
+function littleEndianBytes(data: InitializerData): Uint8Array {
   if (hostIsLittleEndian) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const bytes = new Uint8Array(data.byteLength);
   const view = new DataView(bytes.buffer);
-  data.forEach((v, i) => view.setFloat32(4 * i, v, true));
+  if (data instanceof BigInt64Array) data.forEach((v, i) => view.setBigInt64(8 * i, v, true));
+  else data.forEach((v, i) => view.setFloat32(4 * i, v, true));
   return bytes;
 }
 
 function writeTensor(w: ProtobufWriter, name: string, init: Initializer): void {
   w.packedVarints(TensorField.dims, init.dims)
-    .varint(TensorField.dataType, FLOAT)
+    .varint(TensorField.dataType, init.data instanceof BigInt64Array ? DataType.int64 : DataType.float)
     .string(TensorField.name, name)
     .bytes(TensorField.rawData, littleEndianBytes(init.data));
 }
 
-function writeValueInfo(w: ProtobufWriter, name: string, shape: readonly (number | string)[]): void {
+function writeValueInfo(w: ProtobufWriter, { name, shape }: OnnxValueInfo): void {
   w.string(ValueInfoField.name, name).message(ValueInfoField.type, (type) =>
     type.message(TypeField.tensorType, (tensor) =>
-      tensor.varint(TensorTypeField.elemType, FLOAT).message(TensorTypeField.shape, (s) => {
+      tensor.varint(TensorTypeField.elemType, DataType.float).message(TensorTypeField.shape, (s) => {
         for (const dim of shape) {
           s.message(ShapeField.dim, (d) => (typeof dim === 'string' ? d.string(DimensionField.param, dim) : d.varint(DimensionField.value, dim)));
         }
