@@ -1,13 +1,17 @@
 // ONNX export of FCMAE (two inputs, two outputs, the mask ops and the loss): the exported
 // golden cases run by onnxruntime-node against the reference executor and the PyTorch goldens.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { executeGraph, type WeightMap } from '../../src/backends/reference/executor.js';
+import { exportCommand } from '../../src/cli/commands/export.js';
 import { exportOnnx, type OnnxExportOptions } from '../../src/export/onnx.js';
 import { graphInput } from '../../src/ir/graph-io.js';
 import type { Graph, HostTensor } from '../../src/ir/types.js';
 import { bindWeights } from '../../src/weights/bind.js';
-import { scaledDifference } from '../helpers.js';
+import { captureIo, repoPath, scaledDifference } from '../helpers.js';
 import { fcmaeCases, fcmaeGraph, fcmaeNpy, fcmaeWeights, type FcmaeCase } from '../models/fcmae-helpers.js';
 
 // As test/models/fcmae-reference.test.ts: 1e-4 of the prediction's scale, 1e-4 of the loss.
@@ -112,5 +116,28 @@ describe('FCMAE exported to ONNX (onnxruntime-node, CPU)', () => {
     const expected = runReference(graph, weights, input, mask);
     expect(Math.abs(actual.loss - expected.loss) / expected.loss).toBeGreaterThan(10 * RTOL);
     expect(scaledDifference(actual.pred.data, expected.pred.data)).toBeGreaterThan(100 * RTOL);
+  });
+});
+
+describe('convc export of FCMAE', () => {
+  it('lists the inputs and outputs by name, and writes a file onnxruntime runs', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'convc-export-')), 'fcmae-atto.onnx');
+    const io = captureIo();
+    const args = [repoPath('models/fcmae-convnextv2-atto.cnx'), '--format', 'onnx', '--random-weights', '--size', '64', '-o', path];
+    expect(await exportCommand(args, io)).toBe(0);
+    expect(io.err()).toBe('');
+    expect(io.out()).toMatch(
+      /^exported fcmae-convnextv2-atto to .*fcmae-atto\.onnx: ONNX opset 17, inputs mask \[batch, 4\], input \[batch, 3, 64, 64\] -> outputs pred \[batch, 3072, 2, 2\], loss \[1\], \d+\.\d\dM params, \d+\.\d MiB\n$/,
+    );
+    const session = await ort.InferenceSession.create(path);
+    try {
+      const image = new ort.Tensor('float32', Float32Array.from({ length: 3 * 3 * 64 * 64 }, (_, i) => Math.sin(i)), [3, 3, 64, 64]);
+      const mask = new ort.Tensor('float32', Float32Array.of(1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 1, 0), [3, 4]);
+      const result = await session.run({ input: image, mask });
+      expect(result.pred.dims).toEqual([3, 3072, 2, 2]);
+      expect(Number.isFinite((result.loss.data as Float32Array)[0])).toBe(true);
+    } finally {
+      await session.release();
+    }
   });
 });

@@ -1,8 +1,7 @@
 // convc export: writes a model in a standard interchange format (ONNX) for other runtimes.
 import { pipelines } from '../../passes/manager.js';
-import { exportOnnx, onnxMaxBytes, onnxOpset } from '../../export/onnx.js';
+import { exportOnnx, onnxMaxBytes, onnxOpset, onnxSignature, type OnnxValueInfo } from '../../export/onnx.js';
 import { graphCost, humanCount } from '../../ir/cost.js';
-import { formatShape } from '../../ir/types.js';
 import { writeFileAtomically } from '../../util/atomic-write.js';
 import { userError } from '../../util/diagnostics.js';
 import { checkRegularFile } from '../../util/input-file.js';
@@ -12,7 +11,6 @@ import type { CliIo } from '../io.js';
 import { loadModel } from '../model.js';
 import { inputSize, nonNegativeInt, parseCommandLine, requireOne, stringOption } from '../options.js';
 import { loadWeights, unusedSeedNote, weightHelp, weightOptions } from '../weights.js';
-import { graphInput, mainOutput } from '../../ir/graph-io.js';
 
 export const exportFormats = ['onnx'] as const;
 
@@ -20,7 +18,9 @@ export const exportHelp = `convc export <file.cnx> --format onnx -o FILE [option
 
 Writes the model, with its weights, in a format other runtimes load:
   onnx   an ONNX model (opset ${onnxOpset}, standard ops only; IR version 8), weights as
-         initializers; one input 'input' (float32 NCHW) and one output 'output'
+         initializers; inputs and outputs float32, named as in the model: a classifier
+         takes 'input' (NCHW) and returns 'output'; FCMAE takes 'input' and 'mask' ([N, L],
+         1 = masked patch) and returns 'pred' and 'loss'
 The export always starts from the unfused pipeline (one IR node per op): it is what the
 format's own standard ops express, and runtimes fuse by themselves. Without a weights option
 the model gets seeded random weights (as --random-weights), and a note says so.
@@ -73,13 +73,15 @@ export async function exportCommand(args: readonly string[], io: CliIo): Promise
     io.stderr.write(`note: no --weights given; exporting seeded random weights (--random-weights --seed ${seed})\n`);
     weights = randomWeights(graph, seed);
   }
-  const bytes = exportOnnx(graph, weights, { batch: batchFixed ? 'fixed' : 'dynamic' });
+  const batch = batchFixed ? 'fixed' : 'dynamic';
+  const bytes = exportOnnx(graph, weights, { batch });
   writeFileAtomically(outPath, bytes, { what: 'the output file', createParents: true });
-  const shape = (s: readonly number[]) => formatShape(s).replace(/^\[\d+/, batchFixed ? '$&' : '[batch');
-  const input = graphInput(graph, 'input').type.shape;
-  const output = graph.nodes[mainOutput(graph)].type.shape;
+  const { inputs, outputs } = onnxSignature(graph, batch);
+  const list = (values: readonly OnnxValueInfo[]) => values.map((v) => `${v.name} [${v.shape.join(', ')}]`).join(', ');
+  // A classifier's line reads 'input [..] -> output [..]'; several inputs or outputs are listed.
+  const signature = inputs.length === 1 && outputs.length === 1 ? `${list(inputs)} -> ${list(outputs)}` : `inputs ${list(inputs)} -> outputs ${list(outputs)}`;
   io.stdout.write(
-    `exported ${graph.name} to ${outPath}: ONNX opset ${onnxOpset}, input ${shape(input)} -> output ${shape(output)}, ` +
+    `exported ${graph.name} to ${outPath}: ONNX opset ${onnxOpset}, ${signature}, ` +
       `${humanCount(params)} params, ${(bytes.length / 2 ** 20).toFixed(1)} MiB\n`,
   );
   return 0;
