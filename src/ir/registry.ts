@@ -15,8 +15,9 @@ import { applyMask } from './ops/apply-mask.js';
 import { maskFill } from './ops/mask-fill.js';
 import { maskedPatchLossOp } from './ops/masked-patch-loss.js';
 import { patchMask } from './ops/patch-mask.js';
+import { gatherPatches, patchHalo, patchSlots, scatterPatches, visiblePatches } from './ops/patch-compaction.js';
 
-const ops: readonly OpDef[] = [input, conv2d, linear, layernorm, geluOp, grn, layerScale, add, globalAvgPool, dropPath, grnStats, grnApply, patchMask, applyMask, maskFill, maskedPatchLossOp];
+const ops: readonly OpDef[] = [input, conv2d, linear, layernorm, geluOp, grn, layerScale, add, globalAvgPool, dropPath, grnStats, grnApply, patchMask, applyMask, maskFill, maskedPatchLossOp, patchSlots, visiblePatches, gatherPatches, patchHalo, scatterPatches];
 
 const registry = new Map(ops.map((op) => [op.name, op]));
 

@@ -21,6 +21,11 @@ export interface TensorType {
    * which a kernel need not compute.
    */
   readonly mask?: ValueId;
+  /**
+   * Set on a sparse region's values once compacted (compact-sparse-regions): the id of the patch
+   * mask whose visible patches the value holds, one per sample ([V, C, h, w]).
+   */
+  readonly compact?: ValueId;
 }
 
 /** A node's id is also the id of the value it produces (one output per node). */

@@ -80,6 +80,28 @@ export interface ContractionMath {
   readonly contraction: (attrs: Attrs) => Contraction;
 }
 
+/**
+ * Each output element read from the op's inputs at places computed from its coordinates: index
+ * tables and data movement (FCMAE's patch compaction). Reads are of clamped coordinates, kept or
+ * dropped by a select, so no coordinate ever leaves its tensor.
+ */
+export interface GatherMath {
+  readonly kind: 'gather';
+  readonly value: (at: GatherContext, attrs: Attrs) => Expr;
+}
+
+export interface GatherContext {
+  /** The output element's logical coordinates, one u32 per axis of the output's shape. */
+  readonly coords: readonly Expr[];
+  readonly shape: readonly number[];
+  /** The inputs' shapes. */
+  readonly shapes: readonly (readonly number[])[];
+  /** Input `i` at logical coordinates (u32, one per axis of its shape, each within its axis). */
+  read(input: number, coords: readonly Expr[]): Expr;
+  /** The f32 sum of term(i) over i (u32) from 0 to `count` - 1, `count` a constant. */
+  sum(count: number, term: (i: Expr) => Expr): Expr;
+}
+
 /** The graph's input: the layout kernel reads it; it has no math of its own. */
 export interface InputMath {
   readonly kind: 'input';
@@ -91,4 +113,4 @@ export interface SplitMath {
   readonly pass: string;
 }
 
-export type KernelMath = ElementwiseMath | ReductionMath | ContractionMath | InputMath | SplitMath;
+export type KernelMath = ElementwiseMath | ReductionMath | ContractionMath | GatherMath | InputMath | SplitMath;

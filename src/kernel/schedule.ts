@@ -109,6 +109,8 @@ export function kernelShape(node: Node): KernelShape {
       return 'rows';
     case 'split':
       throw new Error(`internal: '${node.op}' reaches kernels only after the '${math.pass}' pass`);
+    case 'gather':
+      throw new Error(`internal: no lowering of gather kernels ('${node.op}') yet`);
     case 'contraction': {
       const prologue = node.fusion?.prologue ?? [];
       const epilogue = node.fusion?.epilogue ?? [];

@@ -6,6 +6,12 @@ import { webgpuDefaultTarget, type TargetDescription } from '../kernel/target.js
 export interface PassContext {
   /** The device the kernels are for: fusion makes only kernels this target can run. */
   readonly target: TargetDescription;
+  /**
+   * How many patches in all the masks the graph will run with keep visible (FCMAE): sparse
+   * regions are compacted to that many. Unset, a patch_mask's own ratio gives it, as the
+   * official gen_random_mask keeps int(L * (1 - ratio)) patches of each sample.
+   */
+  readonly visiblePatches?: number;
 }
 
 /** For a portable compiled runner: WebGPU's default limits, which every device grants. */

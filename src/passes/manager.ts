@@ -2,6 +2,7 @@
 import { verifyGraph } from '../ir/verify.js';
 import type { Graph } from '../ir/types.js';
 import { defaultPassContext, type PassContext } from './context.js';
+import { compactSparseRegions } from './compact-sparse-regions.js';
 import { eliminateDropPath } from './eliminate-drop-path.js';
 import { foldLayerScale } from './fold-layer-scale.js';
 import { fuseEpilogues, fusePrologues } from './fuse.js';
@@ -14,7 +15,7 @@ export interface Pass {
   readonly run: (graph: Graph, context?: PassContext) => Graph;
 }
 
-export const passRegistry: ReadonlyMap<string, Pass> = new Map([eliminateDropPath, splitGrn, fuseEpilogues, fusePrologues, foldLayerScale, partialStatistics].map((p) => [p.name, p]));
+export const passRegistry: ReadonlyMap<string, Pass> = new Map([eliminateDropPath, compactSparseRegions, splitGrn, fuseEpilogues, fusePrologues, foldLayerScale, partialStatistics].map((p) => [p.name, p]));
 
 /** Named pipelines: `fused` is what compile, run, inspect and bench use unless told otherwise. */
 export const pipelines: Readonly<Record<'fused' | 'unfused', readonly string[]>> = {

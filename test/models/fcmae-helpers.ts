@@ -23,6 +23,7 @@ export interface FcmaeCase {
     readonly patch_size: number;
     readonly img_size: number;
     readonly norm_pix_loss: boolean;
+    readonly mask_ratio: number;
   };
   readonly loss: number;
 }
@@ -37,7 +38,7 @@ export function fcmaeModelLine(c: FcmaeCase): string {
   const k = c.config;
   return (
     `model ${c.name} = FCMAE(depths=[${k.depths.join(', ')}], dims=[${k.dims.join(', ')}], decoder_dim=${k.decoder_embed_dim}, ` +
-    `decoder_depth=${k.decoder_depth}, patch=${k.patch_size}, norm_pix_loss=${k.norm_pix_loss}, in_chans=${k.in_chans})`
+    `decoder_depth=${k.decoder_depth}, patch=${k.patch_size}, mask_ratio=${k.mask_ratio}, norm_pix_loss=${k.norm_pix_loss}, in_chans=${k.in_chans})`
   );
 }
 
