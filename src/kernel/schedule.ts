@@ -110,7 +110,8 @@ export function kernelShape(node: Node): KernelShape {
     case 'split':
       throw new Error(`internal: '${node.op}' reaches kernels only after the '${math.pass}' pass`);
     case 'gather':
-      throw new Error(`internal: no lowering of gather kernels ('${node.op}') yet`);
+      // One thread per element, as for elementwise ops (src/kernel/lower/gather.ts).
+      return 'elementwise';
     case 'contraction': {
       const prologue = node.fusion?.prologue ?? [];
       const epilogue = node.fusion?.epilogue ?? [];

@@ -245,10 +245,12 @@ export class KernelBuilder {
   }
 }
 
-/** How activations lie in memory: NHWC for images, [n, c] for pooled samples. */
+/** How activations lie in memory: NHWC for images, [n, c] for pooled samples, others row-major. */
 export function valueLayout(type: TensorType): BufferLayout {
   const s = type.shape;
-  return s.length === 4 ? { axes: ['n', 'h', 'w', 'c'], shape: [s[0], s[2], s[3], s[1]] } : { axes: ['n', 'c'], shape: [...s] };
+  if (s.length === 4) return { axes: ['n', 'h', 'w', 'c'], shape: [s[0], s[2], s[3], s[1]] };
+  // Patch masks and tables ([N, rows, cols], [V]) lie row-major.
+  return { axes: s.length === 2 ? ['n', 'c'] : s.map((_, i) => `d${i}`), shape: [...s] };
 }
 
 /** The model's own input and output as the caller passes them: NCHW (or [n, c]). */

@@ -11,6 +11,7 @@ import { paramSetsOf } from '../../ir/fusion.js';
 import { getOp } from '../../ir/registry.js';
 import type { Graph, HostTensor, Node } from '../../ir/types.js';
 import { lowerDirect, lowerPixel, lowerSample, lowerWindow, packContractionWeight } from './contraction.js';
+import { lowerGather } from './gather.js';
 import { lowerGemm } from './gemm.js';
 import { lowerElementwise, lowerLayout } from './elementwise.js';
 import { lowerPixelRun } from './pixel-run.js';
@@ -28,7 +29,8 @@ export class ScheduleError extends Error {
 function build(graph: Graph, node: Node, schedule: Schedule): KernelProgram {
   switch (schedule.strategy) {
     case 'elementwise':
-      return node.op === 'input' ? lowerLayout(graph, node, 'in', schedule) : lowerElementwise(graph, node, schedule);
+      if (node.op === 'input') return lowerLayout(graph, node, 'in', schedule);
+      return getOp(node.op).kernel.kind === 'gather' ? lowerGather(graph, node, schedule) : lowerElementwise(graph, node, schedule);
     case 'rows':
       return lowerReduction(graph, node, schedule);
     case 'direct':
