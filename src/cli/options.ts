@@ -67,6 +67,7 @@ export const modelOptions: OptionSpec = {
   model: { type: 'string' },
   passes: { type: 'string' },
   'no-fuse': { type: 'boolean' },
+  'dense-mask': { type: 'boolean' },
 };
 
 export const sizeOptions: OptionSpec = {
@@ -76,7 +77,9 @@ export const sizeOptions: OptionSpec = {
 
 export const modelHelp = `  --model NAME        which model of the file to use (needed when it defines several)
   --no-fuse           run the unfused pipeline (one kernel per op) instead of the fused one
-  --passes a,b,...    run exactly these passes, in order (see 'convc inspect --help')`;
+  --passes a,b,...    run exactly these passes, in order (see 'convc inspect --help')
+  --dense-mask        models with a sparse region (FCMAE's encoder): compute every position
+                      and mask afterwards, instead of the visible patches only`;
 
 export const sizeHelp = `  --batch N           batch size (default 1)
   --size HxW          input height x width, or one number for a square (default 224)`;

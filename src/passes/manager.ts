@@ -19,9 +19,10 @@ export const passRegistry: ReadonlyMap<string, Pass> = new Map([eliminateDropPat
 
 /** Named pipelines: `fused` is what compile, run, inspect and bench use unless told otherwise. */
 export const pipelines: Readonly<Record<'fused' | 'unfused', readonly string[]>> = {
-  fused: ['eliminate-drop-path', 'split-grn', 'fuse-epilogues', 'fuse-prologues', 'fold-layer-scale', 'partial-statistics'],
-  // GRN's split into statistics and apply is a decomposition, not a fusion: kernels only know the parts.
-  unfused: ['eliminate-drop-path', 'split-grn'],
+  fused: ['eliminate-drop-path', 'compact-sparse-regions', 'split-grn', 'fuse-epilogues', 'fuse-prologues', 'fold-layer-scale', 'partial-statistics'],
+  // GRN's split into statistics and apply is a decomposition, not a fusion: kernels only know
+  // the parts. Compacting sparse regions is not a fusion either: it decides what is computed.
+  unfused: ['eliminate-drop-path', 'compact-sparse-regions', 'split-grn'],
 };
 
 export const defaultPipeline: readonly string[] = pipelines.fused;

@@ -76,6 +76,8 @@ describe('convc run on FCMAE', () => {
     expect((await run('--mask', 'x.npy', '--mask-ratio', '0.5')).err).toMatch(/use one of them/);
     const classifier = await convc('run', repoPath('models/convnextv2-atto.cnx'), '--random-weights', '--size', '32', '--mask-ratio', '0.5', '--loss-out', join(scratch, 'l.npy'));
     expect(classifier.code).toBe(2);
-    expect(classifier.err).toMatch(/--loss-out: 'convnextv2-atto' computes no loss/);
+    expect(classifier.err).toMatch(/--mask-ratio: 'convnextv2-atto' takes no patch mask/);
+    const loss = await convc('run', repoPath('models/convnextv2-atto.cnx'), '--random-weights', '--size', '32', '--loss-out', join(scratch, 'l.npy'));
+    expect(loss.err).toMatch(/--loss-out: 'convnextv2-atto' computes no loss/);
   });
 });

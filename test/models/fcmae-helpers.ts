@@ -51,3 +51,6 @@ export function fcmaeGraph(c: FcmaeCase, batch: number, passes: readonly string[
   const program = loadProgram(file);
   return runPipeline(elaborate(program, selectModel(program, undefined, file), { batch, height: size, width: size }), passes);
 }
+
+/** A pipeline with its sparse regions left dense: computed everywhere, then masked (--dense-mask). */
+export const denseMasked = (passes: readonly string[]): readonly string[] => passes.filter((p) => p !== 'compact-sparse-regions');

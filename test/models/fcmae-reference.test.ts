@@ -1,12 +1,13 @@
 // FCMAE's forward pass on the reference executor against the PyTorch goldens: pred, loss and
-// the sparse encoder's output, from the official checkpoint layout and from the remapped one.
+// the sparse encoder's output, from the official checkpoint layout and from the remapped one,
+// computed dense and masked (test/passes/compact-sparse-regions.test.ts computes it compacted).
 import { describe, expect, it } from 'vitest';
 import { executeGraph } from '../../src/backends/reference/executor.js';
 import type { HostTensor } from '../../src/ir/types.js';
 import { pipelines } from '../../src/passes/manager.js';
 import { bindWeights } from '../../src/weights/bind.js';
 import { scaledDifference } from '../helpers.js';
-import { fcmaeCases, fcmaeGraph, fcmaeNpy, fcmaeWeights } from './fcmae-helpers.js';
+import { denseMasked, fcmaeCases, fcmaeGraph, fcmaeNpy, fcmaeWeights } from './fcmae-helpers.js';
 
 // The goldens are computed in f64 and rounded once; the executor computes in f32 with f64
 // sums in places, through about twenty layers: 1e-4 of the output's scale is the bound,
@@ -19,7 +20,7 @@ describe('FCMAE on the reference executor', () => {
     const mask = fcmaeNpy(name, 'mask.npy');
     const layouts = name.endsWith('normpix') ? ['weights.safetensors', 'weights-dense.safetensors'] : ['weights.safetensors'];
     it.each(layouts.flatMap((file) => [[file, 'unfused'] as const, [file, 'fused'] as const]))('matches pred, loss and the encoder from %s, %s', (file, pipeline) => {
-      const graph = fcmaeGraph(c, input.shape[0], pipelines[pipeline]);
+      const graph = fcmaeGraph(c, input.shape[0], denseMasked(pipelines[pipeline]));
       const weights = bindWeights(graph, fcmaeWeights(name, file), file);
       const values = new Map<number, HostTensor>();
       const proj = graph.nodes.find((n) => n.name === 'proj')!;

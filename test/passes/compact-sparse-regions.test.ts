@@ -6,13 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { executeGraph } from '../../src/backends/reference/executor.js';
 import { visibleCount } from '../../src/ir/ops/patch-compaction.js';
 import type { Graph, HostTensor } from '../../src/ir/types.js';
+import { defaultPassContext } from '../../src/passes/context.js';
 import { pipelines, runPipeline } from '../../src/passes/manager.js';
 import { bindWeights } from '../../src/weights/bind.js';
 import { randomWeights } from '../../src/weights/random.js';
 import { scaledDifference } from '../helpers.js';
-import { fcmaeCases, fcmaeGraph, fcmaeNpy, fcmaeWeights } from '../models/fcmae-helpers.js';
+import { denseMasked, fcmaeCases, fcmaeGraph, fcmaeNpy, fcmaeWeights } from '../models/fcmae-helpers.js';
 
-const compacted = (passes: readonly string[]) => ['eliminate-drop-path', 'compact-sparse-regions', ...passes.filter((p) => p !== 'eliminate-drop-path')];
 
 /** pred, loss and the encoder's output (proj's input) of a run. */
 function run(graph: Graph, weights: ReadonlyMap<string, HostTensor>, input: HostTensor, mask: HostTensor) {
@@ -29,7 +29,7 @@ const RTOL = 1e-5;
 describe('compact-sparse-regions', () => {
   it('computes the encoder on compact patches: no apply_mask is left, every region op sees V samples', () => {
     const c = fcmaeCases[0];
-    const graph = runPipeline(fcmaeGraph(c, 2, []), compacted(pipelines.unfused), { context: { target: undefined!, visiblePatches: 3 } });
+    const graph = runPipeline(fcmaeGraph(c, 2, []), pipelines.unfused, { context: { ...defaultPassContext, visiblePatches: 3 } });
     expect(graph.nodes.filter((n) => n.op === 'apply_mask')).toEqual([]);
     const region = graph.nodes.filter((n) => n.type.compact !== undefined);
     expect(region.length).toBeGreaterThan(10);
@@ -43,7 +43,7 @@ describe('compact-sparse-regions', () => {
     const given = fcmaeNpy(name, 'mask.npy');
     const mask = { shape: [2, 2, 2], data: given.data };
     it.each(['unfused', 'fused'] as const)('matches the goldens, %s', (pipeline) => {
-      const graph = fcmaeGraph(c, 2, compacted(pipelines[pipeline]));
+      const graph = fcmaeGraph(c, 2, pipelines[pipeline]);
       expect(graph.nodes.some((n) => n.op === 'visible_patches' && n.attrs.count === visibleCount(given))).toBe(true);
       const out = run(graph, bindWeights(graph, fcmaeWeights(name), name), input, mask);
       expect(scaledDifference(out.pred.data, fcmaeNpy(name, 'pred.npy').data)).toBeLessThan(1e-4);
@@ -54,7 +54,7 @@ describe('compact-sparse-regions', () => {
 
   it('equals the dense-masked graph for random masks, all visible and a single visible patch among them', () => {
     const c = fcmaeCases[0];
-    const dense = fcmaeGraph(c, 2, pipelines.unfused, 96);
+    const dense = fcmaeGraph(c, 2, denseMasked(pipelines.unfused), 96);
     const weights = randomWeights(dense, 5);
     const patches = 2 * 9;
     const masks = fc.oneof(
@@ -67,7 +67,7 @@ describe('compact-sparse-regions', () => {
         const mask = { shape: [2, 3, 3], data: Float32Array.from(values) };
         const input = { shape: [2, 3, 96, 96], data: Float32Array.from({ length: 2 * 3 * 96 * 96 }, (_, i) => Math.sin(i * 0.37 + seed)) };
         const visible = visibleCount(mask);
-        const sparse = runPipeline(fcmaeGraph(c, 2, [], 96), compacted(pipelines.unfused), { context: { target: undefined!, visiblePatches: visible } });
+        const sparse = runPipeline(fcmaeGraph(c, 2, [], 96), pipelines.unfused, { context: { ...defaultPassContext, visiblePatches: visible } });
         const a = run(dense, weights, input, mask);
         const b = run(sparse, weights, input, mask);
         expect(scaledDifference(b.pred.data, a.pred.data)).toBeLessThan(RTOL);

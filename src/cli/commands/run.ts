@@ -6,6 +6,7 @@ import { targetOfDevice } from '../../kernel/target.js';
 import { progress, type CliIo } from '../io.js';
 import { executeGraph } from '../../backends/reference/executor.js';
 import { graphInput, mainOutput } from '../../ir/graph-io.js';
+import { visibleCount } from '../../ir/ops/patch-compaction.js';
 import { checkMaskOptions, chooseMask, describeMask, maskHelp, maskOptions, writeMaskOut } from '../mask.js';
 import { acquireGpu } from '../../backends/webgpu/device.js';
 import { executeWebGpu } from '../../backends/wgsl/execute.js';
@@ -112,7 +113,11 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
   }
   const [batch, , height, width] = input.shape;
   const passes = chosenPasses(values);
-  const { graph } = loadModel(file, { model: stringOption(values, 'model'), size: { batch, height, width }, passes });
+  const model = stringOption(values, 'model');
+  // The mask (for models that take one) decides how many patches a sparse region computes.
+  const mask = chooseMask(loadModel(file, { model, size: { batch, height, width }, passes: [] }).graph, values, seed);
+  const visiblePatches = mask && visibleCount(mask.given);
+  const { graph } = loadModel(file, { model, size: { batch, height, width }, passes, visiblePatches });
   const maxMemory = positiveInt(values['max-memory'], '--max-memory', DEFAULT_MAX_MEMORY_GIB);
   const needed = peakHostBytes(graph);
   if (needed > maxMemory * 2 ** 30) {
@@ -123,7 +128,6 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
   }
   const inputNode = graphInput(graph, 'input');
   if (values['loss-out'] !== undefined && !graph.outputs.some((o) => o.name === 'loss')) throw userError(`--loss-out: '${graph.name}' computes no loss (only models such as FCMAE do)`);
-  const mask = chooseMask(graph, values, seed);
   if (mask?.note) io.stderr.write(mask.note);
   if (inputPath === undefined) {
     input = randomInput(inputNode.type.shape, seed + 1);
@@ -148,7 +152,7 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
       const target = targetOfDevice(gpu.device, 'this device');
       const built = new Map<number, Graph>();
       const build = (n: number): Graph => {
-        if (!built.has(n)) built.set(n, loadModel(file, { model: stringOption(values, 'model'), size: { batch: n, ...size }, passes, target }).graph);
+        if (!built.has(n)) built.set(n, loadModel(file, { model, size: { batch: n, ...size }, passes, target, visiblePatches }).graph);
         return built.get(n)!;
       };
       const say = (line: string) => io.stderr.write(`${line}\n`);
