@@ -86,6 +86,8 @@ export const visiblePatches: OpDef = {
   },
   evaluate([slots], _weights, attrs) {
     const visible = new Float32Array(intAttr(attrs, 'count'));
+    const kept = slots.data.reduce((n, slot) => (slot >= 0 ? n + 1 : n), 0);
+    if (kept !== visible.length) throw new Error(`the mask keeps ${kept} patches, but the graph was compacted for masks keeping ${visible.length} (PassContext.visiblePatches)`);
     slots.data.forEach((slot, p) => {
       if (slot >= 0 && slot < visible.length) visible[slot] = p;
     });
