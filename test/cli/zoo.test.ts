@@ -19,13 +19,14 @@ async function convc(...args: string[]) {
 const scratch = () => mkdtempSync(join(tmpdir(), 'convc-zoo-'));
 
 describe('convc models', () => {
-  it('lists the 13 variants with the figures convc inspect reports', async () => {
+  it('lists the 21 variants with the figures convc inspect reports', async () => {
     const { code, out } = await convc('models', '--json');
     expect(code).toBe(0);
     const listing = JSON.parse(out);
     expect(listing.directory).toBe(repoPath('models'));
-    expect(listing.families).toEqual(['convnextv1.cnx', 'convnextv2.cnx']);
-    expect(listing.models).toHaveLength(13);
+    expect(listing.families).toEqual(['convnextv1.cnx', 'convnextv2.cnx', 'fcmae.cnx']);
+    expect(listing.models).toHaveLength(21);
+    expect(listing.models.filter((m: { family: string }) => m.family === 'FCMAE')).toHaveLength(8);
     expect(listing.models.map((m: { file: string }) => m.file)).toContain('convnextv2-huge.cnx');
     const atto = listing.models.find((m: { model: string }) => m.model === 'convnextv2-atto');
     expect(atto).toMatchObject({ file: 'convnextv2-atto.cnx', family: 'ConvNeXtV2', path: repoPath('models/convnextv2-atto.cnx') });
