@@ -16,8 +16,11 @@ export interface OnnxNode {
   readonly doc?: string;
 }
 
-/** float32 weights and constants; int64 for the shape tensors Reshape and Expand read. */
+/** float32 weights and constants; int64 for shape tensors and the index tables Gather reads. */
 export type InitializerData = Float32Array | BigInt64Array;
+
+/** TensorProto.DataType codes: the element types of initializers, and Cast's `to`. */
+export const OnnxDataType = { float: 1, int64: 7 } as const;
 
 export interface Initializer {
   readonly dims: readonly number[];
@@ -107,6 +110,16 @@ export class OnnxGraphBuilder {
    */
   int64s(values: readonly number[]): string {
     return this.initializer(`const/i64[${values.join(',')}]`, [values.length], BigInt64Array.from(values, (v) => BigInt(v)));
+  }
+
+  /**
+   * A constant tensor of any dims: an index table a lowering precomputes from static geometry.
+   * `name` must say everything the values depend on, since a second request under the same
+   * name reads the first one's tensor.
+   */
+  table(name: string, dims: readonly number[], values: readonly number[], type: 'float' | 'int64'): string {
+    if (numel(dims) !== values.length) throw new Error(`internal: exportOnnx: table '${name}' has ${values.length} values, not ${formatShape(dims)}`);
+    return this.initializer(name, dims, type === 'int64' ? BigInt64Array.from(values, (v) => BigInt(v)) : Float32Array.from(values));
   }
 
   /**

@@ -9,7 +9,7 @@ import { intAttr, pairAttr } from '../ir/op.js';
 import { getOp } from '../ir/registry.js';
 import type { Graph, Node, ValueId } from '../ir/types.js';
 import { graphInputs } from '../ir/graph-io.js';
-import { ints, OnnxGraphBuilder, type Initializer, type InitializerData, type Lowering, type OnnxNode } from './onnx-builder.js';
+import { ints, OnnxDataType, OnnxGraphBuilder, type Initializer, type InitializerData, type Lowering, type OnnxNode } from './onnx-builder.js';
 import { maskLowerings } from './onnx-mask-lowerings.js';
 import { ProtobufWriter } from './protobuf.js';
 
@@ -43,7 +43,6 @@ const TypeField = { tensorType: 1 } as const;
 const TensorTypeField = { elemType: 1, shape: 2 } as const;
 const ShapeField = { dim: 1 } as const;
 const DimensionField = { value: 1, param: 2 } as const;
-const DataType = { float: 1, int64: 7 } as const; // TensorProto.DataType
 
 const classifierLowerings: Readonly<Record<string, Lowering>> = {
   conv2d(b, node, [x], out, label) {
@@ -297,7 +296,7 @@ function littleEndianBytes(data: InitializerData): Uint8Array {
 
 function writeTensor(w: ProtobufWriter, name: string, init: Initializer): void {
   w.packedVarints(TensorField.dims, init.dims)
-    .varint(TensorField.dataType, init.data instanceof BigInt64Array ? DataType.int64 : DataType.float)
+    .varint(TensorField.dataType, init.data instanceof BigInt64Array ? OnnxDataType.int64 : OnnxDataType.float)
     .string(TensorField.name, name)
     .bytes(TensorField.rawData, littleEndianBytes(init.data));
 }
@@ -305,7 +304,7 @@ function writeTensor(w: ProtobufWriter, name: string, init: Initializer): void {
 function writeValueInfo(w: ProtobufWriter, { name, shape }: OnnxValueInfo): void {
   w.string(ValueInfoField.name, name).message(ValueInfoField.type, (type) =>
     type.message(TypeField.tensorType, (tensor) =>
-      tensor.varint(TensorTypeField.elemType, DataType.float).message(TensorTypeField.shape, (s) => {
+      tensor.varint(TensorTypeField.elemType, OnnxDataType.float).message(TensorTypeField.shape, (s) => {
         for (const dim of shape) {
           s.message(ShapeField.dim, (d) => (typeof dim === 'string' ? d.string(DimensionField.param, dim) : d.varint(DimensionField.value, dim)));
         }
