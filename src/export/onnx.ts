@@ -10,6 +10,7 @@ import { getOp } from '../ir/registry.js';
 import type { Graph, Node, ValueId } from '../ir/types.js';
 import { graphInputs } from '../ir/graph-io.js';
 import { ints, OnnxDataType, OnnxGraphBuilder, type Initializer, type InitializerData, type Lowering, type OnnxNode } from './onnx-builder.js';
+import { compactionLowerings } from './onnx-compaction-lowerings.js';
 import { maskLowerings } from './onnx-mask-lowerings.js';
 import { ProtobufWriter } from './protobuf.js';
 
@@ -26,6 +27,8 @@ export interface OnnxExportOptions {
    * lowering needs a fixed batch (reshapes copy the batch axis). A classifier's samples are
    * independent; FCMAE's are not (its encoder's GRN takes norms over the whole batch, and the
    * loss averages over it), so its results for a batch are those of the batch as a whole.
+   * A compacted FCMAE graph (compact-sparse-regions) holds its count of visible patches, so
+   * its file serves any batch whose mask keeps exactly that many.
    */
   readonly batch?: 'dynamic' | 'fixed';
 }
@@ -157,7 +160,7 @@ const classifierLowerings: Readonly<Record<string, Lowering>> = {
   },
 };
 
-const lowerings: Readonly<Record<string, Lowering>> = { ...classifierLowerings, ...maskLowerings };
+const lowerings: Readonly<Record<string, Lowering>> = { ...classifierLowerings, ...maskLowerings, ...compactionLowerings };
 
 /** The ops exportOnnx lowers: the unfused pipeline's, plus input and drop_path (an identity). */
 export const onnxExportableOps: readonly string[] = ['input', 'drop_path', ...Object.keys(lowerings)];
@@ -198,9 +201,9 @@ function checkExportable(node: Node): void {
   if (!onnxExportableOps.includes(node.op)) {
     throw new Error(`internal: exportOnnx cannot lower ${what}; it lowers ${onnxExportableOps.join(', ')} (export the unfused pipeline)`);
   }
-  // A sparse region's values (type.mask) are exported dense: the apply_mask after each of its
-  // ops zeroes the masked patches, as the reference computes them; skipping them is a kernel's
-  // optimisation, not part of the values.
+  // A sparse region's values (type.mask) are exported as the graph holds them: dense with the
+  // apply_mask after each op zeroing the masked patches, or, once compact-sparse-regions has
+  // run, compacted to the visible patches between gather_patches and scatter_patches.
   if (node.type.dtype !== 'f32') throw new Error(`internal: exportOnnx handles f32 values only; ${what} is ${node.type.dtype}`);
 }
 
