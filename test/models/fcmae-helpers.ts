@@ -44,7 +44,8 @@ export function fcmaeModelLine(c: FcmaeCase): string {
 
 let scratch: string | undefined;
 
-export function fcmaeGraph(c: FcmaeCase, batch: number, passes: readonly string[] = pipelines.unfused, size = c.config.img_size): Graph {
+/** A case's graph; by default unfused and dense-masked, so that it runs on any mask. */
+export function fcmaeGraph(c: FcmaeCase, batch: number, passes: readonly string[] = denseMasked(pipelines.unfused), size = c.config.img_size): Graph {
   scratch ??= mkdtempSync(join(tmpdir(), 'convc-fcmae-'));
   const file = join(scratch, `${c.name}.cnx`);
   writeFileSync(file, `import "${repoPath('models/fcmae.cnx').replace(/\\/g, '/')}"\n${fcmaeModelLine(c)}\n`);

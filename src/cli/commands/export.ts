@@ -22,7 +22,8 @@ Writes the model, with its weights, in a format other runtimes load:
          takes 'input' (NCHW) and returns 'output'; FCMAE takes 'input' and 'mask' ([N, L],
          1 = masked patch) and returns 'pred' and 'loss'
 The export always starts from the unfused pipeline (one IR node per op): it is what the
-format's own standard ops express, and runtimes fuse by themselves. Without a weights option
+format's own standard ops express, and runtimes fuse by themselves. Sparse regions (FCMAE's
+encoder) are exported dense and masked, so the file runs on masks of any count. Without a weights option
 the model gets seeded random weights (as --random-weights), and a note says so.
 
 Options:
@@ -59,7 +60,7 @@ export async function exportCommand(args: readonly string[], io: CliIo): Promise
   checkOutputFile(outPath, 'the output file', { createParents: true });
   const batchFixed = values.batch !== undefined;
   const size = inputSize(values);
-  const { graph } = loadModel(file, { model: stringOption(values, 'model'), size, passes: pipelines.unfused });
+  const { graph } = loadModel(file, { model: stringOption(values, 'model'), size, passes: pipelines.unfused.filter((p) => p !== 'compact-sparse-regions') });
   // Checked before any weights are read or drawn: the largest zoo models do not fit.
   const { params } = graphCost(graph);
   if (4 * params > onnxMaxBytes) {
