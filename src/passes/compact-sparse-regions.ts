@@ -54,7 +54,7 @@ function compactableRegion(graph: Graph, mask: ValueId): Set<ValueId> | undefine
   const maskType = graph.nodes[mask].type;
   for (const id of region) {
     const node = graph.nodes[id];
-    if (node.fusion || graph.outputs.some((o) => o.id === id)) return undefined;
+    if (node.fusion) return undefined;
     if (node.op === 'apply_mask') {
       if (node.inputs[1] !== mask) return undefined;
       continue;
@@ -104,7 +104,7 @@ function compact(graph: Graph, mask: ValueId, region: ReadonlySet<ValueId>, coun
     typeOf.set(id, type);
     return { id, op, inputs, attrs, params: op === like.op ? like.params : {}, type, name: like.name, ...(like.loc ? { loc: like.loc } : {}) };
   };
-  return expandNodes(graph, (original, remap, next) => {
+  const rewritten = expandNodes(graph, (original, remap, next) => {
     const nodes: Node[] = [];
     const emit = (n: Node) => {
       nodes.push(n);
@@ -169,4 +169,14 @@ function compact(graph: Graph, mask: ValueId, region: ReadonlySet<ValueId>, coun
     nodes.push({ ...original, id: at, inputs });
     return { nodes, result: at };
   });
+  // A region value that is itself a result of the graph leaves it in dense form too.
+  const nodes = [...rewritten.nodes];
+  const outputs = graph.outputs.map((o) => {
+    if (!region.has(o.id)) return { ...o, id: rewritten.outputs.find((r) => r.name === o.name)!.id };
+    const source = nodes[compactOf.get(o.id)!];
+    const { compact: _, ...type } = getOp('scatter_patches').infer([source.type, nodes[slots].type], {});
+    nodes.push({ id: nodes.length, op: 'scatter_patches', inputs: [source.id, slots], attrs: {}, params: {}, type, name: source.name, ...(source.loc ? { loc: source.loc } : {}) });
+    return { ...o, id: nodes.length - 1 };
+  });
+  return { ...rewritten, nodes, outputs };
 }

@@ -17,7 +17,7 @@ export const splitGrn: Pass = {
       const apply = next();
       const [n, c] = node.type.shape;
       const nodes: Node[] = [
-          { id: stats, op: 'grn_stats', inputs: [input], attrs: { dim: node.attrs.dim, eps: node.attrs.eps, over_batch: node.attrs.over_batch ?? false }, params: {}, type: { shape: [n, c], dtype: node.type.dtype }, name: node.name, loc: node.loc },
+          { id: stats, op: 'grn_stats', inputs: [input], attrs: { dim: node.attrs.dim, eps: node.attrs.eps, over_batch: node.attrs.over_batch ?? false }, params: {}, type: { ...node.type, shape: [n, c] }, name: node.name, loc: node.loc },
           { id: apply, op: 'grn_apply', inputs: [input, stats], attrs: { dim: node.attrs.dim }, params: node.params, type: node.type, name: node.name, loc: node.loc },
       ];
       return { nodes, result: apply };

@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { executeGraph } from '../../src/backends/reference/executor.js';
 import { visibleCount } from '../../src/ir/ops/patch-compaction.js';
+import { sparseRegionResults, subgraph } from '../../src/ir/subgraph.js';
 import type { Graph, HostTensor } from '../../src/ir/types.js';
 import { defaultPassContext } from '../../src/passes/context.js';
 import { pipelines, runPipeline } from '../../src/passes/manager.js';
@@ -50,6 +51,23 @@ describe('compact-sparse-regions', () => {
       expect(Math.abs(out.loss.data[0] - c.loss) / c.loss).toBeLessThan(1e-4);
       expect(scaledDifference(out.encoder.data, fcmaeNpy(name, 'encoder.npy').data)).toBeLessThan(1e-4);
     });
+  });
+
+  it("cuts out the encoder (the sparse region's result), which compacted and dense-masked matches the golden encoder", () => {
+    const c = fcmaeCases[0];
+    const whole = fcmaeGraph(c, 2, []);
+    const [result] = sparseRegionResults(whole);
+    expect(whole.nodes.find((n) => n.name === 'proj')!.inputs).toContain(result);
+    const encoder = subgraph(whole, [{ name: 'encoder', id: result }]);
+    expect(encoder.nodes.some((n) => n.name.startsWith('decoder') || n.name === 'proj')).toBe(false);
+    expect([...encoder.params.keys()].every((k) => k.startsWith('encoder.'))).toBe(true);
+    const input = fcmaeNpy(c.name, 'input.npy');
+    const mask = { shape: [2, 2, 2], data: fcmaeNpy(c.name, 'mask.npy').data };
+    for (const passes of [pipelines.fused, denseMasked(pipelines.fused)]) {
+      const graph = runPipeline(encoder, passes, { context: { ...defaultPassContext, visiblePatches: visibleCount(mask) } });
+      const out = executeGraph(graph, bindWeights(graph, new Map([...fcmaeWeights(c.name)].filter(([k]) => k.startsWith('encoder.'))), c.name), { input, mask });
+      expect(scaledDifference(out.encoder.data, fcmaeNpy(c.name, 'encoder.npy').data)).toBeLessThan(1e-4);
+    }
   });
 
   it('equals the dense-masked graph for random masks, all visible and a single visible patch among them', () => {
