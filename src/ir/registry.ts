@@ -15,8 +15,12 @@ import { applyMask } from './ops/apply-mask.js';
 import { maskFill } from './ops/mask-fill.js';
 import { maskedPatchLossOp } from './ops/masked-patch-loss.js';
 import { patchMask } from './ops/patch-mask.js';
+import { patchify } from './ops/patchify.js';
+import { channelNorm } from './ops/channel-norm.js';
+import { squaredError } from './ops/squared-error.js';
+import { maskedMean } from './ops/masked-mean.js';
 
-const ops: readonly OpDef[] = [input, conv2d, linear, layernorm, geluOp, grn, layerScale, add, globalAvgPool, dropPath, grnStats, grnApply, patchMask, applyMask, maskFill, maskedPatchLossOp];
+const ops: readonly OpDef[] = [input, conv2d, linear, layernorm, geluOp, grn, layerScale, add, globalAvgPool, dropPath, grnStats, grnApply, patchMask, applyMask, maskFill, maskedPatchLossOp, patchify, channelNorm, squaredError, maskedMean];
 
 const registry = new Map(ops.map((op) => [op.name, op]));
 
