@@ -1,4 +1,5 @@
 // The squared difference of two tensors of one shape, element by element: (x - target)^2.
+// (Its binding is named 'expected': 'target' is a reserved word of WGSL.)
 import { ShapeError, type OpDef } from '../op.js';
 import { formatShape, sameShape } from '../types.js';
 import { mul, sub } from '../../kernel/build.js';
@@ -19,7 +20,7 @@ export const squaredError: OpDef = {
   kernel: {
     kind: 'elementwise',
     apply: (x, at) => {
-      const d = sub(x, at.operand(0, 'target'));
+      const d = sub(x, at.operand(0, 'expected'));
       return mul(d, d);
     },
   },
