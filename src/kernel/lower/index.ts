@@ -15,7 +15,7 @@ import { lowerGemm } from './gemm.js';
 import { lowerElementwise, lowerLayout } from './elementwise.js';
 import { lowerPixelRun } from './pixel-run.js';
 import { lowerReduction } from './reduction.js';
-import { hasKernel, isDirectOutput, leavesThroughLayout, modelInputs } from '../model-io.js';
+import { directInput, hasKernel, isDirectOutput, leavesThroughLayout, modelInputs } from '../model-io.js';
 import { lowerGather } from './gather.js';
 
 /** A schedule that cannot compute a node on a target. */
@@ -97,6 +97,7 @@ function storedAs(graph: Graph, program: KernelProgram, storage: StorageType): K
  * activations and weights stored as `storage`.
  */
 export function lowerNode(graph: Graph, node: Node, target: TargetDescription, schedule: Schedule = defaultSchedule(node, target), storage: StorageType = 'f32'): KernelProgram {
+  if (!hasKernel(node)) throw new Error(`internal: kernels read input '${directInput(node)}' (%${node.id}) directly; it has no kernel of its own`);
   if (!scheduleFits(node, schedule, target)) throw new ScheduleError(`schedule ${JSON.stringify(schedule)} cannot compute ${node.op} node '${node.name}' on ${target.name}`);
   const built = storedAs(graph, build(graph, node, schedule), storage);
   checkBindings(graph, node, built, target);
