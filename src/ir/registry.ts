@@ -16,8 +16,16 @@ import { maskFill } from './ops/mask-fill.js';
 import { maskedPatchLossOp } from './ops/masked-patch-loss.js';
 import { patchMask } from './ops/patch-mask.js';
 import { gatherPatches, patchHalo, patchSlots, scatterPatches, visiblePatches } from './ops/patch-compaction.js';
+import { patchify } from './ops/patchify.js';
+import { channelNorm } from './ops/channel-norm.js';
+import { squaredError } from './ops/squared-error.js';
+import { maskedMean } from './ops/masked-mean.js';
 
-const ops: readonly OpDef[] = [input, conv2d, linear, layernorm, geluOp, grn, layerScale, add, globalAvgPool, dropPath, grnStats, grnApply, patchMask, applyMask, maskFill, maskedPatchLossOp, patchSlots, visiblePatches, gatherPatches, patchHalo, scatterPatches];
+const ops: readonly OpDef[] = [
+  input, conv2d, linear, layernorm, geluOp, grn, layerScale, add, globalAvgPool, dropPath, grnStats, grnApply,
+  patchMask, applyMask, maskFill, maskedPatchLossOp, patchify, channelNorm, squaredError, maskedMean,
+  patchSlots, visiblePatches, gatherPatches, patchHalo, scatterPatches,
+];
 
 const registry = new Map(ops.map((op) => [op.name, op]));
 

@@ -140,9 +140,12 @@ export type BufferRef =
    * buffer, so a fused kernel stays within WebGPU's default of 8 storage buffers per stage.
    */
   | { readonly kind: 'weight-group'; readonly keys: readonly string[] }
-  /** The model's NCHW input and output as the caller passes and receives them. */
-  | { readonly kind: 'model-input' }
-  | { readonly kind: 'model-output' };
+  /**
+   * A model input or output by name, as the caller passes and receives it: an image NCHW (its
+   * layout kernel reads or writes it), any other input (a patch mask) as the value of its node.
+   */
+  | { readonly kind: 'model-input'; readonly name: string }
+  | { readonly kind: 'model-output'; readonly name: string };
 
 /**
  * How a buffer stores its elements. Arithmetic is f32 whatever the storage: a load from f16

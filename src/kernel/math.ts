@@ -20,16 +20,39 @@ export interface ElementContext {
   param(role: string, index: Expr): Expr;
 }
 
+/**
+ * The context of a statistic's term where lowering knows no element's site (a pixel's channels
+ * in a fused kernel, partial sums): the terms of ops reduced there read no operand or weight.
+ */
+export const sitelessContext: ElementContext = {
+  get n(): Expr {
+    throw new Error('internal: a statistic read its element\'s sample where lowering gives no site');
+  },
+  get c(): Expr {
+    throw new Error('internal: a statistic read its element\'s channel where lowering gives no site');
+  },
+  operand: () => {
+    throw new Error('internal: a statistic read an operand where lowering gives no site');
+  },
+  param: () => {
+    throw new Error('internal: a statistic read a weight where lowering gives no site');
+  },
+};
+
 /** out = apply(x) element by element. */
 export interface ElementwiseMath {
   readonly kind: 'elementwise';
   readonly apply: (x: Expr, at: ElementContext, attrs: Attrs) => Expr;
 }
 
-/** A statistic over the reduced axis: finish(sum of term(x)), where terms may use earlier statistics. */
+/**
+ * A statistic over the reduced axis: finish(sum of term(x)), where terms may use earlier
+ * statistics. `at` is the element's context, for terms that read an operand there; only
+ * reductions over the whole tensor ('all') give one, others throw if a term asks.
+ */
 export interface Statistic {
   readonly name: string;
-  readonly term: (x: Expr, stats: Readonly<Record<string, Expr>>, attrs: Attrs) => Expr;
+  readonly term: (x: Expr, stats: Readonly<Record<string, Expr>>, attrs: Attrs, at: ElementContext) => Expr;
   /** `count` is the reduced axis's length as f32. */
   readonly finish: (sum: Expr, count: Expr, stats: Readonly<Record<string, Expr>>, attrs: Attrs) => Expr;
   /**
@@ -41,13 +64,14 @@ export interface Statistic {
 }
 
 /**
- * Statistics over channels (of each pixel) or over space (of each sample and channel), then
- * either each element mapped with them (`apply`: same shape out), or the last statistic as
- * the output (the axis reduced away). `then` reduces that output again over channels.
+ * Statistics over channels (of each pixel), over space (of each sample and channel) or over
+ * the whole tensor ('all': every element of every sample, into one value), then either each
+ * element mapped with them (`apply`: same shape out), or the last statistic as the output (the
+ * axes reduced away). `then` reduces that output again over channels.
  */
 export interface ReductionMath {
   readonly kind: 'reduction';
-  readonly over: 'channels' | 'spatial';
+  readonly over: 'channels' | 'spatial' | 'all';
   readonly stats: readonly Statistic[];
   readonly apply?: (x: Expr, stats: Readonly<Record<string, Expr>>, at: ElementContext, attrs: Attrs) => Expr;
   readonly then?: ReductionMath & { readonly over: 'channels' };

@@ -1,11 +1,14 @@
 // The memory plan of a sequence of kernel programs: which device buffer each binding uses.
 // Target-independent: activations and scratch are reused once their last reader has run, each
 // only as its own kind (their storage types may differ), weights get a buffer each (a weight
-// group one for its concatenation), and the model's input and output buffers stay apart.
+// group one for its concatenation), and the model's input and output buffers stay apart, one
+// for each named input and output.
 // Backends turn the plan into their own buffers.
 import type { BufferRef, KernelProgram } from './ir.js';
 import { numel, type Graph } from '../ir/types.js';
-import { singleInputOutput } from '../ir/graph-io.js';
+import { isGraphOutput } from '../ir/graph-io.js';
+import type { ModelKernel } from './lower/index.js';
+import { isDirectOutput, modelInputs } from './model-io.js';
 
 export interface PlannedBuffer {
   /** Floats, rounded up to a multiple of 4 so any buffer may be read as vec4. */
@@ -17,19 +20,27 @@ export interface PlannedBuffer {
   readonly parts?: readonly string[];
 }
 
+/** A model input's or output's buffer. */
+export interface NamedBuffer {
+  readonly name: string;
+  readonly buffer: number;
+}
+
 export interface MemoryPlan {
   readonly buffers: readonly PlannedBuffer[];
   /** Per program, per binding: the buffer index. */
   readonly bindings: readonly (readonly number[])[];
+  /** Each model input's buffer, in the order a caller passes them (model-io.ts). */
+  readonly inputs: readonly NamedBuffer[];
+  /** Each output's buffer, in the graph's output order. */
+  readonly outputs: readonly NamedBuffer[];
+  /** The image input's buffer and the main output's (inputs[0], outputs[0]). */
   readonly inputBuffer: number;
   readonly outputBuffer: number;
 }
 
-/** A program and the graph node it computes (`undefined` for the output layout change). */
-export interface PlannedKernel {
-  readonly node?: number;
-  readonly program: KernelProgram;
-}
+/** A program and what it computes: a graph node, or the layout change of image output `output`. */
+export type PlannedKernel = ModelKernel;
 
 const roundUp4 = (floats: number) => Math.max(4, Math.ceil(floats / 4) * 4);
 
@@ -65,19 +76,16 @@ class BufferPool {
 
 export const weightGroupKey = (keys: readonly string[]): string => `group(${keys.join(', ')})`;
 
-/** Plans `kernels`, which compute the graph's nodes in order (then the output layout, if any). */
+/** Plans `kernels`, which compute the graph's nodes in order (then the image outputs' layout changes). */
 export function planMemory(graph: Graph, kernels: readonly PlannedKernel[]): MemoryPlan {
   const pool = new BufferPool();
   const valueBuffer = new Map<number, number>();
   const weightBuffer = new Map<string, number>();
   const lastUse = graph.nodes.map((n) => n.id);
   for (const node of graph.nodes) for (const input of node.inputs) lastUse[input] = node.id;
-  const { input: inputNode, output: outputId } = singleInputOutput(graph, 'the memory plan');
-  const outputNode = graph.nodes[outputId];
-  const inputBuffer = pool.allocate(numel(inputNode.type.shape), 'input');
-  // A rank-4 output leaves through a layout change into a buffer of its own.
-  const outputIsNode = outputNode.type.shape.length !== 4;
-  let outputBuffer = -1;
+  // The caller's buffers: one per input and one per output, never reused for anything else.
+  const inputs = modelInputs(graph).map(({ name, node }) => ({ name, buffer: pool.allocate(numel(node.type.shape), 'input') }));
+  const outputBuffers = new Map<string, number>();
 
   const weightIndex = (key: string, parts?: readonly string[]): number => {
     let index = weightBuffer.get(key);
@@ -95,16 +103,18 @@ export function planMemory(graph: Graph, kernels: readonly PlannedKernel[]): Mem
   kernels.forEach(({ program }, at) => program.buffers.forEach((b) => b.ref.kind === 'partials' && lastPartialsUse.set(b.ref.id, at)));
 
   const bindings: number[][] = [];
-  for (const [at, { node: id, program }] of kernels.entries()) {
+  for (const [at, { node: id, output, program }] of kernels.entries()) {
     const scratch = new Map<string, number>();
     if (id === undefined) {
-      outputBuffer = pool.allocate(numel(outputNode.type.shape), 'output');
+      const named = graph.outputs.find((o) => o.name === output);
+      if (!named) throw new Error(`internal: a layout kernel writes no output of '${graph.name}' (${String(output)})`);
+      outputBuffers.set(named.name, pool.allocate(numel(graph.nodes[named.id].type.shape), 'output'));
     } else {
       const node = graph.nodes[id];
-      const isOutput = id === outputId && outputIsNode;
-      const out = pool.allocate(numel(node.type.shape), isOutput ? 'output' : 'activation');
+      const direct = isDirectOutput(graph, id);
+      const out = pool.allocate(numel(node.type.shape), direct ? 'output' : 'activation');
       valueBuffer.set(id, out);
-      if (isOutput) outputBuffer = out;
+      if (direct) for (const o of graph.outputs) if (o.id === id) outputBuffers.set(o.name, out);
     }
     const resolve = (ref: BufferRef): number => {
       switch (ref.kind) {
@@ -124,18 +134,33 @@ export function planMemory(graph: Graph, kernels: readonly PlannedKernel[]): Mem
           if (index === undefined) scratch.set(ref.name, (index = pool.allocate(ref.floats, 'scratch')));
           return index;
         }
-        case 'model-input':
-          return inputBuffer;
-        case 'model-output':
-          return outputBuffer;
+        case 'model-input': {
+          const input = inputs.find((i) => i.name === ref.name);
+          if (!input) throw new Error(`internal: ${program.name} reads input '${ref.name}', which '${graph.name}' does not take`);
+          return input.buffer;
+        }
+        case 'model-output': {
+          const buffer = outputBuffers.get(ref.name);
+          if (buffer === undefined) throw new Error(`internal: ${program.name} writes output '${ref.name}' before its buffer is planned`);
+          return buffer;
+        }
       }
     };
     bindings.push(program.buffers.map((b) => resolve(b.ref)));
     for (const index of scratch.values()) pool.release(index);
     for (const [producer, index] of partialsBuffer) if (lastPartialsUse.get(producer) === at) pool.release(index);
     if (id !== undefined) {
-      for (const input of new Set(graph.nodes[id].inputs)) if (lastUse[input] === id && input !== outputId) pool.release(valueBuffer.get(input)!);
+      for (const input of new Set(graph.nodes[id].inputs)) {
+        // Inputs read directly have no value buffer of their own; outputs stay to the end.
+        const buffer = valueBuffer.get(input);
+        if (buffer !== undefined && lastUse[input] === id && !isGraphOutput(graph, input)) pool.release(buffer);
+      }
     }
   }
-  return { buffers: pool.buffers, bindings, inputBuffer, outputBuffer };
+  const outputs = graph.outputs.map(({ name }) => {
+    const buffer = outputBuffers.get(name);
+    if (buffer === undefined) throw new Error(`internal: no kernel writes output '${name}' of '${graph.name}'`);
+    return { name, buffer };
+  });
+  return { buffers: pool.buffers, bindings, inputs, outputs, inputBuffer: inputs[0].buffer, outputBuffer: outputs[0].buffer };
 }

@@ -5,6 +5,7 @@
 // as kernels do (about 30 ms for V2-atto's largest).
 import { add, assign, div, f32, group, if_, let_, load, local, loop, lt, mul, ref, rem, store, u32, var_ } from './build.js';
 import { interpret } from './interpret.js';
+import { sitelessContext } from './math.js';
 import type { KernelProgram } from './ir.js';
 import { getOp } from '../ir/registry.js';
 import type { Node } from '../ir/types.js';
@@ -40,7 +41,7 @@ export function partialSumsOf(producer: Node, value: Float32Array): Float32Array
         let_('r', div(t, C)),
         let_('ch', rem(t, C)),
         var_('sum', f32(0)),
-        loop('p', 0, run, [assign('sum', add(ref('sum', 'f32'), math.stats[0].term(load('value', add(mul(add(mul(r, u32(run)), p), C), ch)), {}, partials.attrs)))]),
+        loop('p', 0, run, [assign('sum', add(ref('sum', 'f32'), math.stats[0].term(load('value', add(mul(add(mul(r, u32(run)), p), C), ch)), {}, partials.attrs, sitelessContext)))]),
         store('partials', t, ref('sum', 'f32')),
       ]),
     ],

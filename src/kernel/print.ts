@@ -264,9 +264,9 @@ function printRef(ref: BufferRef): string {
     case 'weight-group':
       return `weights [${ref.keys.map(displaySafe).join(', ')}]`;
     case 'model-input':
-      return 'model input';
+      return `model input ${displaySafe(ref.name)}`;
     case 'model-output':
-      return 'model output';
+      return `model output ${displaySafe(ref.name)}`;
   }
 }
 

@@ -104,6 +104,7 @@ export function kernelShape(node: Node): KernelShape {
     case 'input':
       return 'layout';
     case 'elementwise':
+    case 'gather':
       return 'elementwise';
     case 'reduction':
       return 'rows';
@@ -360,8 +361,9 @@ export function defaultSchedule(node: Node, target: TargetDescription): Schedule
       return { strategy: 'elementwise', workgroupSize };
     case 'rows': {
       const math = getOp(node.op).kernel;
-      // GRN statistics end with a reduction over channels: a workgroup per sample shares it.
-      return { strategy: 'rows', workgroupSize, lanes: math.kind === 'reduction' && math.then ? workgroupSize : 1, reduction: 'tree' };
+      // GRN statistics end with a reduction over channels: a workgroup per sample shares it;
+      // a reduction of the whole tensor is one row, for a workgroup to share.
+      return { strategy: 'rows', workgroupSize, lanes: math.kind === 'reduction' && (math.then || math.over === 'all') ? workgroupSize : 1, reduction: 'tree' };
     }
     case 'pixel':
       // Eight threads per pixel, adjacent channels in adjacent threads: their loads are

@@ -8,6 +8,7 @@ import { foldLayerScale } from './fold-layer-scale.js';
 import { fuseEpilogues, fusePrologues } from './fuse.js';
 import { partialStatistics } from './partial-statistics.js';
 import { splitGrn } from './split-grn.js';
+import { splitMaskedPatchLoss } from './split-masked-patch-loss.js';
 
 export interface Pass {
   readonly name: string;
@@ -15,14 +16,17 @@ export interface Pass {
   readonly run: (graph: Graph, context?: PassContext) => Graph;
 }
 
-export const passRegistry: ReadonlyMap<string, Pass> = new Map([eliminateDropPath, compactSparseRegions, splitGrn, fuseEpilogues, fusePrologues, foldLayerScale, partialStatistics].map((p) => [p.name, p]));
+export const passRegistry: ReadonlyMap<string, Pass> = new Map(
+  [eliminateDropPath, compactSparseRegions, splitGrn, splitMaskedPatchLoss, fuseEpilogues, fusePrologues, foldLayerScale, partialStatistics].map((p) => [p.name, p]),
+);
 
 /** Named pipelines: `fused` is what compile, run, inspect and bench use unless told otherwise. */
 export const pipelines: Readonly<Record<'fused' | 'unfused', readonly string[]>> = {
-  fused: ['eliminate-drop-path', 'compact-sparse-regions', 'split-grn', 'fuse-epilogues', 'fuse-prologues', 'fold-layer-scale', 'partial-statistics'],
-  // GRN's split into statistics and apply is a decomposition, not a fusion: kernels only know
-  // the parts. Compacting sparse regions is not a fusion either: it decides what is computed.
-  unfused: ['eliminate-drop-path', 'compact-sparse-regions', 'split-grn'],
+  fused: ['eliminate-drop-path', 'compact-sparse-regions', 'split-grn', 'split-masked-patch-loss', 'fuse-epilogues', 'fuse-prologues', 'fold-layer-scale', 'partial-statistics'],
+  // GRN's split into statistics and apply, and the masked patch loss's into its parts, are
+  // decompositions, not fusions: kernels only know the parts. Compacting sparse regions is not
+  // a fusion either: it decides what is computed.
+  unfused: ['eliminate-drop-path', 'compact-sparse-regions', 'split-grn', 'split-masked-patch-loss'],
 };
 
 export const defaultPipeline: readonly string[] = pipelines.fused;

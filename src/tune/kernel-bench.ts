@@ -79,6 +79,8 @@ function bufferData(kernelCase: KernelCase, buffer: BufferDecl, packed: (key: st
       return inLayout(value, buffer.layout);
     }
     case 'model-input':
+      // The tuner measures classifiers: their one input is the image.
+      if (ref.name !== 'input') throw new UnmeasurableKernel(`no host data for model input '${ref.name}'`);
       return kernelCase.input.data;
     case 'weight':
       return packed(ref.key);

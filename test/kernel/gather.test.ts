@@ -37,8 +37,10 @@ describe('gather kernels', () => {
           const output = new Float32Array(numel(node.type.shape));
           const memory: Record<string, Float32Array> = {};
           for (const b of program.buffers) {
-            if (b.ref.kind !== 'value') throw new Error(`a gather kernel binds ${b.ref.kind}`);
-            memory[b.name] = b.ref.id === node.id ? output : values.get(b.ref.id)!;
+            // The mask is read where the caller put it; every other input is a value.
+            if (b.ref.kind === 'model-input') memory[b.name] = mask.data;
+            else if (b.ref.kind === 'value') memory[b.name] = b.ref.id === node.id ? output : values.get(b.ref.id)!;
+            else throw new Error(`a gather kernel binds ${b.ref.kind}`);
           }
           interpret(program, memory);
           expect(output, `${node.op} ${node.name}`).toEqual(values.get(node.id));
@@ -47,7 +49,7 @@ describe('gather kernels', () => {
       }),
       { numRuns: 8, seed: 3 },
     );
-    // Per run: slots, visible, one gather, five halos, one scatter.
-    expect(checked).toBe(8 * 9);
+    // Per run: slots, visible, one gather, five halos, one scatter, and the loss's patchify.
+    expect(checked).toBe(8 * 10);
   });
 });

@@ -51,8 +51,8 @@ function program(body: readonly Stmt[], extra: Partial<KernelProgram> = {}): Ker
       { name: 'w', access: 'read', length: 64, dtype: 'f32', layout: { axes: ['i'], shape: [64] }, ref: { kind: 'weight', key: 'stages.0.0.pwconv1.weight' } },
       { name: 'affine', access: 'read', length: 128, dtype: 'f32', layout: { axes: ['i'], shape: [128] }, ref: { kind: 'weight-group', keys: ['norm.weight', 'norm.bias'] } },
       { name: 'tmp', access: 'read', length: 16, dtype: 'f32', layout: { axes: ['i'], shape: [16] }, ref: { kind: 'scratch', name: 'partials', floats: 16 } },
-      { name: 'image', access: 'read', length: 3, dtype: 'f32', layout: { axes: ['i'], shape: [3] }, ref: { kind: 'model-input' } },
-      { name: 'out', access: 'read_write', length: 4096, dtype: 'f16', layout: { axes: ['n', 'c', 'h', 'w'], shape: [1, 64, 8, 8] }, ref: { kind: 'model-output' } },
+      { name: 'image', access: 'read', length: 3, dtype: 'f32', layout: { axes: ['i'], shape: [3] }, ref: { kind: 'model-input', name: 'input' } },
+      { name: 'out', access: 'read_write', length: 4096, dtype: 'f16', layout: { axes: ['n', 'c', 'h', 'w'], shape: [1, 64, 8, 8] }, ref: { kind: 'model-output', name: 'output' } },
     ],
     shared: [{ name: 'tile', length: 64 }],
     workgroupSize: 64,
@@ -98,8 +98,8 @@ describe('printKernel', () => {
         '    1 w: f32[64] [i=64] read <- weight stages.0.0.pwconv1.weight',
         '    2 affine: f32[128] [i=128] read <- weights [norm.weight, norm.bias]',
         '    3 tmp: f32[16] [i=16] read <- scratch partials',
-        '    4 image: f32[3] [i=3] read <- model input',
-        '    5 out: f16[4096] [n=1, c=64, h=8, w=8] read_write <- model output',
+        '    4 image: f32[3] [i=3] read <- model input input',
+        '    5 out: f16[4096] [n=1, c=64, h=8, w=8] read_write <- model output output',
         '  shared:',
         '    tile: f32[64]',
         '  constants:',
@@ -190,7 +190,7 @@ describe('printKernel: vectors', () => {
       ],
     });
     expect(text).toContain('    0 x: f32x4[4096] [n=1, h=8, w=8, c=64] read <- value %12\n    1 w: f32[64] [i=64] read');
-    expect(text).toContain('    5 out: f16x4[4096] [n=1, c=64, h=8, w=8] read_write <- model output\n');
+    expect(text).toContain('    5 out: f16x4[4096] [n=1, c=64, h=8, w=8] read_write <- model output output\n');
     expect(text).toContain('  shared:\n    tile: f32x4[64]\n');
     expect(text).toContain(
       [

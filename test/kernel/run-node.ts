@@ -1,6 +1,6 @@
 // One node's kernel on the interpreter, reading its inputs as the reference executor computed
 // them: how the schedule tests check hundreds of schedules a node at a time in milliseconds each.
-import { executeReference } from '../../src/backends/reference/executor.js';
+import { executeGraph, executeReference, type NamedTensors } from '../../src/backends/reference/executor.js';
 import { weightGroupData } from '../../src/kernel/execute.js';
 import { interpret } from '../../src/kernel/interpret.js';
 import { partialSumsOf } from '../../src/kernel/partials.js';
@@ -13,6 +13,8 @@ import { numel, type Graph, type HostTensor, type Node } from '../../src/ir/type
 export interface NodeEnv {
   readonly weights: ReadonlyMap<string, HostTensor>;
   readonly input: HostTensor;
+  /** Every model input by name, where the graph takes more than the image (namedNodeEnv). */
+  readonly inputs?: NamedTensors;
   readonly packingOf: ReturnType<typeof weightPackings>;
   readonly packed: Map<string, Float32Array>;
   /** Every node's reference value in the kernels' layout. */
@@ -24,6 +26,13 @@ export function nodeEnv(graph: Graph, weights: ReadonlyMap<string, HostTensor>, 
   const values = new Map<number, Float32Array>();
   executeReference(graph, weights, input, { onValue: (n, v) => values.set(n.id, toKernelLayout(v)) });
   return { weights, input, packingOf: weightPackings(graph), packed: new Map(), values };
+}
+
+/** nodeEnv for a graph of named inputs (FCMAE: the image and the patch mask). */
+export function namedNodeEnv(graph: Graph, weights: ReadonlyMap<string, HostTensor>, inputs: NamedTensors): NodeEnv {
+  const values = new Map<number, Float32Array>();
+  executeGraph(graph, weights, inputs, { onValue: (n, v) => values.set(n.id, toKernelLayout(v)) });
+  return { weights, input: inputs.input, inputs, packingOf: weightPackings(graph), packed: new Map(), values };
 }
 
 /** A node's value in the kernels' layout: NHWC for images, as is for [N, C]. */
@@ -62,7 +71,7 @@ export function runNode(graph: Graph, node: Node, schedule: Schedule, on: Target
         // Written beside this node's value, or (for a statistic) made from its input's value.
         return ref.id === node.id ? new Float32Array(ref.floats) : partialSumsOf(graph.nodes[ref.id], env.values.get(ref.id)!);
       case 'model-input':
-        return env.input.data;
+        return ref.name === 'input' ? env.input.data : env.inputs![ref.name].data;
       case 'model-output':
         throw new Error('internal: a node kernel writes the model output');
     }

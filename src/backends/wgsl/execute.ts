@@ -1,7 +1,8 @@
 // Runs a graph on WebGPU through its generated runner, exactly as a user's app would. A batch
 // whose tensors exceed what the adapter can bind is split into smaller batches up front; if
-// even one sample does not fit, the run is refused before anything is dispatched.
-import { importRunnerJavaScript, type NonFiniteReport } from './load-runner.js';
+// even one sample does not fit, or an output spans the whole batch (FCMAE's loss), the run is
+// refused before anything is dispatched.
+import { importRunnerJavaScript, type NamedOutputs, type NonFiniteReport, type RunnerModel } from './load-runner.js';
 import { bufferBytes, lowerToWgsl, packWeights, type LowerOptions } from './lower.js';
 import type { StorageType } from '../../kernel/ir.js';
 import type { WgslProgram } from './program.js';
@@ -11,6 +12,7 @@ import { generateRunnerFiles } from './runner.js';
 import type { WeightMap } from '../reference/executor.js';
 import { formatShape, numel, type Graph, type HostTensor } from '../../ir/types.js';
 import { userError } from '../../util/diagnostics.js';
+import { singleInputOutput } from '../../ir/graph-io.js';
 
 export interface WebGpuRun {
   readonly output: HostTensor;
@@ -35,18 +37,31 @@ export function bindingLimit(device: GPUDevice): number {
   return Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
 }
 
+/** A run of a model of named inputs and outputs (executeWebGpuModel). */
+export interface WebGpuModelRun {
+  readonly outputs: Readonly<Record<string, HostTensor>>;
+  readonly chunk: number;
+  readonly dispatches: number;
+  readonly nonFinite?: NonFiniteReport | null;
+}
+
 /**
+ * Runs a model on named inputs (every input of the graph: `input`, and `mask` for FCMAE, each
+ * with the batch first) to its named outputs.
  * @param build the model's graph for a batch size (the input's height and width fixed), so
- *   that an oversized batch can be recompiled in smaller pieces.
+ *   that an oversized batch can be recompiled in smaller pieces. A model with an output over
+ *   the whole batch (FCMAE's loss) cannot be split so, and is refused when it does not fit.
  */
-export async function executeWebGpu(
+export async function executeWebGpuModel(
   build: (batch: number) => Graph,
   weights: WeightMap,
-  input: HostTensor,
+  inputs: Readonly<Record<string, HostTensor>>,
   device: GPUDevice,
   options: ExecuteWebGpuOptions = {},
-): Promise<WebGpuRun> {
-  const batch = input.shape[0];
+): Promise<WebGpuModelRun> {
+  const image = inputs.input as HostTensor | undefined;
+  if (!image) throw new Error('internal: executeWebGpuModel needs the image input');
+  const batch = image.shape[0];
   const limit = bindingLimit(device);
   // Kernels are fitted to this device's limits, not only WebGPU's defaults.
   const target = targetOfDevice(device, 'this device');
@@ -68,12 +83,16 @@ export async function executeWebGpu(
     if (oversizedWeight) {
       throw userError(`${graph.name}: weight '${oversizedWeight.weight}' needs ${bufferBytes(oversizedWeight)} bytes, more than this adapter can bind (${limit} bytes)`);
     }
+    const overBatch = whole.outputs.find((o) => o.shape[0] !== batch);
+    if (overBatch) {
+      throw userError(`${graph.name} at batch ${batch} needs more memory than this adapter can bind in one buffer (${limit} bytes), and its output '${overBatch.name}' spans the whole batch, so it cannot run in pieces; use a smaller batch`);
+    }
     // Weights do not grow with the batch; activations do, so only they decide the split.
     const activationBytes = (p: WgslProgram) => Math.max(...p.buffers.filter((b) => b.role !== 'weight').map(bufferBytes));
     const single = batch === 1 ? whole : lower(build(1), sizing);
     if (activationBytes(single) > limit) {
       throw userError(
-        `${graph.name} at input ${formatShape(input.shape.slice(1))} needs a ${activationBytes(single)}-byte buffer even for one sample, ` +
+        `${graph.name} at input ${formatShape(image.shape.slice(1))} needs a ${activationBytes(single)}-byte buffer even for one sample, ` +
           `more than this adapter can bind (${limit} bytes); use a smaller input size`,
       );
     }
@@ -82,16 +101,31 @@ export async function executeWebGpu(
     graph = build(chunk);
     program = lower(graph);
   }
-  const perSample = numel(input.shape.slice(1));
-  const outputs: Float32Array[] = [];
-  const outputPerSample = numel(program.outputShape.slice(1));
+  for (const input of program.inputs) {
+    const given = inputs[input.name] as HostTensor | undefined;
+    if (!given || given.data.length !== (numel(input.shape) / input.shape[0]) * batch) {
+      throw new Error(`internal: '${graph.name}' takes ${input.name} ${formatShape([batch, ...input.shape.slice(1)])}, given ${given ? formatShape(given.shape) : 'none'}`);
+    }
+  }
+  const pieces = new Map(program.outputs.map((o) => [o.name, [] as Float32Array[]]));
   let nonFinite: NonFiniteReport | null | undefined;
-  const runners = new Map<number, Awaited<ReturnType<typeof loadModel>>>();
+  const runners = new Map<number, RunnerModel<NamedOutputs>>();
   const loadModel = async (size: number) => {
     const g = size === chunk ? graph : build(size);
     const p = size === chunk ? program : lower(g);
-    const module = await importRunnerJavaScript(generateRunnerFiles(p).js);
-    return module.createModel(device, packWeights(g, p, weights));
+    const module = await importRunnerJavaScript<Float32Array | NamedOutputs>(generateRunnerFiles(p).js);
+    const model = await module.createModel(device, packWeights(g, p, weights));
+    // One output comes back as it is, several by name: here always by name.
+    const name = p.outputs[0].name;
+    const named: RunnerModel<NamedOutputs> = {
+      run: async (...data) => {
+        const result = await model.run(...data);
+        return result instanceof Float32Array ? { [name]: result } : result;
+      },
+      findNonFinite: (...data) => model.findNonFinite(...data),
+      destroy: () => model.destroy(),
+    };
+    return named;
   };
   try {
     for (let start = 0; start < batch; start += chunk) {
@@ -101,24 +135,53 @@ export async function executeWebGpu(
         model = await loadModel(size);
         runners.set(size, model);
       }
-      const piece = input.data.subarray(start * perSample, (start + size) * perSample);
-      const output = await model.run(piece);
-      outputs.push(output);
-      if (options.findNonFinite && nonFinite === undefined && !output.every(Number.isFinite)) nonFinite = await model.findNonFinite(piece);
+      const piece = program.inputs.map((input) => {
+        const perSample = numel(input.shape.slice(1));
+        return inputs[input.name].data.subarray(start * perSample, (start + size) * perSample);
+      });
+      const outputs = await model.run(...piece);
+      for (const [name, list] of pieces) list.push(outputs[name]);
+      if (options.findNonFinite && nonFinite === undefined && !Object.values(outputs).every((o) => o.every(Number.isFinite))) nonFinite = await model.findNonFinite(...piece);
     }
   } finally {
     for (const model of runners.values()) model.destroy();
   }
-  const data = new Float32Array(batch * outputPerSample);
-  let offset = 0;
-  for (const part of outputs) {
-    data.set(part, offset);
-    offset += part.length;
-  }
+  const outputs = Object.fromEntries(
+    program.outputs.map((o) => {
+      const parts = pieces.get(o.name)!;
+      const data = new Float32Array(parts.reduce((sum, p) => sum + p.length, 0));
+      parts.reduce((at, p) => (data.set(p, at), at + p.length), 0);
+      // Per-sample outputs were computed in pieces of `chunk` samples; whole-batch ones never are.
+      return [o.name, { shape: o.shape[0] === chunk ? [batch, ...o.shape.slice(1)] : o.shape, data }];
+    }),
+  );
   return {
-    output: { shape: [batch, ...program.outputShape.slice(1)], data },
+    outputs,
     chunk,
     dispatches: program.dispatches.length,
     ...(options.findNonFinite ? { nonFinite: nonFinite ?? null } : {}),
+  };
+}
+
+/**
+ * A model of one image input and one output on WebGPU: its output for `input`, the batch split
+ * where it does not fit the adapter (see executeWebGpuModel).
+ */
+export async function executeWebGpu(
+  build: (batch: number) => Graph,
+  weights: WeightMap,
+  input: HostTensor,
+  device: GPUDevice,
+  options: ExecuteWebGpuOptions = {},
+): Promise<WebGpuRun> {
+  const graph = build(input.shape[0]);
+  const { output } = singleInputOutput(graph, 'the WebGPU backend');
+  const name = graph.outputs.find((o) => o.id === output)!.name;
+  const run = await executeWebGpuModel((batch) => (batch === input.shape[0] ? graph : build(batch)), weights, { input }, device, options);
+  return {
+    output: run.outputs[name],
+    chunk: run.chunk,
+    dispatches: run.dispatches,
+    ...(run.nonFinite !== undefined ? { nonFinite: run.nonFinite } : {}),
   };
 }

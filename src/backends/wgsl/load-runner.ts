@@ -16,15 +16,34 @@ export interface NonFiniteReport {
   readonly value: number;
 }
 
-export interface RunnerModel {
-  run(input: Float32Array): Promise<Float32Array>;
-  findNonFinite(input: Float32Array): Promise<NonFiniteReport | null>;
+/**
+ * A loaded runner's model: run() takes the inputs in order (a classifier's image alone) and
+ * resolves to the output, or, for a model of several outputs, to them by name (`Output`).
+ */
+export interface RunnerModel<Output = Float32Array> {
+  run(...inputs: Float32Array[]): Promise<Output>;
+  findNonFinite(...inputs: Float32Array[]): Promise<NonFiniteReport | null>;
   destroy(): void;
 }
 
-export interface RunnerModule {
-  readonly modelInfo: { readonly name: string; readonly inputShape: readonly number[]; readonly outputShape: readonly number[]; readonly dispatches: number };
-  createModel(device: GPUDevice, weights: ArrayBuffer | ArrayBufferView): Promise<RunnerModel>;
+/** Outputs by name, as a runner of several outputs resolves to them. */
+export type NamedOutputs = Readonly<Record<string, Float32Array>>;
+
+export interface RunnerTensorInfo {
+  readonly name: string;
+  readonly shape: readonly number[];
+}
+
+export interface RunnerModule<Output = Float32Array> {
+  readonly modelInfo: {
+    readonly name: string;
+    readonly inputShape: readonly number[];
+    readonly outputShape: readonly number[];
+    readonly inputs: readonly RunnerTensorInfo[];
+    readonly outputs: readonly RunnerTensorInfo[];
+    readonly dispatches: number;
+  };
+  createModel(device: GPUDevice, weights: ArrayBuffer | ArrayBufferView): Promise<RunnerModel<Output>>;
 }
 
 export function transpileRunner(source: string): string {
@@ -35,17 +54,17 @@ export function transpileRunner(source: string): string {
 }
 
 /** Imports a TypeScript runner (model.ts). */
-export async function importRunner(source: string): Promise<RunnerModule> {
-  return importRunnerJavaScript(transpileRunner(source));
+export async function importRunner<Output = Float32Array>(source: string): Promise<RunnerModule<Output>> {
+  return importRunnerJavaScript<Output>(transpileRunner(source));
 }
 
 /** Imports a JavaScript runner (model.js) from a temporary file (not a data: URL, so stack traces stay readable). */
-export async function importRunnerJavaScript(javascript: string): Promise<RunnerModule> {
+export async function importRunnerJavaScript<Output = Float32Array>(javascript: string): Promise<RunnerModule<Output>> {
   const dir = mkdtempSync(join(tmpdir(), 'convc-runner-'));
   const file = join(dir, 'model.mjs');
   writeFileSync(file, javascript);
   try {
-    return (await import(pathToFileURL(file).href)) as RunnerModule;
+    return (await import(pathToFileURL(file).href)) as RunnerModule<Output>;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -2,7 +2,8 @@
 // (src/kernel/memory-plan.ts), and the programs rendered to WGSL; weights packed in the
 // layouts kernels read. Fusion, math and schedules were decided before this point.
 import { planMemory, type PlannedKernel } from '../../kernel/memory-plan.js';
-import { lowerNodes, lowerOutputLayout, weightPackings } from '../../kernel/lower/index.js';
+import { lowerModel, weightPackings } from '../../kernel/lower/index.js';
+import { modelInputs } from '../../kernel/model-io.js';
 import { splitForKernels } from '../../kernel/split.js';
 import type { Schedule } from '../../kernel/schedule.js';
 import { f16Bits } from '../../kernel/f16.js';
@@ -14,7 +15,6 @@ import { formatShape, numel, type Graph, type Node } from '../../ir/types.js';
 import { commentSafe } from './text.js';
 import type { Dispatch, PackedWeight, ProgramBuffer, ShaderModuleSource, WgslProgram } from './program.js';
 import { renderWgsl } from './render.js';
-import { mainOutput, singleInputOutput } from '../../ir/graph-io.js';
 
 export interface LowerOptions {
   /** The device every kernel must fit; by default WebGPU's default limits, so the runner is portable. */
@@ -42,11 +42,9 @@ export function dispatchGrid(workgroups: number): [number, number, number] {
 export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgram {
   const precision = options.precision ?? 'f32';
   const target = options.target ?? portableTarget(precision);
-  singleInputOutput(given, 'the WebGPU backend');
   const graph = splitForKernels(given);
-  // 1. Kernel programs, one per node (and the output's layout change).
-  const kernels: PlannedKernel[] = lowerNodes(graph, target, (node) => options.schedule?.(node), precision).map((program, i) => ({ node: graph.nodes[i].id, program }));
-  if (graph.nodes[mainOutput(graph)].type.shape.length === 4) kernels.push({ program: lowerOutputLayout(graph, target, precision) });
+  // 1. Kernel programs, one per node (and each image output's layout change).
+  const kernels: PlannedKernel[] = lowerModel(graph, target, (node) => options.schedule?.(node), precision);
   // 2. Which buffer each binding uses.
   const plan = planMemory(graph, kernels);
   // 3. WGSL. Identical kernels (same op, shapes and schedule) share one shader module; their
@@ -95,8 +93,7 @@ export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgr
     weights.push({ key, floats, offset, layout, ...(b.parts ? { parts: b.parts } : {}) });
     offset += floats;
   }
-  const inputNode = graph.nodes.find((n) => n.op === 'input')!;
-  // The caller's input and output stay f32; everything else is stored as `precision`.
+  // The caller's inputs and outputs stay f32; everything else is stored as `precision`.
   const buffers: ProgramBuffer[] = plan.buffers.map(({ floats, role, weight }) => ({
     floats,
     role,
@@ -111,11 +108,15 @@ export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgr
       if (decl.dtype !== planned.dtype) throw new Error(`internal: ${program.name} binds ${decl.name} as ${decl.dtype}, but its buffer (${planned.role}) stores ${planned.dtype}`);
     }),
   );
+  const inputs = modelInputs(graph).map(({ name, node }, i) => ({ name, shape: node.type.shape, buffer: plan.inputs[i].buffer }));
+  const outputs = graph.outputs.map(({ name, id }, i) => ({ name, shape: graph.nodes[id].type.shape, buffer: plan.outputs[i].buffer }));
   return {
     model: graph.name,
     precision,
-    inputShape: inputNode.type.shape,
-    outputShape: graph.nodes[mainOutput(graph)].type.shape,
+    inputShape: inputs[0].shape,
+    outputShape: outputs[0].shape,
+    inputs,
+    outputs,
     shaders,
     buffers,
     dispatches,

@@ -45,18 +45,30 @@ export interface ShaderModuleSource {
   readonly needs: KernelNeeds;
 }
 
+/** A model input or output as the caller sees it: f32, images NCHW, in a buffer of its own. */
+export interface ProgramTensor {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly buffer: number;
+}
+
 export interface WgslProgram {
   readonly model: string;
-  /** How activations and weights are stored; the caller's input and output are f32 either way. */
+  /** How activations and weights are stored; the caller's inputs and outputs are f32 either way. */
   readonly precision: StorageType;
+  /** The image input's shape and the main output's (inputs[0], outputs[0]). */
   readonly inputShape: readonly number[];
   readonly outputShape: readonly number[];
+  /** Every input in the order a runner's run() takes them (the image first), and every output. */
+  readonly inputs: readonly ProgramTensor[];
+  readonly outputs: readonly ProgramTensor[];
   readonly shaders: readonly ShaderModuleSource[];
   readonly buffers: readonly ProgramBuffer[];
   readonly dispatches: readonly Dispatch[];
   /** The kernel program of each dispatch, in the same order. */
   readonly programs: readonly KernelProgram[];
   readonly weights: readonly PackedWeight[];
+  /** The buffers of inputs[0] and outputs[0]. */
   readonly inputBuffer: number;
   readonly outputBuffer: number;
   /** Bytes of the largest single buffer, to check against maxStorageBufferBindingSize. */

@@ -105,9 +105,12 @@ const bindGroups = dispatchPlan.map((dispatch) =>
     entries: dispatch.buffers.map((buffer, binding) => ({ binding, resource: { buffer: buffers[buffer] } })),
   }),
 );
-// The output's own size: buffers are rounded up to whole vec4s, the output is not.
-const outputBytes = modelInfo.outputShape.reduce<number>((a, b) => a * b, 1) * 4;
-const readback = device.createBuffer({ label: 'readback', size: outputBytes, usage: MAP_READ | COPY_DST });
+// The outputs' own sizes: buffers are rounded up to whole vec4s, outputs are not. One readback
+// buffer holds them all, one after another.
+const outputBytes = modelInfo.outputs.map((output) => output.shape.reduce<number>((a, b) => a * b, 1) * 4);
+const outputOffsets = outputBytes.map((_, index) => outputBytes.slice(0, index).reduce((a, b) => a + b, 0));
+const readbackBytes = outputBytes.reduce((a, b) => a + b, 0);
+const readback = device.createBuffer({ label: 'readback', size: readbackBytes, usage: MAP_READ | COPY_DST });
 const setupError = await device.popErrorScope();
 if (setupError) throw new Error(\`\${modelInfo.name}: WebGPU rejected the model: \${setupError.message}\`);
 
@@ -119,18 +122,35 @@ const halfValue = (bits: number): number => {
   if (exponent === 0x1f) return mantissa === 0 ? sign * Infinity : NaN;
   return exponent === 0 ? sign * mantissa * 2 ** -24 : sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
 };
-const inputFloats = modelInfo.inputShape.reduce<number>((a, b) => a * b, 1);
+const inputFloats = modelInfo.inputs.map((input) => input.shape.reduce<number>((a, b) => a * b, 1));
+/** Checks the caller's inputs against the model's and writes them to their buffers. */
+const upload = (inputs: readonly Float32Array[]): void => {
+  if (inputs.length !== modelInfo.inputs.length) {
+    throw new RangeError(\`\${modelInfo.name}: expected \${modelInfo.inputs.length} input(s) (\${modelInfo.inputs.map((input) => input.name).join(', ')}), got \${inputs.length}\`);
+  }
+  for (const [index, input] of modelInfo.inputs.entries()) {
+    const data = inputs[index];
+    if (data.length !== inputFloats[index]) {
+      const shape = \`\${input.shape.length === 4 ? 'NCHW ' : ''}\${JSON.stringify(input.shape)}\`;
+      throw new RangeError(\`\${modelInfo.name}: expected \${input.name === 'input' ? 'an input' : input.name} of \${inputFloats[index]} floats (\${shape}), got \${data.length}\`);
+    }
+  }
+  for (const [index, input] of modelInfo.inputs.entries()) {
+    const data = inputs[index];
+    device.queue.writeBuffer(buffers[input.buffer], 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+};
+/** A model of one output returns it; one of several returns them by name. */
+const shaped = (outputs: readonly Float32Array[]): ModelOutput =>
+  (modelInfo.outputs.length > 1 ? Object.fromEntries(modelInfo.outputs.map((output, index) => [output.name, outputs[index]])) : outputs[0]) as ModelOutput;
 let running = false;
 return {
   info: modelInfo,
-  async run(input: Float32Array): Promise<Float32Array> {
-    if (input.length !== inputFloats) {
-      throw new RangeError(\`\${modelInfo.name}: expected an input of \${inputFloats} floats (NCHW \${JSON.stringify(modelInfo.inputShape)}), got \${input.length}\`);
-    }
+  async run(...inputs: ModelInputs): Promise<ModelOutput> {
     if (running) throw new Error(\`\${modelInfo.name}: run() is already in progress; await it before calling again\`);
     running = true;
     try {
-      device.queue.writeBuffer(buffers[modelInfo.inputBuffer], 0, input.buffer, input.byteOffset, input.byteLength);
+      upload(inputs);
       const encoder = device.createCommandEncoder();
       const pass = encoder.beginComputePass();
       for (const [index, dispatch] of dispatchPlan.entries()) {
@@ -139,20 +159,18 @@ return {
         pass.dispatchWorkgroups(dispatch.workgroups[0], dispatch.workgroups[1], dispatch.workgroups[2]);
       }
       pass.end();
-      encoder.copyBufferToBuffer(buffers[modelInfo.outputBuffer], 0, readback, 0, outputBytes);
+      for (const [index, output] of modelInfo.outputs.entries()) encoder.copyBufferToBuffer(buffers[output.buffer], 0, readback, outputOffsets[index], outputBytes[index]);
       device.queue.submit([encoder.finish()]);
       await readback.mapAsync(MAP_MODE_READ);
-      const result = new Float32Array(readback.getMappedRange().slice(0));
+      const range = readback.getMappedRange();
+      const results = outputBytes.map((bytes, index) => new Float32Array(range.slice(outputOffsets[index], outputOffsets[index] + bytes)));
       readback.unmap();
-      return result;
+      return shaped(results);
     } finally {
       running = false;
     }
   },
-  async findNonFinite(input: Float32Array): Promise<NonFiniteReport | null> {
-    if (input.length !== inputFloats) {
-      throw new RangeError(\`\${modelInfo.name}: expected an input of \${inputFloats} floats (NCHW \${JSON.stringify(modelInfo.inputShape)}), got \${input.length}\`);
-    }
+  async findNonFinite(...inputs: ModelInputs): Promise<NonFiniteReport | null> {
     if (running) throw new Error(\`\${modelInfo.name}: run() is already in progress; await it before calling again\`);
     running = true;
     // One dispatch per submission, each followed by a readback of what it wrote: slow, and only
@@ -160,7 +178,7 @@ return {
     const probeBytes = Math.max(4, ...dispatchPlan.map((dispatch) => bytesOf(bufferPlan[dispatch.writes[0]], dispatch.writes[1])));
     const probe = device.createBuffer({ label: 'non-finite probe', size: probeBytes, usage: MAP_READ | COPY_DST });
     try {
-      device.queue.writeBuffer(buffers[modelInfo.inputBuffer], 0, input.buffer, input.byteOffset, input.byteLength);
+      upload(inputs);
       for (const [index, dispatch] of dispatchPlan.entries()) {
         const [written, floats] = dispatch.writes;
         const encoder = device.createCommandEncoder();
@@ -226,10 +244,15 @@ export function buildRunnerFrame(): RunnerFrame {
       isExported: true,
       properties: [{ name: 'info', type: 'typeof modelInfo', isReadonly: true }],
       methods: [
-        { name: 'run', parameters: [{ name: 'input', type: 'Float32Array' }], returnType: 'Promise<Float32Array>', docs: ['One forward pass: `input` is float32 NCHW of `info.inputShape`; resolves to the output.'] },
+        {
+          name: 'run',
+          parameters: [{ name: 'inputs', type: 'ModelInputs', isRestParameter: true }],
+          returnType: 'Promise<ModelOutput>',
+          docs: ['One forward pass: the inputs of `info.inputs` in order, float32 (an image NCHW); resolves to the output, or to the outputs by name where there are several.'],
+        },
         {
           name: 'findNonFinite',
-          parameters: [{ name: 'input', type: 'Float32Array' }],
+          parameters: [{ name: 'inputs', type: 'ModelInputs', isRestParameter: true }],
           returnType: 'Promise<NonFiniteReport | null>',
           docs: ['Runs the forward pass one dispatch at a time and reports the first that wrote a NaN or an infinity (slow; for debugging).'],
         },
@@ -250,8 +273,9 @@ export function buildRunnerFrame(): RunnerFrame {
       ],
     },
   ]);
-  // The model's tables (modelInfo, shaderSources, bufferPlan, dispatchPlan) follow the frame;
-  // createModel reads them only when called, after the module has been evaluated.
+  // The model's tables (modelInfo, shaderSources, bufferPlan, dispatchPlan) and the types of its
+  // inputs and output (ModelInputs, ModelOutput) follow the frame; createModel reads the tables
+  // only when called, after the module has been evaluated.
   file.addFunction({
     isExported: true,
     isAsync: true,

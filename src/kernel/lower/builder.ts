@@ -1,12 +1,13 @@
 // What every kernel lowering shares: the program's bindings, the small per-channel weights of
 // fused steps gathered into one buffer, fresh names, and the composition of ops' declared
 // math — elementwise steps and reduction statistics — at a site of the kernel.
-import { add, assign, bind, div, f32, if_, load, loop, lt, mul, reduceSum, ref, sub, u32, var_ } from '../build.js';
+import { add, assign, bind, div, f32, if_, load, loop, lt, min, mul, reduceSum, ref, rem, sub, u32, var_ } from '../build.js';
+import { directInput } from '../model-io.js';
 import type { BufferDecl, BufferLayout, BufferRef, Expr, KernelProgram, ScheduleValue, SharedDecl, Stmt } from '../ir.js';
-import type { ElementContext, ReductionMath, Statistic } from '../math.js';
+import { sitelessContext, type ElementContext, type ReductionMath, type Statistic } from '../math.js';
 import { describeNode } from '../../ir/print.js';
 import { getOp } from '../../ir/registry.js';
-import { numel, type Attrs, type FusedStep, type Graph, type Node, type TensorType } from '../../ir/types.js';
+import { formatShape, numel, type Attrs, type FusedStep, type Graph, type Node, type TensorType } from '../../ir/types.js';
 
 /** The op, attributes and weights of a step or of a node's own op, as math sees them. */
 export interface OpUse {
@@ -64,8 +65,12 @@ export class KernelBuilder {
     return unique;
   }
 
+  /** Input `position`'s value; a model input read directly (a patch mask) from the caller's buffer. */
   input(position: number, name = 'input', vector?: 4): string {
-    return this.bind(name, { kind: 'value', id: this.node.inputs[position] }, valueLayout(this.inputType(position)), 'read', vector);
+    const id = this.node.inputs[position];
+    const direct = directInput(this.graph.nodes[id]);
+    const ref: BufferRef = direct === undefined ? { kind: 'value', id } : { kind: 'model-input', name: direct };
+    return this.bind(name, ref, valueLayout(this.inputType(position)), 'read', vector);
   }
 
   /** A weight, in `layout` (by default its shape as stored; see weightPacking for packed ones). */
@@ -113,7 +118,11 @@ export class KernelBuilder {
     return load('step_params', add(u32(offset), index));
   }
 
-  /** The math context of `use` at `site`: operands broadcast by their shape, weights from the group. */
+  /**
+   * The math context of `use` at `site`: operands broadcast by their shape (the same shape: the
+   * element itself; [N, C]: by sample and channel; a patch mask [N, rows, cols] under an image:
+   * the patch covering the element), weights from the group.
+   */
   context(use: OpUse, site: Site): ElementContext {
     return {
       n: site.n,
@@ -122,8 +131,10 @@ export class KernelBuilder {
         const position = use.operands[i];
         const shape = this.inputType(position).shape;
         const buffer = this.input(position, name);
-        const index = shape.length === site.shape.length ? site.index : add(mul(site.n, u32(shape[1])), site.c);
-        return load(buffer, index);
+        if (shape.length === site.shape.length) return load(buffer, site.index);
+        if (shape.length === 3 && site.shape.length === 4) return load(buffer, patchIndex(site, shape));
+        if (shape.length === 2) return load(buffer, add(mul(site.n, u32(shape[1])), site.c));
+        throw new Error(`internal: ${use.op} reads an operand ${formatShape(shape)} at an element of ${formatShape(site.shape)}`);
       },
       param: (role, index) => this.groupParam(use.params[role], index),
     };
@@ -150,10 +161,20 @@ export class KernelBuilder {
   rowStatistics(
     math: ReductionMath,
     attrs: Attrs,
-    row: { readonly length: number; readonly lane: Expr; readonly lanes: number; readonly active?: Expr; readonly perThread?: number; readonly reduction?: 'tree' | 'subgroup' },
+    row: {
+      readonly length: number;
+      readonly lane: Expr;
+      readonly lanes: number;
+      readonly active?: Expr;
+      readonly perThread?: number;
+      readonly reduction?: 'tree' | 'subgroup';
+      /** Element i's context, where terms may read operands there (see Statistic). */
+      readonly at?: (i: Expr) => ElementContext;
+    },
     read: (i: Expr, body: Stmt[], slot: Expr) => Expr,
     body: Stmt[],
   ): Record<string, Expr> {
+    const contextAt = (i: Expr): ElementContext => row.at?.(i) ?? sitelessContext;
     const stats: Record<string, Expr> = {};
     for (let at = 0; at < math.stats.length; at++) {
       const stat = math.stats[at];
@@ -169,14 +190,14 @@ export class KernelBuilder {
       if (row.perThread === undefined) {
         const index = this.fresh('i');
         const x = read(ref(index, 'u32'), inner, ref(index, 'u32'));
-        inner.push(assign(sum, add(ref(sum, 'f32'), stat.term(x, stats, attrs))));
+        inner.push(assign(sum, add(ref(sum, 'f32'), stat.term(x, stats, attrs, contextAt(ref(index, 'u32'))))));
         accumulate = loop(index, row.lane, row.length, inner, { step: row.lanes });
       } else {
         // A fixed number of elements per thread, unrolled, so `slot` indexes registers by a constant.
         const slot = this.fresh('slot');
         const i = add(row.lane, mul(ref(slot, 'u32'), u32(row.lanes)));
         const x = read(i, inner, ref(slot, 'u32'));
-        accumulate = loop(slot, 0, row.perThread, [if_(lt(i, u32(row.length)), [...inner, assign(sum, add(ref(sum, 'f32'), stat.term(x, stats, attrs)))])], { unroll: true });
+        accumulate = loop(slot, 0, row.perThread, [if_(lt(i, u32(row.length)), [...inner, assign(sum, add(ref(sum, 'f32'), stat.term(x, stats, attrs, contextAt(i))))])], { unroll: true });
       }
       body.push(var_(sum, f32(0)), row.active ? if_(row.active, [accumulate]) : accumulate);
       const total = this.fresh(`${stat.name}_total`);
@@ -245,18 +266,35 @@ export class KernelBuilder {
   }
 }
 
-/** How activations lie in memory: NHWC for images, [n, c] for pooled samples, others row-major. */
+/**
+ * The element of a patch mask `mask` ([N, rows, cols]) covering `site` of an [N, C, H, W] value:
+ * the value has H/rows x W/cols positions per patch. The site's position comes from its NHWC
+ * index, which every lowering knows. Clamped to the mask: threads that compute an element past
+ * the end (an overhanging run, never stored) still read inside it.
+ */
+function patchIndex(site: Site, mask: readonly number[]): Expr {
+  const [n, c, h, w] = site.shape;
+  const [, rows, cols] = mask;
+  // Unnamed constants: a kernel may see one mask under values of several sizes (a strided
+  // convolution's prologue and epilogue).
+  const pixel = div(site.index, u32(c));
+  const x = rem(pixel, u32(w));
+  const y = rem(div(pixel, u32(w)), u32(h));
+  const patch = add(mul(add(mul(site.n, u32(rows)), div(y, u32(h / rows))), u32(cols)), div(x, u32(w / cols)));
+  return min(patch, u32(n * rows * cols - 1));
+}
+
+/** How activations lie in memory: NHWC for images, [n, c] for pooled samples, others as they are. */
 export function valueLayout(type: TensorType): BufferLayout {
   const s = type.shape;
   if (s.length === 4) return { axes: ['n', 'h', 'w', 'c'], shape: [s[0], s[2], s[3], s[1]] };
-  // Patch masks and tables ([N, rows, cols], [V]) lie row-major.
-  return { axes: s.length === 2 ? ['n', 'c'] : s.map((_, i) => `d${i}`), shape: [...s] };
+  return { axes: s.length === 2 ? ['n', 'c'] : s.length === 3 ? ['n', 'rows', 'cols'] : s.map((_, i) => `d${i}`), shape: [...s] };
 }
 
-/** The model's own input and output as the caller passes them: NCHW (or [n, c]). */
+/** The model's own inputs and outputs as the caller passes them: images NCHW, others as kernels hold them. */
 export function callerLayout(type: TensorType): BufferLayout {
   const s = type.shape;
-  return s.length === 4 ? { axes: ['n', 'c', 'h', 'w'], shape: [...s] } : { axes: ['n', 'c'], shape: [...s] };
+  return s.length === 4 ? { axes: ['n', 'c', 'h', 'w'], shape: [...s] } : valueLayout(type);
 }
 
 /** A weight as stored in the checkpoint: per-channel vectors as [c], others by position. */

@@ -47,15 +47,15 @@ export function lowerElementwise(graph: Graph, node: Node, schedule: Extract<Sch
 }
 
 /**
- * The model's input arrives NCHW (as PyTorch passes it) and its output leaves NCHW; kernels
- * work on NHWC in between.
+ * The model's image input `name` arrives NCHW (as PyTorch passes it) and its image outputs
+ * leave NCHW (`name` the output's); kernels work on NHWC in between.
  */
-export function lowerLayout(graph: Graph, node: Node, direction: 'in' | 'out', schedule: Extract<Schedule, { strategy: 'elementwise' }>): KernelProgram {
+export function lowerLayout(graph: Graph, node: Node, direction: 'in' | 'out', schedule: Extract<Schedule, { strategy: 'elementwise' }>, name: string): KernelProgram {
   const b = new KernelBuilder(graph, node);
   const [n, c, h, w] = node.type.shape;
   const total = n * c * h * w;
-  const from = direction === 'in' ? b.bind('input', { kind: 'model-input' }, callerLayout(node.type)) : b.bind('input', { kind: 'value', id: node.id }, valueLayout(node.type));
-  const to = direction === 'in' ? b.output() : b.bind('output', { kind: 'model-output' }, callerLayout(node.type), 'read_write');
+  const from = direction === 'in' ? b.bind('input', { kind: 'model-input', name }, callerLayout(node.type)) : b.bind('input', { kind: 'value', id: node.id }, valueLayout(node.type));
+  const to = direction === 'in' ? b.output() : b.bind('output', { kind: 'model-output', name }, callerLayout(node.type), 'read_write');
   const [C, H, W] = [u32(c, 'C'), u32(h, 'H'), u32(w, 'W')];
   const body = elementThread(b, schedule, total, (index, into) => {
     // The thread's index walks the layout being written, so writes are contiguous.

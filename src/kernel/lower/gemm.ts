@@ -4,6 +4,7 @@
 // them a node gets is its schedule's choice (src/kernel/schedule.ts).
 import { add, and, assign, barrier, bind, comment, component, div, f32, group, if_, let_, load, load4, local, loop, lt, mul, ref, registers, rem, store, sub, u32, var_, vec4, xor } from '../build.js';
 import type { Expr, KernelProgram, Stmt } from '../ir.js';
+import { sitelessContext } from '../math.js';
 import type { Schedule } from '../schedule.js';
 import { getOp } from '../../ir/registry.js';
 import type { Graph, Node } from '../../ir/types.js';
@@ -276,7 +277,7 @@ function partialSums(
   const RUN = u32(run, 'PARTIAL_RUN');
   const cols = u32(s.threadCols);
   const slot = add(mul(div(i, RUN), cols), j);
-  const add_ = (v: Expr): Stmt => store('partial', slot, add(load('partial', slot), math.stats[0].term(v, {}, partials.attrs)));
+  const add_ = (v: Expr): Stmt => store('partial', slot, add(load('partial', slot), math.stats[0].term(v, {}, partials.attrs, sitelessContext)));
   const runRow = add(at.start, mul(at.lane === undefined ? r : xor(div(at.lane, RUN), r), RUN));
   const writeOne: Stmt[] = [let_('run_row', runRow), let_('run_col', add(at.col, j))];
   const [row, col] = [ref('run_row', 'u32'), ref('run_col', 'u32')];

@@ -9,14 +9,14 @@ import { describeNode } from '../../ir/print.js';
 import { UserError, type SourceLoc } from '../../util/diagnostics.js';
 import { paramSetsOf } from '../../ir/fusion.js';
 import { getOp } from '../../ir/registry.js';
-import type { Graph, HostTensor, Node } from '../../ir/types.js';
+import type { Graph, GraphOutput, HostTensor, Node, ValueId } from '../../ir/types.js';
 import { lowerDirect, lowerPixel, lowerSample, lowerWindow, packContractionWeight } from './contraction.js';
 import { lowerGather } from './gather.js';
 import { lowerGemm } from './gemm.js';
 import { lowerElementwise, lowerLayout } from './elementwise.js';
 import { lowerPixelRun } from './pixel-run.js';
 import { lowerReduction } from './reduction.js';
-import { isGraphOutput, mainOutput } from '../../ir/graph-io.js';
+import { directInput, hasKernel, isDirectOutput, leavesThroughLayout, modelInputs } from '../model-io.js';
 
 /** A schedule that cannot compute a node on a target. */
 export class ScheduleError extends Error {
@@ -28,9 +28,11 @@ export class ScheduleError extends Error {
 
 function build(graph: Graph, node: Node, schedule: Schedule): KernelProgram {
   switch (schedule.strategy) {
-    case 'elementwise':
-      if (node.op === 'input') return lowerLayout(graph, node, 'in', schedule);
+    case 'elementwise': {
+      const input = getOp(node.op).graphInput;
+      if (input !== undefined) return lowerLayout(graph, node, 'in', schedule, input);
       return getOp(node.op).kernel.kind === 'gather' ? lowerGather(graph, node, schedule) : lowerElementwise(graph, node, schedule);
+    }
     case 'rows':
       return lowerReduction(graph, node, schedule);
     case 'direct':
@@ -78,16 +80,14 @@ function checkBindings(graph: Graph, node: Node, program: KernelProgram, target:
 }
 
 /**
- * The program with activations and weights stored as `storage`. The caller's input and output
- * stay f32, as they pass them: a rank-4 output leaves through the layout kernel
- * ('model-output'), any other is the output node's own value. The body is unchanged: loads
- * widen and stores narrow (ir.ts).
+ * The program with activations and weights stored as `storage`. The caller's inputs and outputs
+ * stay f32, as they pass them: a rank-4 output leaves through its layout kernel
+ * ('model-output'), any other is its node's own value. The body is unchanged: loads widen and
+ * stores narrow (ir.ts).
  */
 function storedAs(graph: Graph, program: KernelProgram, storage: StorageType): KernelProgram {
   if (storage === 'f32') return program;
-  const main = mainOutput(graph);
-  const output = graph.nodes[main].type.shape.length === 4 ? undefined : main;
-  const caller = (b: BufferDecl) => b.ref.kind === 'model-input' || b.ref.kind === 'model-output' || (b.ref.kind === 'value' && b.ref.id === output);
+  const caller = (b: BufferDecl) => b.ref.kind === 'model-input' || b.ref.kind === 'model-output' || (b.ref.kind === 'value' && isDirectOutput(graph, b.ref.id));
   // Partial sums stay f32 (ir.ts).
   return { ...program, buffers: program.buffers.map((b) => (caller(b) || b.ref.kind === 'partials' ? b : { ...b, dtype: storage })) };
 }
@@ -97,6 +97,7 @@ function storedAs(graph: Graph, program: KernelProgram, storage: StorageType): K
  * activations and weights stored as `storage`.
  */
 export function lowerNode(graph: Graph, node: Node, target: TargetDescription, schedule: Schedule = defaultSchedule(node, target), storage: StorageType = 'f32'): KernelProgram {
+  if (!hasKernel(node)) throw new Error(`internal: kernels read input '${directInput(node)}' (%${node.id}) directly; it has no kernel of its own`);
   if (!scheduleFits(node, schedule, target)) throw new ScheduleError(`schedule ${JSON.stringify(schedule)} cannot compute ${node.op} node '${node.name}' on ${target.name}`);
   const built = storedAs(graph, build(graph, node, schedule), storage);
   checkBindings(graph, node, built, target);
@@ -107,15 +108,17 @@ export function lowerNode(graph: Graph, node: Node, target: TargetDescription, s
 }
 
 /**
- * Every node's kernel, in graph order (`schedule` gives a node's schedule, undefined for the
- * default heuristic's). A model repeats its blocks, so a node lowered like an earlier one (same
- * op, attributes, fusion, shapes, schedule and storage: `loweringKey`) takes that kernel with its
- * own buffers and covers instead of being lowered again. Where a buffer of the earlier kernel
- * cannot be traced to the node's own inputs, weights or value, the node is lowered anew.
+ * The kernel of every node that has one (all but the inputs kernels read directly, see
+ * model-io.ts; for a classifier, every node), in graph order (`schedule` gives a node's
+ * schedule, undefined for the default heuristic's). A model repeats its blocks, so a node
+ * lowered like an earlier one (same op, attributes, fusion, shapes, schedule and storage:
+ * `loweringKey`) takes that kernel with its own buffers and covers instead of being lowered
+ * again. Where a buffer of the earlier kernel cannot be traced to the node's own inputs,
+ * weights or value, the node is lowered anew.
  */
 export function lowerNodes(graph: Graph, target: TargetDescription, schedule: (node: Node) => Schedule | undefined, storage: StorageType = 'f32'): KernelProgram[] {
   const lowered = new Map<string, { readonly node: Node; readonly program: KernelProgram }>();
-  return graph.nodes.map((node) => {
+  return graph.nodes.filter(hasKernel).map((node) => {
     const chosen = schedule(node) ?? defaultSchedule(node, target);
     const key = loweringKey(graph, node, chosen, storage);
     const earlier = lowered.get(key);
@@ -137,11 +140,12 @@ export function lowerNodes(graph: Graph, target: TargetDescription, schedule: (n
 function loweringKey(graph: Graph, node: Node, schedule: Schedule, storage: StorageType): string {
   const sets = paramSetsOf(node).map((set) => [set.op, set.attrs, Object.entries(set.params).map(([role, key]) => [role, graph.params.get(key)?.shape, graph.params.get(key)?.dtype])]);
   const steps = [...(node.fusion?.prologue ?? []), ...(node.fusion?.epilogue ?? [])].map((step) => step.operands);
-  const inputs = node.inputs.map((id) => [graph.nodes[id].op === 'input', graph.nodes[id].type, node.inputs.indexOf(id)]);
+  // A model input's name: its own buffer (read directly) or its layout kernel's value, never another value.
+  const inputs = node.inputs.map((id) => [getOp(graph.nodes[id].op).graphInput ?? null, graph.nodes[id].type, node.inputs.indexOf(id)]);
   const keys = paramSetsOf(node).flatMap((set) => Object.values(set.params));
   const sameWeights = keys.map((key) => keys.indexOf(key));
   const partials = [node.fusion?.partials?.op, node.fusion?.partials?.attrs, node.fusion?.partials?.positions, node.fusion?.fromPartials];
-  return JSON.stringify([node.op, node.type, isGraphOutput(graph, node.id), inputs, sets, sameWeights, node.fusion?.prologue.length ?? 0, steps, partials, schedule, storage], (_key, value: unknown) =>
+  return JSON.stringify([node.op, node.type, isDirectOutput(graph, node.id), inputs, sets, sameWeights, node.fusion?.prologue.length ?? 0, steps, partials, schedule, storage], (_key, value: unknown) =>
     typeof value === 'number' && (Object.is(value, -0) || !Number.isFinite(value)) ? `number:${String(value)}` : value,
   );
 }
@@ -194,14 +198,32 @@ function usesSubgroups(body: readonly Stmt[]): boolean {
   return body.some((s) => (s.kind === 'reduce' && s.strategy === 'subgroup' && s.lanes > 1) || s.kind === 'shuffle-xor' || (s.kind === 'loop' && usesSubgroups(s.body)) || (s.kind === 'if' && (usesSubgroups(s.then) || (s.else !== undefined && usesSubgroups(s.else)))));
 }
 
-/** The layout change from the model's NHWC output back to NCHW, after the output node. */
-export function lowerOutputLayout(graph: Graph, target: TargetDescription, storage: StorageType = 'f32'): KernelProgram {
-  const node = graph.nodes[mainOutput(graph)];
-  const schedule = defaultSchedule(graph.nodes[0], target);
+/** The layout change of an image output (by default the main one) from NHWC back to NCHW, after its node. */
+export function lowerOutputLayout(graph: Graph, target: TargetDescription, storage: StorageType = 'f32', output: GraphOutput = graph.outputs[0]): KernelProgram {
+  const node = graph.nodes[output.id];
+  const schedule = defaultSchedule(graph.nodes[modelInputs(graph)[0].node.id], target);
   if (schedule.strategy !== 'elementwise') throw new Error('internal: layout kernels are elementwise');
-  const program = storedAs(graph, lowerLayout(graph, node, 'out', schedule), storage);
+  const program = storedAs(graph, lowerLayout(graph, node, 'out', schedule, output.name), storage);
   checkBindings(graph, node, program, target);
   return program;
+}
+
+/** A kernel of a whole model: a node's, or the layout change of the image output `output`. */
+export interface ModelKernel {
+  readonly node?: ValueId;
+  readonly output?: string;
+  readonly program: KernelProgram;
+}
+
+/**
+ * Every kernel of a model in dispatch order: each node's that has one (lowerNodes), then the
+ * layout change of each image output, in the graph's output order.
+ */
+export function lowerModel(graph: Graph, target: TargetDescription, schedule: (node: Node) => Schedule | undefined, storage: StorageType = 'f32'): ModelKernel[] {
+  const nodes = graph.nodes.filter(hasKernel);
+  const kernels: ModelKernel[] = lowerNodes(graph, target, schedule, storage).map((program, i) => ({ node: nodes[i].id, program }));
+  for (const output of graph.outputs) if (leavesThroughLayout(graph, output)) kernels.push({ output: output.name, program: lowerOutputLayout(graph, target, storage, output) });
+  return kernels;
 }
 
 export interface WeightPacking {

@@ -3,13 +3,14 @@
 //   over channels: a row is a pixel; out = apply(x, stats) for each of its channels.
 //   over space:    a row is a (sample, channel); out = the last statistic. With `then`, a
 //                  row is a sample: each channel's statistic, then those reduced over channels.
+//   over all:      one row of every element; out = the last statistic.
 import { add, and, div, f32, group, if_, let_, load, local, loop, mul, ref, rem, store, u32 } from '../build.js';
 import type { Expr, KernelProgram, Stmt } from '../ir.js';
 import type { ReductionMath } from '../math.js';
 import type { Schedule } from '../schedule.js';
 import { getOp } from '../../ir/registry.js';
-import type { Graph, Node } from '../../ir/types.js';
-import { KernelBuilder, lessThan } from './builder.js';
+import { numel, type Graph, type Node } from '../../ir/types.js';
+import { KernelBuilder, lessThan, nodeUse, type Site } from './builder.js';
 import { nhwc } from './elementwise.js';
 
 export function lowerReduction(graph: Graph, node: Node, schedule: Extract<Schedule, { strategy: 'rows' }>): KernelProgram {
@@ -33,7 +34,7 @@ export function lowerReduction(graph: Graph, node: Node, schedule: Extract<Sched
   const { lanes, workgroupSize } = schedule;
   const rowsPerGroup = workgroupSize / lanes;
   const body: Stmt[] = [];
-  const rowCount = math.over === 'channels' ? n * positions : math.then ? (spansBatch ? 1 : n) : n * channels;
+  const rowCount = math.over === 'channels' ? n * positions : math.over === 'all' ? 1 : math.then ? (spansBatch ? 1 : n) : n * channels;
   body.push(let_('row', add(mul(group, u32(rowsPerGroup, 'ROWS_PER_WORKGROUP')), div(local, u32(lanes, 'LANES')))));
   body.push(let_('lane', rem(local, u32(lanes, 'LANES'))));
   const row = ref('row', 'u32');
@@ -55,6 +56,14 @@ export function lowerReduction(graph: Graph, node: Node, schedule: Extract<Sched
     const site = { index: at(c), n: ref('n', 'u32'), c, shape: node.type.shape };
     inner.push(store(output, at(c), apply(load(input, at(c)), stats, b.context(nodeUseOf(node), site), node.attrs)));
     body.push(if_(active, [{ kind: 'loop', index: 'c', from: lane, to: C, step: u32(lanes), body: inner }]));
+  } else if (math.over === 'all') {
+    // One row: every element in memory (NHWC) order, each term at its own site (a masked
+    // mean's weight is the mask there); the last statistic is the one output.
+    const inShape = b.inputType(0).shape;
+    const total = numel(inShape);
+    const site = (i: Expr): Site => ({ index: i, n: div(i, u32(total / n)), c: rem(i, u32(channels)), shape: inShape });
+    const stats = b.rowStatistics(math, node.attrs, { length: total, lane, lanes, active, reduction: schedule.reduction, at: (i) => b.context(nodeUse(node), site(i)) }, (i) => load(input, i), body);
+    body.push(if_(and(active, lessThan(lane, 1)), [store(output, u32(0), stats[math.stats[math.stats.length - 1].name])]));
   } else if (!math.then) {
     // A (sample, channel)'s positions are C apart.
     body.push(let_('c', rem(row, C)), let_('n', div(row, C)));
