@@ -104,7 +104,6 @@ export function kernelShape(node: Node): KernelShape {
     case 'input':
       return 'layout';
     case 'elementwise':
-    case 'gather':
       return 'elementwise';
     case 'reduction':
       return 'rows';
