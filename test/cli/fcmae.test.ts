@@ -40,6 +40,18 @@ describe('convc run on FCMAE', () => {
     expect(out).toContain(`-> pred [2, 3072, 2, 2], loss [1]\nloss ${written.data[0].toPrecision(7)}\n`);
   });
 
+  it.each([[], ['--dense-mask'], ['--no-fuse']])('the webgpu backend (lavapipe) writes the golden pred and loss, flags %j', async (...flags: string[]) => {
+    const c = fcmaeCases[1];
+    const [pred, loss] = [join(scratch, 'webgpu-pred.npy'), join(scratch, 'webgpu-loss.npy')];
+    const files = (f: string) => join(fcmaeDir, c.name, f);
+    const args = ['run', modelFile(c), '--weights', files('weights.safetensors'), '--input', files('input.npy'), '--mask', files('mask.npy'), '--out', pred, '--loss-out', loss, '--backend', 'webgpu', ...flags];
+    const { code, err } = await convc(...args);
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    expect(scaledDifference(readNpy(readFileSync(pred), pred).data, fcmaeNpy(c.name, 'pred.npy').data)).toBeLessThan(RTOL);
+    expect(Math.abs(readNpy(readFileSync(loss), loss).data[0] - c.loss) / c.loss).toBeLessThan(RTOL);
+  }, 120_000);
+
   it('draws a mask from --mask-ratio and --seed, writes it with --mask-out, and the same mask gives the same loss', async () => {
     const c = fcmaeCases[0];
     const file = modelFile(c);

@@ -9,7 +9,7 @@ import { graphInput, mainOutput } from '../../ir/graph-io.js';
 import { visibleCount } from '../../ir/ops/patch-compaction.js';
 import { checkMaskOptions, chooseMask, describeMask, maskHelp, maskOptions, writeMaskOut } from '../mask.js';
 import { acquireGpu } from '../../backends/webgpu/device.js';
-import { executeWebGpu } from '../../backends/wgsl/execute.js';
+import { executeWebGpuModel } from '../../backends/wgsl/execute.js';
 import { readNpy, writeNpy } from '../../io/npy.js';
 import { peakHostBytes } from '../../ir/cost.js';
 import { formatShape, type Graph, type HostTensor, type Node } from '../../ir/types.js';
@@ -157,9 +157,10 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
       };
       const say = (line: string) => io.stderr.write(`${line}\n`);
       const schedule = scheduleForCommand(values, { adapter: gpu.adapterInfo, graphs: [build(batch)], target, precision, say });
-      const result = await executeWebGpu(build, weights, input, gpu.device, { findNonFinite: debugNonFinite, precision, ...(schedule ? { schedule } : {}) });
+      const inputs = { input, ...(mask ? { mask: mask.graph } : {}) };
+      const result = await executeWebGpuModel(build, weights, inputs, gpu.device, { findNonFinite: debugNonFinite, precision, ...(schedule ? { schedule } : {}) });
       if (result.chunk < batch) io.stderr.write(`note: the batch of ${batch} was run in pieces of ${result.chunk} to fit the adapter's buffer limits\n`);
-      outputs = { [graph.outputs[0].name]: result.output };
+      outputs = result.outputs;
       const found = result.nonFinite;
       if (found) origin = `dispatch ${found.dispatch} (kernel ${found.kernel}, computing ${found.covers}) first wrote ${found.value} at element ${found.index}`;
     } finally {
