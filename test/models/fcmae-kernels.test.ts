@@ -85,6 +85,16 @@ describe('FCMAE on WebGPU (lavapipe)', () => {
     expectGolden(c, run.outputs, pred, 'f32');
   }, 120_000);
 
+  it('refuses, in the runner, a mask keeping another number of patches than the graph was compacted for', async () => {
+    const c = fcmaeCases[0];
+    const { input, mask } = caseData(c);
+    const graph = fcmaeGraph(c, 2, passes.fused);
+    const weights = bindWeights(graph, fcmaeWeights(c.name), 'weights.safetensors');
+    const other = { shape: mask.shape, data: mask.data.map((m, i) => (i === 0 ? 0 : m)) };
+    const kept = other.data.filter((m) => m === 0).length;
+    await expect(executeWebGpuModel(() => graph, weights, { input, mask: other }, gpu.device)).rejects.toThrow(`the mask keeps ${kept} patches, but this runner computes masks keeping ${kept - 1} in all`);
+  }, 120_000);
+
   it('stores f16 where the adapter has shader-f16', async () => {
     if (!gpu.device.features.has('shader-f16')) return;
     const c = fcmaeCases[1];

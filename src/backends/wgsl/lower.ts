@@ -39,6 +39,12 @@ export function dispatchGrid(workgroups: number): [number, number, number] {
   return [Math.ceil(groups / y), y, 1];
 }
 
+/** The visible patches a graph's regions under patch mask `mask` were compacted for, if any. */
+function compactedFor(graph: Graph, mask: number): number | undefined {
+  const visible = graph.nodes.find((n) => n.op === 'visible_patches' && graph.nodes[n.inputs[0]].inputs[0] === mask);
+  return visible?.attrs.count as number | undefined;
+}
+
 export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgram {
   const precision = options.precision ?? 'f32';
   const target = options.target ?? portableTarget(precision);
@@ -108,7 +114,10 @@ export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgr
       if (decl.dtype !== planned.dtype) throw new Error(`internal: ${program.name} binds ${decl.name} as ${decl.dtype}, but its buffer (${planned.role}) stores ${planned.dtype}`);
     }),
   );
-  const inputs = modelInputs(graph).map(({ name, node }, i) => ({ name, shape: node.type.shape, buffer: plan.inputs[i].buffer }));
+  const inputs = modelInputs(graph).map(({ name, node }, i) => {
+    const keeps = compactedFor(graph, node.id);
+    return { name, shape: node.type.shape, buffer: plan.inputs[i].buffer, ...(keeps !== undefined ? { keeps } : {}) };
+  });
   const outputs = graph.outputs.map(({ name, id }, i) => ({ name, shape: graph.nodes[id].type.shape, buffer: plan.outputs[i].buffer }));
   return {
     model: graph.name,

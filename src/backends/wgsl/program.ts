@@ -50,6 +50,11 @@ export interface ProgramTensor {
   readonly name: string;
   readonly shape: readonly number[];
   readonly buffer: number;
+  /**
+   * For a patch mask whose sparse region was compacted (compact-sparse-regions): how many
+   * patches the masks it runs with keep, in all; run() refuses any other mask.
+   */
+  readonly keeps?: number;
 }
 
 export interface WgslProgram {

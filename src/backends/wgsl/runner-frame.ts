@@ -134,6 +134,11 @@ const upload = (inputs: readonly Float32Array[]): void => {
       const shape = \`\${input.shape.length === 4 ? 'NCHW ' : ''}\${JSON.stringify(input.shape)}\`;
       throw new RangeError(\`\${modelInfo.name}: expected \${input.name === 'input' ? 'an input' : input.name} of \${inputFloats[index]} floats (\${shape}), got \${data.length}\`);
     }
+    // A compacted sparse region computes exactly this many visible patches.
+    const kept = input.keeps === undefined ? undefined : data.reduce((count, value) => (value === 0 ? count + 1 : count), 0);
+    if (kept !== undefined && kept !== input.keeps) {
+      throw new RangeError(\`\${modelInfo.name}: the \${input.name} keeps \${kept} patches, but this runner computes masks keeping \${input.keeps} in all (its model's mask ratio); compile with --dense-mask to run masks of any count\`);
+    }
   }
   for (const [index, input] of modelInfo.inputs.entries()) {
     const data = inputs[index];
@@ -236,6 +241,18 @@ export function buildRunnerFrame(): RunnerFrame {
         { name: 'floats', type: 'number', isReadonly: true },
         { name: 'layout', type: 'string', isReadonly: true },
         { name: 'parts', type: 'readonly string[]', isReadonly: true, hasQuestionToken: true, docs: ['For a group of small weights sharing one buffer: the weights, in order.'] },
+      ],
+    },
+    {
+      kind: StructureKind.Interface,
+      name: 'TensorInfo',
+      isExported: true,
+      docs: ['A model input or output: f32, images NCHW, in a buffer of its own.'],
+      properties: [
+        { name: 'name', type: 'string', isReadonly: true },
+        { name: 'shape', type: 'readonly number[]', isReadonly: true },
+        { name: 'buffer', type: 'number', isReadonly: true },
+        { name: 'keeps', type: 'number', isReadonly: true, hasQuestionToken: true, docs: ['For a patch mask of a model computed on visible patches only: how many patches (value 0) its masks keep, in all.'] },
       ],
     },
     {

@@ -108,10 +108,10 @@ function runnerTables(program: WgslProgram): readonly RunnerTable[] {
           writer.writeLine(`outputBuffer: ${program.outputBuffer},`);
           writer.write('inputs: ');
           writeJsonArray(writer, program.inputs);
-          writer.write(',').newLine();
+          writer.write(typed ? ' as readonly TensorInfo[],' : ',').newLine();
           writer.write('outputs: ');
           writeJsonArray(writer, program.outputs);
-          writer.write(',').newLine();
+          writer.write(typed ? ' as readonly TensorInfo[],' : ',').newLine();
           writer.write('weights: ');
           writeJsonArray(writer, program.weights);
           writer.write(typed ? ' as readonly PackedWeightInfo[],' : ',').newLine();
