@@ -1,5 +1,6 @@
 // ONNX lowerings of FCMAE's mask ops (src/ir/ops/patch-mask.ts, apply-mask.ts, mask-fill.ts,
-// masked-patch-loss.ts) in opset 17's standard ops. Every reshape copies the batch axis (a 0 in
+// masked-patch-loss.ts) and of the parts split-masked-patch-loss makes of its loss (patchify.ts,
+// channel-norm.ts, squared-error.ts, masked-mean.ts) in opset 17's standard ops. Every reshape copies the batch axis (a 0 in
 // Reshape's shape), so these, like the rest of the export, run at any batch size.
 //
 // The mask reaches a value's resolution by Reshape + Expand (each patch's 0 or 1 repeated over
@@ -89,5 +90,50 @@ export const maskLowerings: Readonly<Record<string, Lowering>> = {
     const masked = b.step(label, 'masked', 'ReduceSum', [perSample], { keepdims: { int: 0 } });
     const loss = b.step(label, 'mean', 'Div', [total, masked]);
     b.op('Reshape', label, [loss, b.int64s([1])], out);
+  },
+
+  patchify(b, node, [x], out, label) {
+    // SpaceToDepth's spec is this very rearrangement: [N, C, H/p, p, W/p, p] transposed to
+    // (n, py, px, c, row, col), so channel (py*p + px)*C + c of a position is pixel
+    // (c, p*row + py, p*col + px) of its patch. (DepthToSpace's DCR/CRD modes do not apply.)
+    b.op('SpaceToDepth', label, [x], out, { blocksize: { int: intAttr(node.attrs, 'patch') } });
+  },
+
+  channel_norm(b, node, [x], out, label) {
+    // (x - mean) / sqrt(variance + eps) over axis 1, without an affine step; the variance
+    // divides by C - 1 when unbiased. LayerNormalization only normalises trailing axes and
+    // has no unbiased form, so it is spelled out as the layernorm lowering does.
+    const channels = b.shapeOf(node.inputs[0])[1];
+    const divisor = boolAttr(node.attrs, 'unbiased') ? channels - 1 : channels;
+    const mean = b.step(label, 'mean', 'ReduceMean', [x], { axes: ints([1]), keepdims: { int: 1 } });
+    const centered = b.step(label, 'centered', 'Sub', [x, mean]);
+    const squares = b.step(label, 'squares', 'ReduceSumSquare', [centered], { axes: ints([1]), keepdims: { int: 1 } });
+    const variance = b.step(label, 'variance', 'Div', [squares, b.scalar(`${label}/divisor`, divisor)]);
+    const shifted = b.step(label, 'variance_eps', 'Add', [variance, b.scalar(`${label}/eps`, node.attrs.eps as number)]);
+    const std = b.step(label, 'std', 'Sqrt', [shifted]);
+    b.op('Div', label, [centered, std], out);
+  },
+
+  squared_error(b, _node, [x, target], out, label) {
+    const difference = b.step(label, 'difference', 'Sub', [x, target]);
+    b.op('Mul', label, [difference, difference], out);
+  },
+
+  masked_mean(b, node, [x, mask], out, label) {
+    // sum(x * m) / sum(m) over every element, m the mask value of the patch covering it. The
+    // mask at x's resolution is [N, 1, h, w], so the weight of each position counts once per
+    // channel: its sum is K times the sum of the [N, 1, h, w] mask (exact: whole numbers in
+    // f32 far below 2^24). Every element is multiplied, as in evaluate: a NaN in an unmasked
+    // patch makes the mean NaN, and a mask with no masked patch gives 0 / 0 = NaN.
+    const [, k, h, w] = b.shapeOf(node.inputs[0]);
+    const maskShape = b.shapeOf(node.inputs[1]);
+    const m = maskAt(b, mask, maskShape, h, w);
+    const weighted = b.step(label, 'weighted', 'Mul', [x, m]);
+    // ReduceSum without an axes input reduces every axis (noop_with_empty_axes is 0).
+    const total = b.step(label, 'total', 'ReduceSum', [weighted], { keepdims: { int: 0 } });
+    const positions = b.step(label, 'masked_positions', 'ReduceSum', [m], { keepdims: { int: 0 } });
+    const weight = b.step(label, 'weight', 'Mul', [positions, b.scalar(`${label}/channels`, k)]);
+    const mean = b.step(label, 'mean', 'Div', [total, weight]);
+    b.op('Reshape', label, [mean, b.int64s([1])], out);
   },
 };

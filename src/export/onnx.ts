@@ -166,7 +166,7 @@ const lowerings: Readonly<Record<string, Lowering>> = { ...classifierLowerings, 
 export const onnxExportableOps: readonly string[] = ['input', 'drop_path', ...Object.keys(lowerings)];
 
 /** Ops whose result has no batch axis: FCMAE's loss is one number for the whole batch. */
-const unbatchedResults: ReadonlySet<string> = new Set(['masked_patch_loss']);
+const unbatchedResults: ReadonlySet<string> = new Set(['masked_patch_loss', 'masked_mean']);
 
 /** A graph input or output as the ONNX file declares it: float32, `batch` for a dynamic batch axis. */
 export interface OnnxValueInfo {
