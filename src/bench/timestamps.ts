@@ -24,7 +24,10 @@ export interface TimeDispatchesOptions {
  * device must have been created with 'timestamp-query'. Throws where the device writes
  * timestamps that cannot be times (zero, or an end before its beginning).
  */
-export async function timeDispatches(device: GPUDevice, program: WgslProgram, weights: PackedWeights, input: Float32Array, options: TimeDispatchesOptions): Promise<number[][]> {
+export async function timeDispatches(device: GPUDevice, program: WgslProgram, weights: PackedWeights, input: Float32Array | readonly Float32Array[], options: TimeDispatchesOptions): Promise<number[][]> {
+  // The model's inputs in the order the program lists them (image first, then a patch mask).
+  const inputs = input instanceof Float32Array ? [input] : input;
+  if (inputs.length !== program.inputs.length) throw new Error(`internal: ${program.model} takes ${program.inputs.length} inputs, given ${inputs.length}`);
   const count = program.dispatches.length;
   const owned: { destroy(): void }[] = [];
   const track = <T extends { destroy(): void }>(resource: T): T => {
@@ -38,7 +41,7 @@ export async function timeDispatches(device: GPUDevice, program: WgslProgram, we
       const index = program.buffers.findIndex((b) => b.role === 'weight' && b.weight === w.key);
       upload(buffers[index], weights.subarray(w.offset, w.offset + w.floats));
     }
-    upload(buffers[program.inputBuffer], input);
+    program.inputs.forEach((tensor, i) => upload(buffers[tensor.buffer], inputs[i]));
     const pipelines = await Promise.all(
       program.shaders.map((s) => device.createComputePipelineAsync({ layout: 'auto', compute: { module: device.createShaderModule({ code: s.code }), entryPoint: s.name } })),
     );

@@ -3,7 +3,7 @@ import type { TargetDescription } from '../kernel/target.js';
 import { elaborate, selectModel, type InputSize } from '../dsl/elaborate.js';
 import { loadProgram, type Program } from '../dsl/load.js';
 import type { Graph } from '../ir/types.js';
-import { defaultPipeline, passRegistry, pipelines, runPipeline, type PassTrace } from '../passes/manager.js';
+import { defaultPipeline, denseMasked, passRegistry, pipelines, runPipeline, type PassTrace } from '../passes/manager.js';
 import { userError } from '../util/diagnostics.js';
 import { defaultPassContext } from '../passes/context.js';
 
@@ -19,7 +19,7 @@ export interface LoadedModel {
 export function parsePassList(list: string | undefined, noFuse = false, denseMask = false): readonly string[] {
   if (list !== undefined && noFuse) throw userError('--passes and --no-fuse both choose the pipeline; give one of them');
   if (list !== undefined && denseMask) throw userError("--passes chooses the passes itself; leave out 'compact-sparse-regions' instead of giving --dense-mask");
-  const dense = (names: readonly string[]) => (denseMask ? names.filter((n) => n !== 'compact-sparse-regions') : names);
+  const dense = (names: readonly string[]) => (denseMask ? denseMasked(names) : names);
   if (noFuse) return dense(pipelines.unfused);
   if (list === undefined) return dense(defaultPipeline);
   const names = list.split(',').map((s) => s.trim()).filter((s) => s !== '');

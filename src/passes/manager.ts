@@ -31,6 +31,9 @@ export const pipelines: Readonly<Record<'fused' | 'unfused', readonly string[]>>
 
 export const defaultPipeline: readonly string[] = pipelines.fused;
 
+/** A pipeline with its sparse regions left dense: computed everywhere, then masked (--dense-mask). */
+export const denseMasked = (passes: readonly string[]): readonly string[] => passes.filter((p) => p !== 'compact-sparse-regions');
+
 export interface PassTrace {
   readonly pass: string;
   readonly graph: Graph;

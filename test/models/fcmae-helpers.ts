@@ -7,7 +7,8 @@ import { loadProgram } from '../../src/dsl/load.js';
 import { readNpy } from '../../src/io/npy.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
 import type { Graph, HostTensor } from '../../src/ir/types.js';
-import { pipelines, runPipeline } from '../../src/passes/manager.js';
+import { denseMasked, pipelines, runPipeline } from '../../src/passes/manager.js';
+export { denseMasked } from '../../src/passes/manager.js';
 import { repoPath } from '../helpers.js';
 
 export const fcmaeDir = repoPath('test/fixtures/golden-fcmae');
@@ -52,6 +53,3 @@ export function fcmaeGraph(c: FcmaeCase, batch: number, passes: readonly string[
   const program = loadProgram(file);
   return runPipeline(elaborate(program, selectModel(program, undefined, file), { batch, height: size, width: size }), passes);
 }
-
-/** A pipeline with its sparse regions left dense: computed everywhere, then masked (--dense-mask). */
-export const denseMasked = (passes: readonly string[]): readonly string[] => passes.filter((p) => p !== 'compact-sparse-regions');

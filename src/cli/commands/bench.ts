@@ -7,7 +7,15 @@ import { acquireGpu } from '../../backends/webgpu/device.js';
 import { bindWeights } from '../../weights/bind.js';
 import { randomInput, randomWeights } from '../../weights/random.js';
 import { readSafetensors } from '../../io/safetensors.js';
-import { pipelines } from '../../passes/manager.js';
+import { denseMasked, pipelines, runPipeline } from '../../passes/manager.js';
+import { formatSparseTable, runSparseBench, sparseConfigs } from '../../bench/sparse-bench.js';
+import { graphInput, graphInputs } from '../../ir/graph-io.js';
+import { visibleCount } from '../../ir/ops/patch-compaction.js';
+import { sparseRegionResults, subgraph } from '../../ir/subgraph.js';
+import type { Graph } from '../../ir/types.js';
+import type { AdapterChoice } from '../../backends/webgpu/device.js';
+import { chooseMask } from '../mask.js';
+import type { Parsed } from '../options.js';
 import { userError } from '../../util/diagnostics.js';
 import { checkOutputFile } from '../../util/output-path.js';
 import { writeFileAtomically } from '../../util/atomic-write.js';
@@ -54,6 +62,12 @@ ${adapterHelp}
                       kernel kind with calls, share, GFLOP/s and GB/s, and each fused kernel
                       beside the unfused kernels it replaces; median per dispatch of --runs
                       passes after --warmup (at least 1) untimed ones
+  --mask-ratio R      models with a patch mask (FCMAE): mask this fraction of the patches at
+                      random (from --seed; default: the model's mask_ratio), or
+  --mask FILE         use this mask, .npy [N, L]; then the bench compares, instead of the
+                      above, the forward pass computed on the visible patches only (sparse)
+                      with the same computed everywhere and masked (dense), and apart, their
+                      encoders (encoder_sparse, encoder_dense)
   --json FILE         also write the results as JSON (with --profile, under "profile")
   --svg FILE          also write a bar chart of images/s as SVG
 ${tuningHelp}
@@ -83,6 +97,8 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
     profile: { type: 'boolean' },
     ...tuningOptions,
     ...precisionOptions,
+    mask: { type: 'string' },
+    'mask-ratio': { type: 'string' },
   });
   if (values.help) {
     io.stdout.write(`${benchHelp}\n`);
@@ -105,6 +121,11 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
     if (path !== undefined) checkOutputFile(path, `the --${flag} file`, { createParents: true });
   }
   const model = stringOption(values, 'model');
+  const elaborated = loadModel(file, { model, size, passes: [] }).graph;
+  if (graphInputs(elaborated).some((i) => i.name === 'mask')) {
+    return sparseBench(elaborated, values, io, { adapter, runs, warmup, seed, orderSeed, peerList });
+  }
+  for (const flag of ['mask', 'mask-ratio'] as const) if (values[flag] !== undefined) throw userError(`--${flag}: '${elaborated.name}' takes no patch mask (only models such as FCMAE do)`);
   const portableFused = loadModel(file, { model, size, passes: pipelines.fused }).graph;
   const unfused = loadModel(file, { model, size, passes: pipelines.unfused }).graph;
   const weightsPath = stringOption(values, 'weights');
@@ -146,6 +167,60 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
     }
     if (result.profile && 'error' in result.profile) {
       io.stderr.write(`error: the profile failed: ${result.profile.error}\n`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    gpu.destroy();
+  }
+}
+
+/**
+ * The bench of a model with a sparse region (FCMAE): sparse against dense-masked, whole and
+ * encoder alone, on one adapter, every output checked against the reference executor.
+ */
+async function sparseBench(
+  elaborated: Graph,
+  values: Parsed['values'],
+  io: CliIo,
+  options: { readonly adapter: AdapterChoice; readonly runs: number; readonly warmup: number; readonly seed: number; readonly orderSeed: number; readonly peerList: string | undefined },
+): Promise<number> {
+  if (options.peerList !== undefined && options.peerList !== 'none') throw userError(`--peers: '${elaborated.name}' is benchmarked sparse against dense, with no peers`);
+  for (const flag of ['profile', 'precision', 'svg'] as const) if (values[flag] !== undefined) throw userError(`--${flag} is for classifiers; '${elaborated.name}' is benchmarked sparse against dense`);
+  const mask = chooseMask(elaborated, values, options.seed)!;
+  if (mask.note) io.stderr.write(mask.note);
+  const [result] = sparseRegionResults(elaborated);
+  if (result === undefined) throw userError(`'${elaborated.name}' takes a patch mask but has no sparse region to compute on its visible patches`);
+  const encoder = subgraph(elaborated, [{ name: 'encoder', id: result }]);
+  const weightsPath = stringOption(values, 'weights');
+  const all = weightsPath === undefined ? randomWeights(elaborated, options.seed) : bindWeights(elaborated, readSafetensors(readBytes(weightsPath, 'weights'), weightsPath), weightsPath);
+  const weightsFor = (graph: Graph) => new Map([...all].filter(([key]) => graph.params.has(key)));
+  const input = randomInput(graphInput(elaborated, 'input').type.shape, options.seed + 1);
+  const gpu = await acquireGpu({ adapter: options.adapter, verbose: values.verbose ? (line) => io.stderr.write(`${line}\n`) : undefined });
+  try {
+    const context = { target: targetOfDevice(gpu.device, 'this device'), visiblePatches: visibleCount(mask.given) };
+    const build = (graph: Graph, passes: readonly string[]) => runPipeline(graph, passes, { context });
+    const graphs = {
+      sparse: build(elaborated, pipelines.fused),
+      dense: build(elaborated, denseMasked(pipelines.fused)),
+      encoder_sparse: build(encoder, pipelines.fused),
+      encoder_dense: build(encoder, denseMasked(pipelines.fused)),
+    };
+    const reference = { model: build(elaborated, denseMasked(pipelines.unfused)), encoder: build(encoder, denseMasked(pipelines.unfused)) };
+    io.stderr.write(`adapter (--adapter ${options.adapter}): ${gpu.adapterInfo}\norder seed: ${options.orderSeed}\n`);
+    const schedule = scheduleForCommand(values, { adapter: gpu.adapterInfo, graphs: [graphs.sparse, graphs.dense], target: context.target, say: (line) => io.stderr.write(`${line}\n`) });
+    const bar = progress(io, `bench ${elaborated.name}`, 0);
+    const bench = await runSparseBench(
+      { gpu, graphs, reference, weightsFor, input, mask: mask.graph, runs: options.runs, warmup: options.warmup, orderSeed: options.orderSeed, ...(schedule ? { schedule } : {}), onProgress: (done, total) => bar.update(done, total) },
+      gpu.adapterInfo,
+    );
+    bar.finish();
+    io.stdout.write(`${formatSparseTable(bench)}\n`);
+    const json = stringOption(values, 'json');
+    if (json !== undefined) writeFileAtomically(json, `${JSON.stringify(bench, null, 2)}\n`);
+    const wrong = sparseConfigs.filter((name) => bench[name]?.wrong);
+    if (wrong.length > 0) {
+      io.stderr.write(`error: ${wrong.join(', ')} computed a different output than the reference executor (over ${bench.tolerance.toExponential(0)} of the output's scale); its times are not a result\n`);
       return 1;
     }
     return 0;

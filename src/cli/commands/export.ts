@@ -1,5 +1,5 @@
 // convc export: writes a model in a standard interchange format (ONNX) for other runtimes.
-import { pipelines } from '../../passes/manager.js';
+import { denseMasked, pipelines } from '../../passes/manager.js';
 import { exportOnnx, onnxMaxBytes, onnxOpset, onnxSignature, type OnnxValueInfo } from '../../export/onnx.js';
 import { graphCost, humanCount } from '../../ir/cost.js';
 import { writeFileAtomically } from '../../util/atomic-write.js';
@@ -60,7 +60,7 @@ export async function exportCommand(args: readonly string[], io: CliIo): Promise
   checkOutputFile(outPath, 'the output file', { createParents: true });
   const batchFixed = values.batch !== undefined;
   const size = inputSize(values);
-  const { graph } = loadModel(file, { model: stringOption(values, 'model'), size, passes: pipelines.unfused.filter((p) => p !== 'compact-sparse-regions') });
+  const { graph } = loadModel(file, { model: stringOption(values, 'model'), size, passes: denseMasked(pipelines.unfused) });
   // Checked before any weights are read or drawn: the largest zoo models do not fit.
   const { params } = graphCost(graph);
   if (4 * params > onnxMaxBytes) {
