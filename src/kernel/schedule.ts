@@ -377,8 +377,10 @@ export function defaultSchedule(node: Node, target: TargetDescription): Schedule
         // Runs of 4 pixels of a row, whose overlapping windows share loads: V2-atto's twelve
         // 7x7 depthwise + LayerNorm kernels at 224 on lavapipe took 101 ms a pixel each, 42 ms
         // in runs of 4 (the 160- and 320-channel ones 4-5x faster), 92 ms in runs of 2.
-        const pixels = DEPTHWISE_RUN;
-        return { strategy: 'pixel', workgroupSize, lanes, registers: perThread <= maxRegisterChannels && pixels * perThread <= maxRunRegisters, reduction, pixels };
+        // No longer than a row: compact patches (FCMAE's sparse encoder) are rows of 2 or 1.
+        const width = node.type.shape[3] ?? 1;
+        const pixels = Math.min(DEPTHWISE_RUN, 2 ** Math.floor(Math.log2(Math.max(1, width))));
+        return { strategy: 'pixel', workgroupSize, lanes, registers: perThread <= maxRegisterChannels && pixels * perThread <= maxRunRegisters, reduction, ...(pixels > 1 ? { pixels } : {}) };
       }
       return { strategy: 'pixel', workgroupSize, lanes, registers: perThread <= maxRegisterChannels, reduction };
     }

@@ -61,6 +61,7 @@ describe('convc inspect --kernels', () => {
       workgroups: program.programs[3].workgroups,
       workgroup_size: program.programs[3].workgroupSize,
       covers: program.dispatches[3].covers,
+      sparse: false,
     });
   });
 });
@@ -112,4 +113,20 @@ describe('convc inspect --kernel N', () => {
     expect(code).toBe(2);
     expect(err).toContain(`the model has ${last + 1} dispatches (0..${last})`);
   });
+
+  it('names FCMAE\'s inputs and outputs and marks the dispatches computing on visible patches only', async () => {
+    const io = captureIo();
+    expect(await main(['inspect', repoPath('models/fcmae-convnextv2-atto.cnx'), '--size', '64', '--kernels'], io)).toBe(0);
+    const out = io.out();
+    expect(out).toMatch(/^inputs {6}input \[1, 3, 64, 64\] f32\n {12}mask \[1, 2, 2\] f32$/m);
+    expect(out).toMatch(/^outputs {5}pred \[1, 3072, 2, 2\] f32\n {12}loss \[1\] f32$/m);
+    const sparse = Number(out.match(/; (\d+) of them sparse/)![1]);
+    expect(sparse).toBeGreaterThan(20);
+    expect(out.match(/\[sparse\] /g)).toHaveLength(sparse);
+    expect(out).toMatch(/\[sparse\] %\d+ linear\+gelu encoder\.stages\.0\.0\.pwconv1/);
+    const dense = captureIo();
+    expect(await main(['inspect', repoPath('models/fcmae-convnextv2-atto.cnx'), '--size', '64', '--kernels', '--dense-mask'], dense)).toBe(0);
+    expect(dense.out()).not.toContain('[sparse]');
+  });
 });
+

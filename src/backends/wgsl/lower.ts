@@ -61,7 +61,7 @@ export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgr
   // stage), so a program equal to an earlier one but for the nodes it covers (its header line)
   // and where its buffers come from (which the renderer does not read) is not rendered again.
   const rendered = new Map<string, { readonly program: KernelProgram; readonly shader: number }[]>();
-  const dispatches: Dispatch[] = kernels.map(({ program }, i) => {
+  const dispatches: Dispatch[] = kernels.map(({ program, node }, i) => {
     const bucket = renderingBucket(program);
     const alike = rendered.get(bucket) ?? [];
     let shader = alike.find((earlier) => sameRendering(earlier.program, program))?.shader;
@@ -83,6 +83,7 @@ export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgr
       workgroups: dispatchGrid(program.workgroups),
       buffers: plan.bindings[i],
       covers: commentSafe(program.covers),
+      ...(node !== undefined && graph.nodes[node].type.compact !== undefined ? { sparse: true as const } : {}),
       bytes: program.buffers.reduce((sum, b) => sum + bindingBytes(b), 0),
       writes: [plan.bindings[i][written], program.buffers[written].length],
     };

@@ -23,6 +23,11 @@ export interface Dispatch {
   readonly buffers: readonly number[];
   /** The IR nodes this dispatch computes, for comments and profiles. */
   readonly covers: string;
+  /**
+   * Set when it computes a sparse region's value on visible patches only (compact-sparse-regions):
+   * its work is in proportion to the visible fraction.
+   */
+  readonly sparse?: true;
   /** Bytes of the tensors it binds: an estimate of the memory traffic it causes. */
   readonly bytes: number;
   /** The buffer its one read_write binding writes, and how many floats of it (from 0) it writes. */

@@ -54,6 +54,11 @@ export interface InspectReport {
   readonly bytes_moved: number;
   readonly ops: Readonly<Record<string, number>>;
   readonly nodes: number;
+  /** Every input and output by name (a classifier: input, output; FCMAE: input, mask; pred, loss). */
+  readonly inputs: readonly { readonly name: string; readonly shape: readonly number[] }[];
+  readonly outputs: readonly { readonly name: string; readonly shape: readonly number[] }[];
+  /** Dispatches computing on visible patches only (a sparse region compacted). */
+  readonly sparse_dispatches: number;
   /** Only when asked for (--kernels), so the default report stays small. */
   readonly kernels?: readonly KernelEntry[];
 }
@@ -66,6 +71,8 @@ export interface KernelEntry {
   readonly workgroup_size: number;
   /** Comment-safe, as in the WGSL header: these are user-given names. */
   readonly covers: string;
+  /** Computes on visible patches only (a compacted sparse region). */
+  readonly sparse: boolean;
 }
 
 export function kernelEntries(program: WgslProgram): KernelEntry[] {
@@ -76,6 +83,7 @@ export function kernelEntries(program: WgslProgram): KernelEntry[] {
     workgroups: p.workgroups,
     workgroup_size: p.workgroupSize,
     covers: program.dispatches[index].covers,
+    sparse: program.dispatches[index].sparse === true,
   }));
 }
 
@@ -103,7 +111,7 @@ export function compactSchedule(kernel: KernelProgram): string {
 function kernelTable(entries: readonly KernelEntry[], program: WgslProgram): string {
   const rows = [
     ['#', 'kernel', 'schedule', 'workgroups x threads', 'covers'],
-    ...entries.map((e) => [String(e.index), e.name, compactSchedule(program.programs[e.index]), `${e.workgroups} x ${e.workgroup_size}`, e.covers]),
+    ...entries.map((e) => [String(e.index), e.name, compactSchedule(program.programs[e.index]), `${e.workgroups} x ${e.workgroup_size}`, `${e.sparse ? '[sparse] ' : ''}${e.covers}`]),
   ];
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
   return rows
@@ -142,6 +150,9 @@ export function inspectReport(graph: Graph, file: string, pipeline: readonly str
     bytes_moved: program.dispatches.reduce((sum, d) => sum + d.bytes, 0),
     ops: cost.ops,
     nodes: graph.nodes.length,
+    inputs: program.inputs.map(({ name, shape }) => ({ name, shape })),
+    outputs: program.outputs.map(({ name, shape }) => ({ name, shape })),
+    sparse_dispatches: program.dispatches.filter((d) => d.sparse).length,
   };
 }
 
@@ -196,11 +207,11 @@ export async function inspectCommand(args: readonly string[], io: CliIo): Promis
     [
       `model       ${report.model}  (${file})`,
       `pipeline    ${passes.join(', ') || '(none)'}`,
-      `input       ${formatShape(report.input)} f32`,
-      `output      ${formatShape(report.output)} f32`,
+      ...(report.inputs.length === 1 ? [`input       ${formatShape(report.input)} f32`] : report.inputs.map((t, i) => `${i === 0 ? 'inputs' : ''.padEnd(6)}      ${t.name} ${formatShape(t.shape)} f32`)),
+      ...(report.outputs.length === 1 ? [`output      ${formatShape(report.output)} f32`] : report.outputs.map((t, i) => `${i === 0 ? 'outputs' : ''.padEnd(7)}     ${t.name} ${formatShape(t.shape)} f32`)),
       `params      ${report.params.toLocaleString('en-US')} (${humanCount(report.params)})`,
       `MACs        ${report.macs.toLocaleString('en-US')} (${humanCount(report.macs)})`,
-      `dispatches  ${report.dispatches} (WGSL, one forward pass)`,
+      `dispatches  ${report.dispatches} (WGSL, one forward pass)${report.sparse_dispatches > 0 ? `; ${report.sparse_dispatches} of them sparse (on visible patches only; --kernels marks them)` : ''}`,
       `bytes       ${report.bytes_moved.toLocaleString('en-US')} (${humanCount(report.bytes_moved)}B bound by those dispatches)`,
       `ops         ${ops}`,
       '',
