@@ -3,7 +3,13 @@
 // WebGPU (lavapipe), fused and unfused, the encoder compacted and dense-masked, f32 and f16
 // storage. The model takes two inputs (the
 // image and the patch mask, which kernels read directly) and returns two outputs.
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { executeGraph } from '../../src/backends/reference/executor.js';
+import { visibleCount } from '../../src/ir/ops/patch-compaction.js';
+import { defaultPassContext } from '../../src/passes/context.js';
+import { runPipeline } from '../../src/passes/manager.js';
+import { randomWeights } from '../../src/weights/random.js';
 import { acquireGpu, type AcquiredGpu } from '../../src/backends/webgpu/device.js';
 import { executeWebGpuModel } from '../../src/backends/wgsl/execute.js';
 import type { StorageType } from '../../src/kernel/ir.js';
@@ -84,6 +90,32 @@ describe('FCMAE on WebGPU (lavapipe)', () => {
     const run = await executeWebGpuModel(() => graph, weights, { input, mask }, gpu.device);
     expectGolden(c, run.outputs, pred, 'f32');
   }, 120_000);
+
+  it('computes on visible patches what the reference computes dense-masked, for random masks (all visible, one visible, any)', async () => {
+    const c = fcmaeCases[0];
+    const patches = 2 * 9;
+    const masks = fc.oneof(
+      fc.constant(new Array<number>(patches).fill(0)),
+      fc.nat(patches - 1).map((keep) => Array.from({ length: patches }, (_, i) => (i === keep ? 0 : 1))),
+      fc.array(fc.integer({ min: 0, max: 1 }), { minLength: patches, maxLength: patches }).filter((m) => m.includes(0)),
+    );
+    const dense = fcmaeGraph(c, 2, denseMasked(pipelines.unfused), 96);
+    const weights = randomWeights(dense, 3);
+    const input = { shape: [2, 3, 96, 96], data: Float32Array.from({ length: 2 * 3 * 96 * 96 }, (_, i) => Math.sin(i * 0.021)) };
+    await fc.assert(
+      fc.asyncProperty(masks, async (bits) => {
+        const mask = { shape: [2, 3, 3], data: Float32Array.from(bits) };
+        const expected = executeGraph(dense, weights, { input, mask });
+        const sparse = runPipeline(fcmaeGraph(c, 2, [], 96), pipelines.fused, { context: { ...defaultPassContext, visiblePatches: visibleCount(mask) } });
+        const run = await executeWebGpuModel(() => sparse, weights, { input, mask }, gpu.device);
+        expect(scaledDifference(run.outputs.pred.data, expected.pred.data)).toBeLessThan(tolerance.f32);
+        // With every patch visible the loss is 0/0 on both sides.
+        if (bits.includes(1)) expect(Math.abs(run.outputs.loss.data[0] - expected.loss.data[0]) / expected.loss.data[0]).toBeLessThan(tolerance.f32);
+        else expect(Number.isNaN(run.outputs.loss.data[0])).toBe(true);
+      }),
+      { numRuns: 5, seed: 4 },
+    );
+  }, 300_000);
 
   it('refuses, in the runner, a mask keeping another number of patches than the graph was compacted for', async () => {
     const c = fcmaeCases[0];
