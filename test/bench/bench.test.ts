@@ -68,6 +68,29 @@ describe('convc bench', () => {
     expect(result.ratios.fused_vs_unfused).toBe('wrong');
   }, 120_000);
 
+  it('benchmarks FCMAE sparse against dense-masked, whole and encoder alone, each checked against the reference', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'convc-bench-'));
+    const io = captureIo();
+    const code = await main(['bench', repoPath('models/fcmae-convnextv2-atto.cnx'), '--size', '64', '--batch', '2', '--mask-ratio', '0.75', '--runs', '2', '--warmup', '1', '--order-seed', '3', '--json', join(dir, 'f.json')], io);
+    expect(code, io.err()).toBe(0);
+    expect(io.err()).toContain('masking 3 of 4 patches of each sample at random (--mask-ratio 0.75 --seed 0)');
+    expect(io.out()).toMatch(/encoder_sparse \/ encoder_dense \(time\): [\d.]+/);
+    const result = JSON.parse(readFileSync(join(dir, 'f.json'), 'utf8'));
+    expect(result).toMatchObject({ model: 'fcmae-convnextv2-atto', batch: 2, size: [64, 64], runs: 2, order_seed: 3, masked_patches: 6, patches: 8 });
+    for (const name of ['sparse', 'dense', 'encoder_sparse', 'encoder_dense']) {
+      expect(result[name].error, name).toBeUndefined();
+      expect(result[name].median_ms).toBeGreaterThan(0);
+      expect(result[name].max_scaled_diff_vs_reference).toBeLessThanOrEqual(agreementTolerance);
+      expect(result[name].wrong).toBe(false);
+    }
+    // The sparse encoder computes a quarter of the patches after the stem: under half the MACs.
+    expect(result.encoder_sparse.gflops * result.encoder_sparse.median_ms).toBeLessThan(0.5 * result.encoder_dense.gflops * result.encoder_dense.median_ms);
+    expect(result.ratios.encoder_sparse_over_dense).toBeCloseTo(result.encoder_sparse.median_ms / result.encoder_dense.median_ms, 9);
+    const peers = captureIo();
+    expect(await main(['bench', repoPath('models/fcmae-convnextv2-atto.cnx'), '--size', '64', '--peers', 'ort-cpu'], peers)).toBe(2);
+    expect(peers.err()).toMatch(/is benchmarked sparse against dense, with no peers/);
+  }, 300_000);
+
   it('rejects an unknown peer and an unknown adapter', async () => {
     const io = captureIo();
     expect(await main(['bench', repoPath('models/convnextv2-atto.cnx'), '--peers', 'tvm'], io)).toBe(2);
