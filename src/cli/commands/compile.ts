@@ -98,8 +98,8 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
     writeFileSync(join(dir, 'graph.json'), `${JSON.stringify(graphToJson(graph), null, 1)}\n`);
     const summary = [
       `model       ${report.model}  (${file})`,
-      `input       ${formatShape(report.input)} f32`,
-      `output      ${formatShape(report.output)} f32`,
+      ...namedLines('input', report.inputs),
+      ...namedLines('output', report.outputs),
       `params      ${report.params} (${humanCount(report.params)})`,
       `MACs        ${report.macs} (${humanCount(report.macs)})`,
       `dispatches  ${program.dispatches.length} (WGSL, ${program.shaders.length} distinct kernels)`,
@@ -111,9 +111,19 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
     writeFileSync(join(dir, 'summary.txt'), summary);
   });
   io.stdout.write(
-    `compiled ${graph.name}: ${formatShape(report.input)} -> ${formatShape(report.output)}, ` +
+    `compiled ${graph.name}: ${signature(report.inputs)} -> ${signature(report.outputs)}, ` +
       `${humanCount(report.params)} params, ${humanCount(report.macs)} MACs, ${program.dispatches.length} WGSL dispatches\n` +
       `wrote ${outDir.replace(/[\\/]+$/, '')}/ (model.ts, model.js, ${program.shaders.length} kernels${weights ? ', weights.bin' : ''}, graph.json, summary.txt)\n`,
   );
   return 0;
+}
+
+/** `input       [1, 3, 224, 224] f32`, or a line per name where a model has several. */
+function namedLines(what: string, tensors: readonly { readonly name: string; readonly shape: readonly number[] }[]): string[] {
+  return tensors.map((t) => `${(tensors.length === 1 ? what : `${what} ${t.name}`).padEnd(11)} ${formatShape(t.shape)} f32`);
+}
+
+/** `[1, 3, 224, 224]`, or `input [..], mask [..]` where a model has several. */
+function signature(tensors: readonly { readonly name: string; readonly shape: readonly number[] }[]): string {
+  return tensors.length === 1 ? formatShape(tensors[0].shape) : tensors.map((t) => `${t.name} ${formatShape(t.shape)}`).join(', ');
 }
