@@ -6,11 +6,13 @@
 // never reported as a speed-up.
 import { performance } from 'node:perf_hooks';
 import { agreementTolerance, type ConfigResult, type Ratio } from './bench.js';
-import { shuffled, summarize } from './stats.js';
+import { median, shuffled, summarize } from './stats.js';
+import { timeDispatches } from './timestamps.js';
+import type { WgslProgram } from '../backends/wgsl/program.js';
 import { executeGraph, type WeightMap } from '../backends/reference/executor.js';
 import type { AcquiredGpu } from '../backends/webgpu/device.js';
 import { importRunner } from '../backends/wgsl/load-runner.js';
-import { lowerToWgsl, packWeights, type LowerOptions } from '../backends/wgsl/lower.js';
+import { lowerToWgsl, packWeights, type LowerOptions, type PackedWeights } from '../backends/wgsl/lower.js';
 import { generateRunner } from '../backends/wgsl/runner.js';
 import { targetOfDevice } from '../kernel/target.js';
 import { graphCost } from '../ir/cost.js';
@@ -37,6 +39,16 @@ export interface SparseBenchInputs {
   readonly orderSeed: number;
   readonly schedule?: LowerOptions['schedule'];
   readonly onProgress?: (done: number, total: number, label: string) => void;
+  /**
+   * After the timed runs, time every dispatch of each configuration with timestamp queries
+   * (the device must have 'timestamp-query'): GPU time, free of the host's share and its noise.
+   */
+  readonly profile?: boolean;
+}
+
+/** With `profile`: the median over passes of the summed GPU time of a configuration's dispatches. */
+export interface GpuTime {
+  readonly gpu_median_ms: number;
 }
 
 export interface SparseBenchResult {
@@ -57,7 +69,9 @@ export interface SparseBenchResult {
   readonly encoder_sparse: ConfigResult;
   readonly encoder_dense: ConfigResult;
   /** Time of the sparse configuration over the dense one's (below 1: sparse is faster). */
-  readonly ratios: { readonly sparse_over_dense?: Ratio; readonly encoder_sparse_over_dense?: Ratio };
+  readonly ratios: { readonly sparse_over_dense?: Ratio; readonly encoder_sparse_over_dense?: Ratio; readonly gpu_sparse_over_dense?: Ratio; readonly gpu_encoder_sparse_over_dense?: Ratio };
+  /** With --profile: each configuration's GPU time per pass, or why there is none. */
+  readonly gpu?: Readonly<Record<SparseConfig, GpuTime>> | { readonly error: string };
 }
 
 interface Runnable {
@@ -80,6 +94,7 @@ export async function runSparseBench(inputs: SparseBenchInputs, adapter: string)
   const expected = { model: truth(inputs.reference.model), encoder: truth(inputs.reference.encoder) };
   const results: Partial<Record<SparseConfig, ConfigResult>> = {};
   const extra = new Map<SparseConfig, { setup_ms: number; dispatches: number; macs: number }>();
+  const programs = new Map<SparseConfig, { readonly program: WgslProgram; readonly weights: PackedWeights }>();
   const runnables: Runnable[] = [];
   for (const name of sparseConfigs) {
     const graph = inputs.graphs[name];
@@ -87,7 +102,9 @@ export async function runSparseBench(inputs: SparseBenchInputs, adapter: string)
       const program = lowerToWgsl(graph, { target, ...(inputs.schedule ? { schedule: inputs.schedule } : {}) });
       const started = performance.now();
       const module = await importRunner(generateRunner(program));
-      const model = await module.createModel(inputs.gpu.device, packWeights(graph, program, inputs.weightsFor(graph)));
+      const packed = packWeights(graph, program, inputs.weightsFor(graph));
+      programs.set(name, { program, weights: packed });
+      const model = await module.createModel(inputs.gpu.device, packed);
       extra.set(name, { setup_ms: performance.now() - started, dispatches: program.dispatches.length, macs: graphCost(graph).macs });
       const run = async () => {
         const out = (await model.run(inputs.input.data, inputs.mask.data)) as Float32Array | Readonly<Record<string, Float32Array>>;
@@ -98,7 +115,8 @@ export async function runSparseBench(inputs: SparseBenchInputs, adapter: string)
       results[name] = { error: (error as Error).message };
     }
   }
-  const total = runnables.length * (inputs.warmup + inputs.runs);
+  const profilePasses = inputs.runs + Math.max(1, inputs.warmup);
+  const total = runnables.length * (inputs.warmup + inputs.runs) + (inputs.profile ? programs.size * profilePasses : 0);
   let done = 0;
   const step = async (r: Runnable, timed: boolean) => {
     try {
@@ -133,6 +151,27 @@ export async function runSparseBench(inputs: SparseBenchInputs, adapter: string)
     }
     r.release();
   }
+  let gpu: SparseBenchResult['gpu'];
+  if (inputs.profile) {
+    try {
+      const times: Partial<Record<SparseConfig, GpuTime>> = {};
+      for (const [name, { program, weights }] of programs) {
+        const passes = await timeDispatches(inputs.gpu.device, program, weights, [inputs.input.data, inputs.mask.data], {
+          runs: inputs.runs,
+          warmup: Math.max(1, inputs.warmup),
+          onPass: () => inputs.onProgress?.(++done, total, `profile ${name}`),
+        });
+        times[name] = { gpu_median_ms: median(passes.map((pass) => pass.reduce((a, b) => a + b, 0))) };
+      }
+      gpu = times as Record<SparseConfig, GpuTime>;
+    } catch (error) {
+      gpu = { error: (error as Error).message };
+    }
+  }
+  const gpuOver = (a: SparseConfig, b: SparseConfig): Ratio | undefined => {
+    if (!gpu || 'error' in gpu || !gpu[a] || !gpu[b]) return undefined;
+    return results[a]?.wrong || results[b]?.wrong ? 'wrong' : gpu[a].gpu_median_ms / gpu[b].gpu_median_ms;
+  };
   const over = (a?: ConfigResult, b?: ConfigResult): Ratio | undefined => {
     if (!a?.median_ms || !b?.median_ms) return undefined;
     return a.wrong || b.wrong ? 'wrong' : a.median_ms / b.median_ms;
@@ -154,19 +193,26 @@ export async function runSparseBench(inputs: SparseBenchInputs, adapter: string)
     dense: results.dense!,
     encoder_sparse: results.encoder_sparse!,
     encoder_dense: results.encoder_dense!,
-    ratios: { sparse_over_dense: over(results.sparse, results.dense), encoder_sparse_over_dense: over(results.encoder_sparse, results.encoder_dense) },
+    ratios: {
+      sparse_over_dense: over(results.sparse, results.dense),
+      encoder_sparse_over_dense: over(results.encoder_sparse, results.encoder_dense),
+      ...(gpu ? { gpu_sparse_over_dense: gpuOver('sparse', 'dense'), gpu_encoder_sparse_over_dense: gpuOver('encoder_sparse', 'encoder_dense') } : {}),
+    },
+    ...(gpu ? { gpu } : {}),
   };
 }
 
 const fixed = (v: number | undefined, digits: number) => (v === undefined ? '-' : v.toFixed(digits));
 
 export function formatSparseTable(result: SparseBenchResult): string {
-  const header = ['config', 'median ms', 'IQR ms', 'min ms', 'max ms', 'dispatches', 'setup ms', 'vs reference'];
+  const gpu = result.gpu && !('error' in result.gpu) ? result.gpu : undefined;
+  const header = ['config', 'median ms', 'IQR ms', 'min ms', 'max ms', ...(gpu ? ['GPU ms'] : []), 'dispatches', 'setup ms', 'vs reference'];
   const rows = sparseConfigs.map((name) => {
     const r = result[name];
     if (r.error) return [name, `error: ${r.error}`];
     const agreement = `${(r.max_scaled_diff_vs_reference ?? NaN).toExponential(1)}${r.wrong ? ' WRONG' : ''}`;
-    return [name, fixed(r.median_ms, 2), fixed(r.iqr_ms, 2), fixed(r.min_ms, 2), fixed(r.max_ms, 2), String(r.dispatches ?? '-'), fixed(r.setup_ms, 0), agreement];
+    const gpuCell = gpu ? [fixed(gpu[name]?.gpu_median_ms, 2)] : [];
+    return [name, fixed(r.median_ms, 2), fixed(r.iqr_ms, 2), fixed(r.min_ms, 2), fixed(r.max_ms, 2), ...gpuCell, String(r.dispatches ?? '-'), fixed(r.setup_ms, 0), agreement];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.filter((r) => r.length > 2).map((r) => r[i].length)));
   const line = (cells: string[]) => (cells.length === 2 ? `${cells[0].padEnd(widths[0])}  ${cells[1]}` : cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
@@ -180,5 +226,13 @@ export function formatSparseTable(result: SparseBenchResult): string {
     '',
     `sparse / dense (time):                 ${ratio(result.ratios.sparse_over_dense)}`,
     `encoder_sparse / encoder_dense (time): ${ratio(result.ratios.encoder_sparse_over_dense)}`,
+    ...(gpu
+      ? [
+          `sparse / dense (GPU time):                 ${ratio(result.ratios.gpu_sparse_over_dense)}`,
+          `encoder_sparse / encoder_dense (GPU time): ${ratio(result.ratios.gpu_encoder_sparse_over_dense)}`,
+        ]
+      : result.gpu && 'error' in result.gpu
+        ? [`GPU times: ${result.gpu.error}`]
+        : []),
   ].join('\n');
 }

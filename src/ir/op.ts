@@ -80,6 +80,11 @@ export interface OpDef {
    * calls with them as arguments before any attribute: `mask_fill(mask, 512)`.
    */
   readonly tensorArgs?: readonly string[];
+  /**
+   * Set on ops whose values are integers that index something (FCMAE's patch tables): stored
+   * as f16 they stay exact only up to 2048, which lowering checks.
+   */
+  readonly holdsIndices?: boolean;
   /** Number of tensor inputs. Ops called from the language take the running value as input 0. */
   readonly arity: number;
   /** False for ops the language may not call directly (the residual add is written `residual { }`). */

@@ -71,7 +71,7 @@ describe('convc bench', () => {
   it('benchmarks FCMAE sparse against dense-masked, whole and encoder alone, each checked against the reference', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'convc-bench-'));
     const io = captureIo();
-    const code = await main(['bench', repoPath('models/fcmae-convnextv2-atto.cnx'), '--size', '64', '--batch', '2', '--mask-ratio', '0.75', '--runs', '2', '--warmup', '1', '--order-seed', '3', '--json', join(dir, 'f.json')], io);
+    const code = await main(['bench', repoPath('models/fcmae-convnextv2-atto.cnx'), '--size', '64', '--batch', '2', '--mask-ratio', '0.75', '--runs', '2', '--warmup', '1', '--order-seed', '3', '--profile', '--json', join(dir, 'f.json')], io);
     expect(code, io.err()).toBe(0);
     expect(io.err()).toContain('masking 3 of 4 patches of each sample at random (--mask-ratio 0.75 --seed 0)');
     expect(io.out()).toMatch(/encoder_sparse \/ encoder_dense \(time\): [\d.]+/);
@@ -86,6 +86,10 @@ describe('convc bench', () => {
     // The sparse encoder computes a quarter of the patches after the stem: under half the MACs.
     expect(result.encoder_sparse.gflops * result.encoder_sparse.median_ms).toBeLessThan(0.5 * result.encoder_dense.gflops * result.encoder_dense.median_ms);
     expect(result.ratios.encoder_sparse_over_dense).toBeCloseTo(result.encoder_sparse.median_ms / result.encoder_dense.median_ms, 9);
+    // --profile: GPU time per pass of each, from timestamp queries.
+    for (const name of ['sparse', 'dense', 'encoder_sparse', 'encoder_dense']) expect(result.gpu[name].gpu_median_ms).toBeGreaterThan(0);
+    expect(result.ratios.gpu_encoder_sparse_over_dense).toBeCloseTo(result.gpu.encoder_sparse.gpu_median_ms / result.gpu.encoder_dense.gpu_median_ms, 9);
+    expect(io.out()).toMatch(/encoder_sparse \/ encoder_dense \(GPU time\): [\d.]+/);
     const peers = captureIo();
     expect(await main(['bench', repoPath('models/fcmae-convnextv2-atto.cnx'), '--size', '64', '--peers', 'ort-cpu'], peers)).toBe(2);
     expect(peers.err()).toMatch(/is benchmarked sparse against dense, with no peers/);

@@ -14,6 +14,7 @@ import { acquireGpu, type AcquiredGpu } from '../../src/backends/webgpu/device.j
 import { executeWebGpuModel } from '../../src/backends/wgsl/execute.js';
 import type { StorageType } from '../../src/kernel/ir.js';
 import { interpretModel } from '../../src/kernel/execute.js';
+import { lowerNode } from '../../src/kernel/lower/index.js';
 import { portableTarget, recomputeLimits, webgpuDefaultTarget, type TargetDescription } from '../../src/kernel/target.js';
 import type { HostTensor } from '../../src/ir/types.js';
 import { pipelines } from '../../src/passes/manager.js';
@@ -72,6 +73,20 @@ describe('FCMAE on the kernel interpreter', () => {
     const graph = fcmaeGraph(c, 2, pipelines.fused);
     const weights = bindWeights(graph, fcmaeWeights(c.name), 'weights.safetensors');
     expectGolden(c, interpretModel(graph, weights, { input, mask }, { storage: 'f16' }), pred, 'f16');
+  });
+});
+
+describe('patch tables under f16 storage', () => {
+  it('are lowered while f16 holds every patch number exactly (2048), refused past that', () => {
+    const c = fcmaeCases[0];
+    for (const [batch, fits] of [[512, true], [513, false]] as const) {
+      const graph = fcmaeGraph(c, batch, pipelines.unfused);
+      for (const node of graph.nodes.filter((n) => n.op === 'patch_slots' || n.op === 'visible_patches')) {
+        const lower = () => lowerNode(graph, node, portableTarget('f16'), undefined, 'f16');
+        if (fits) expect(lower).not.toThrow();
+        else expect(lower).toThrow(/numbers up to 2052 patches, but f16 storage holds integers exactly only up to 2048/);
+      }
+    }
   });
 });
 

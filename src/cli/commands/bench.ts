@@ -67,7 +67,8 @@ ${adapterHelp}
   --mask FILE         use this mask, .npy [N, L]; then the bench compares, instead of the
                       above, the forward pass computed on the visible patches only (sparse)
                       with the same computed everywhere and masked (dense), and apart, their
-                      encoders (encoder_sparse, encoder_dense)
+                      encoders (encoder_sparse, encoder_dense); --profile adds each one's GPU
+                      time per pass from timestamp queries (free of the host's share)
   --json FILE         also write the results as JSON (with --profile, under "profile")
   --svg FILE          also write a bar chart of images/s as SVG
 ${tuningHelp}
@@ -186,7 +187,7 @@ async function sparseBench(
   options: { readonly adapter: AdapterChoice; readonly runs: number; readonly warmup: number; readonly seed: number; readonly orderSeed: number; readonly peerList: string | undefined },
 ): Promise<number> {
   if (options.peerList !== undefined && options.peerList !== 'none') throw userError(`--peers: '${elaborated.name}' is benchmarked sparse against dense, with no peers`);
-  for (const flag of ['profile', 'precision', 'svg'] as const) if (values[flag] !== undefined) throw userError(`--${flag} is for classifiers; '${elaborated.name}' is benchmarked sparse against dense`);
+  for (const flag of ['precision', 'svg'] as const) if (values[flag] !== undefined) throw userError(`--${flag} is for classifiers; '${elaborated.name}' is benchmarked sparse against dense`);
   const mask = chooseMask(elaborated, values, options.seed)!;
   if (mask.note) io.stderr.write(mask.note);
   const [result] = sparseRegionResults(elaborated);
@@ -209,9 +210,12 @@ async function sparseBench(
     const reference = { model: build(elaborated, denseMasked(pipelines.unfused)), encoder: build(encoder, denseMasked(pipelines.unfused)) };
     io.stderr.write(`adapter (--adapter ${options.adapter}): ${gpu.adapterInfo}\norder seed: ${options.orderSeed}\n`);
     const schedule = scheduleForCommand(values, { adapter: gpu.adapterInfo, graphs: [graphs.sparse, graphs.dense], target: context.target, say: (line) => io.stderr.write(`${line}\n`) });
+    if (values.profile && !gpu.features.has('timestamp-query')) {
+      throw userError(`--profile needs timestamp queries, which this adapter does not offer ('timestamp-query'): ${gpu.adapterInfo}`);
+    }
     const bar = progress(io, `bench ${elaborated.name}`, 0);
     const bench = await runSparseBench(
-      { gpu, graphs, reference, weightsFor, input, mask: mask.graph, runs: options.runs, warmup: options.warmup, orderSeed: options.orderSeed, ...(schedule ? { schedule } : {}), onProgress: (done, total) => bar.update(done, total) },
+      { gpu, graphs, reference, weightsFor, input, mask: mask.graph, profile: values.profile === true, runs: options.runs, warmup: options.warmup, orderSeed: options.orderSeed, ...(schedule ? { schedule } : {}), onProgress: (done, total) => bar.update(done, total) },
       gpu.adapterInfo,
     );
     bar.finish();

@@ -9,7 +9,7 @@ import { describeNode } from '../../ir/print.js';
 import { UserError, type SourceLoc } from '../../util/diagnostics.js';
 import { paramSetsOf } from '../../ir/fusion.js';
 import { getOp } from '../../ir/registry.js';
-import type { Graph, GraphOutput, HostTensor, Node, ValueId } from '../../ir/types.js';
+import { numel, type Graph, type GraphOutput, type HostTensor, type Node, type ValueId } from '../../ir/types.js';
 import { lowerDirect, lowerPixel, lowerSample, lowerWindow, packContractionWeight } from './contraction.js';
 import { lowerGather } from './gather.js';
 import { lowerGemm } from './gemm.js';
@@ -96,7 +96,19 @@ function storedAs(graph: Graph, program: KernelProgram, storage: StorageType): K
  * The kernel computing `node` under `schedule` (by default the heuristic's) on `target`, its
  * activations and weights stored as `storage`.
  */
+/** The largest integer f16 holds exactly, with every one below it (2^11). */
+const F16_EXACT_INTEGERS = 2048;
+
 export function lowerNode(graph: Graph, node: Node, target: TargetDescription, schedule: Schedule = defaultSchedule(node, target), storage: StorageType = 'f32'): KernelProgram {
+  if (storage === 'f16' && getOp(node.op).holdsIndices) {
+    const largest = Math.max(...[node.type.shape, ...node.inputs.map((i) => graph.nodes[i].type.shape)].map(numel));
+    if (largest > F16_EXACT_INTEGERS) {
+      throw new UserError({
+        message: `${graph.name}: ${describeNode(node)} numbers up to ${largest} patches, but f16 storage holds integers exactly only up to ${F16_EXACT_INTEGERS}; use f32 storage, a smaller batch, or --dense-mask`,
+        ...(node.loc ? { loc: node.loc } : {}),
+      });
+    }
+  }
   if (!hasKernel(node)) throw new Error(`internal: kernels read input '${directInput(node)}' (%${node.id}) directly; it has no kernel of its own`);
   if (!scheduleFits(node, schedule, target)) throw new ScheduleError(`schedule ${JSON.stringify(schedule)} cannot compute ${node.op} node '${node.name}' on ${target.name}`);
   const built = storedAs(graph, build(graph, node, schedule), storage);
