@@ -12,18 +12,14 @@ import { getOp } from '../../src/ir/registry.js';
 import { numel } from '../../src/ir/types.js';
 import { pipelines, runPipeline } from '../../src/passes/manager.js';
 import { randomWeights } from '../../src/weights/random.js';
-import { fcmaeCases, fcmaeGraph } from '../models/fcmae-helpers.js';
+import { fcmaeCases, fcmaeGraph, randomMasks } from '../models/fcmae-helpers.js';
 import { toKernelLayout } from './run-node.js';
 
 describe('gather kernels', () => {
   it('compute every patch table and move of a compacted FCMAE exactly as the reference does', () => {
     const c = fcmaeCases[0];
     const patches = 2 * 9;
-    const masks = fc.oneof(
-      fc.constant(new Array<number>(patches).fill(0)),
-      fc.nat(patches - 1).map((keep) => Array.from({ length: patches }, (_, i) => (i === keep ? 0 : 1))),
-      fc.array(fc.integer({ min: 0, max: 1 }), { minLength: patches, maxLength: patches }).filter((m) => m.includes(0)),
-    );
+    const masks = randomMasks(patches);
     let checked = 0;
     fc.assert(
       fc.property(masks, (bits) => {

@@ -1,4 +1,5 @@
 // FCMAE's golden cases (test/reference/make-fcmae-goldens.py) as graphs, weights and inputs.
+import fc from 'fast-check';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,4 +53,16 @@ export function fcmaeGraph(c: FcmaeCase, batch: number, passes: readonly string[
   writeFileSync(file, `import "${repoPath('models/fcmae.cnx').replace(/\\/g, '/')}"\n${fcmaeModelLine(c)}\n`);
   const program = loadProgram(file);
   return runPipeline(elaborate(program, selectModel(program, undefined, file), { batch, height: size, width: size }), passes);
+}
+
+/**
+ * Masks of `patches` values (1 = masked) for properties: every patch visible, a single one
+ * visible, or any with at least one visible (the encoder then computes something).
+ */
+export function randomMasks(patches: number): fc.Arbitrary<number[]> {
+  return fc.oneof(
+    fc.constant(new Array<number>(patches).fill(0)),
+    fc.nat(patches - 1).map((keep) => Array.from({ length: patches }, (_, i) => (i === keep ? 0 : 1))),
+    fc.array(fc.integer({ min: 0, max: 1 }), { minLength: patches, maxLength: patches }).filter((m) => m.includes(0)),
+  );
 }

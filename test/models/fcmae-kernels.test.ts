@@ -20,7 +20,7 @@ import type { HostTensor } from '../../src/ir/types.js';
 import { pipelines } from '../../src/passes/manager.js';
 import { bindWeights } from '../../src/weights/bind.js';
 import { scaledDifference } from '../helpers.js';
-import { denseMasked, fcmaeCases, fcmaeGraph, fcmaeNpy, fcmaeWeights, type FcmaeCase } from './fcmae-helpers.js';
+import { denseMasked, type FcmaeCase, fcmaeCases, fcmaeGraph, fcmaeNpy, fcmaeWeights, randomMasks } from './fcmae-helpers.js';
 
 /** The encoder on its visible patches (compact-sparse-regions, the default), or dense and masked. */
 const passes = {
@@ -109,11 +109,7 @@ describe('FCMAE on WebGPU (lavapipe)', () => {
   it('computes on visible patches what the reference computes dense-masked, for random masks (all visible, one visible, any)', async () => {
     const c = fcmaeCases[0];
     const patches = 2 * 9;
-    const masks = fc.oneof(
-      fc.constant(new Array<number>(patches).fill(0)),
-      fc.nat(patches - 1).map((keep) => Array.from({ length: patches }, (_, i) => (i === keep ? 0 : 1))),
-      fc.array(fc.integer({ min: 0, max: 1 }), { minLength: patches, maxLength: patches }).filter((m) => m.includes(0)),
-    );
+    const masks = randomMasks(patches);
     const dense = fcmaeGraph(c, 2, denseMasked(pipelines.unfused), 96);
     const weights = randomWeights(dense, 3);
     const input = { shape: [2, 3, 96, 96], data: Float32Array.from({ length: 2 * 3 * 96 * 96 }, (_, i) => Math.sin(i * 0.021)) };

@@ -12,7 +12,7 @@ import { pipelines, runPipeline } from '../../src/passes/manager.js';
 import { bindWeights } from '../../src/weights/bind.js';
 import { randomWeights } from '../../src/weights/random.js';
 import { scaledDifference } from '../helpers.js';
-import { denseMasked, fcmaeCases, fcmaeGraph, fcmaeNpy, fcmaeWeights } from '../models/fcmae-helpers.js';
+import { denseMasked, fcmaeCases, fcmaeGraph, fcmaeNpy, fcmaeWeights, randomMasks } from '../models/fcmae-helpers.js';
 
 
 /** pred, loss and the encoder's output (proj's input) of a run. */
@@ -75,11 +75,7 @@ describe('compact-sparse-regions', () => {
     const dense = fcmaeGraph(c, 2, denseMasked(pipelines.unfused), 96);
     const weights = randomWeights(dense, 5);
     const patches = 2 * 9;
-    const masks = fc.oneof(
-      fc.constant(new Array<number>(patches).fill(0)),
-      fc.nat(patches - 1).map((keep) => Array.from({ length: patches }, (_, i) => (i === keep ? 0 : 1))),
-      fc.array(fc.integer({ min: 0, max: 1 }), { minLength: patches, maxLength: patches }).filter((m) => m.includes(0)),
-    );
+    const masks = randomMasks(patches);
     fc.assert(
       fc.property(masks, fc.integer({ min: 0, max: 1000 }), (values, seed) => {
         const mask = { shape: [2, 3, 3], data: Float32Array.from(values) };
