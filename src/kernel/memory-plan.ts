@@ -4,7 +4,7 @@
 // group one for its concatenation), and the model's input and output buffers stay apart, one
 // for each named input and output.
 // Backends turn the plan into their own buffers.
-import type { BufferRef, KernelProgram } from './ir.js';
+import type { BufferRef } from './ir.js';
 import { numel, type Graph } from '../ir/types.js';
 import { isGraphOutput } from '../ir/graph-io.js';
 import type { ModelKernel } from './lower/index.js';

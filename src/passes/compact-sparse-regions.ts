@@ -11,7 +11,7 @@
 // convolution that is neither same-padded nor patch-aligned is left as it is.
 import { getOp } from '../ir/registry.js';
 import type { Graph, Node, TensorType, ValueId } from '../ir/types.js';
-import { intAttr, pairAttr } from '../ir/op.js';
+import { pairAttr } from '../ir/op.js';
 import type { PassContext } from './context.js';
 import type { Pass } from './manager.js';
 import { expandNodes } from './rewrite.js';
@@ -41,7 +41,7 @@ function sitesOf(type: TensorType, mask: TensorType): readonly [number, number] 
   return [type.shape[2] / mask.shape[1], type.shape[3] / mask.shape[2]];
 }
 
-function visibleCount(graph: Graph, mask: Node, context: PassContext | undefined): number | undefined {
+function visibleCount(mask: Node, context: PassContext | undefined): number | undefined {
   if (context?.visiblePatches !== undefined) return context.visiblePatches;
   if (mask.op !== 'patch_mask') return undefined;
   const [n, rows, cols] = mask.type.shape;
@@ -70,16 +70,13 @@ export const compactSparseRegions: Pass = {
   name: 'compact-sparse-regions',
   description: "computes sparse regions on their visible patches only (FCMAE's sparse-mask skipping)",
   run(graph, context) {
-    const masks = new Set(graph.nodes.flatMap((n) => (n.type.mask !== undefined && n.type.compact === undefined ? [n.type.mask] : [])));
+    const masks = new Set(graph.nodes.flatMap((n) => (n.type.mask !== undefined ? [n.type.mask] : [])));
+    // Last mask first: a rewrite inserts nodes after its mask only, so earlier masks keep their ids.
     let result = graph;
-    for (const mask of masks) {
-      // Ids are renumbered by each rewrite; masks come before their regions, so find it again.
-      const maskNode = result.nodes.find((n) => n.type.mask === undefined && result.nodes.some((r) => r.type.mask === n.id) && n.id >= 0 && n.op === graph.nodes[mask].op && n.name === graph.nodes[mask].name);
-      if (!maskNode) continue;
-      const count = visibleCount(result, maskNode, context);
-      const region = compactableRegion(result, maskNode.id);
-      if (count === undefined || !region || count < 1) continue;
-      result = compact(result, maskNode.id, region, count);
+    for (const mask of [...masks].sort((a, b) => b - a)) {
+      const count = visibleCount(result.nodes[mask], context);
+      const region = compactableRegion(result, mask);
+      if (count !== undefined && count >= 1 && region) result = compact(result, mask, region, count);
     }
     return result;
   },

@@ -3,7 +3,6 @@
 // math says.
 import { add, assign, div, f32, group, let_, load, local, loop, mul, ref, rem, store, u32, var_ } from '../build.js';
 import type { Expr, KernelProgram, Stmt } from '../ir.js';
-import type { GatherContext } from '../math.js';
 import type { Schedule } from '../schedule.js';
 import { getOp } from '../../ir/registry.js';
 import { numel, type Graph, type Node } from '../../ir/types.js';
