@@ -59,6 +59,8 @@ function compactableRegion(graph: Graph, mask: ValueId): Set<ValueId> | undefine
       if (node.inputs[1] !== mask) return undefined;
       continue;
     }
+    // Only images are compacted, and an op reading the mask itself needs it in place.
+    if (node.inputs.some((i) => i === mask || graph.nodes[i].type.shape.length !== 4) || node.type.shape.length !== 4) return undefined;
     const input = graph.nodes[node.inputs[0]].type;
     const [rows, cols] = sitesOf(input, maskType);
     if (!compactForm(node, rows, cols)) return undefined;

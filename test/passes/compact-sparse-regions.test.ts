@@ -2,6 +2,11 @@
 // patches computes what the dense-masked graph computes, for the golden masks and for random
 // ones (every patch visible, a single one, anything between), on the reference executor.
 import fc from 'fast-check';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { elaborate } from '../../src/dsl/elaborate.js';
+import { loadProgram } from '../../src/dsl/load.js';
 import { describe, expect, it } from 'vitest';
 import { executeGraph } from '../../src/backends/reference/executor.js';
 import { visibleCount } from '../../src/ir/ops/patch-compaction.js';
@@ -51,6 +56,18 @@ describe('compact-sparse-regions', () => {
       expect(Math.abs(out.loss.data[0] - c.loss) / c.loss).toBeLessThan(1e-4);
       expect(scaledDifference(out.encoder.data, fcmaeNpy(name, 'encoder.npy').data)).toBeLessThan(1e-4);
     });
+  });
+
+  it('leaves a region dense where an op reads the mask itself or is computed per sample', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'convc-compact-')), 'm.cnx');
+    const source = (body: string) => `family F() {\n  let mask = patch_mask(8, ratio=0.5)\n  input(3)\n  c: conv2d(3, 4, kernel=1)\n  sparse(mask) {\n    ${body}\n  }\n}\nmodel m = F()\n`;
+    for (const [body, compacted] of [['act: gelu()', true], ['token: mask_fill(mask, 4)', false], ['g: grn(4)', false], ['g: grn(4, over_batch=true)', true]] as const) {
+      writeFileSync(file, source(body));
+      const program = loadProgram(file);
+      const graph = runPipeline(elaborate(program, 'm', { batch: 2, height: 16, width: 16 }), pipelines.unfused);
+      expect(graph.nodes.some((n) => n.op === 'gather_patches'), body).toBe(compacted);
+      expect(graph.nodes.some((n) => n.op === 'apply_mask'), body).toBe(!compacted);
+    }
   });
 
   it("cuts out the encoder (the sparse region's result), which compacted and dense-masked matches the golden encoder", () => {
