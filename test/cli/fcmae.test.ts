@@ -91,5 +91,9 @@ describe('convc run on FCMAE', () => {
     expect(classifier.err).toMatch(/--mask-ratio: 'convnextv2-atto' takes no patch mask/);
     const loss = await convc('run', repoPath('models/convnextv2-atto.cnx'), '--random-weights', '--size', '32', '--loss-out', join(scratch, 'l.npy'));
     expect(loss.err).toMatch(/--loss-out: 'convnextv2-atto' computes no loss/);
+    // The tuner measures kernels fed one image; it says so rather than tuning half a model.
+    const tune = await convc('tune', file, '--size', '64');
+    expect(tune.code).toBe(2);
+    expect(tune.err).toMatch(/convc tune handles models with one image input and one output; 'fcmae-mini' takes mask, input and returns pred, loss/);
   });
 });

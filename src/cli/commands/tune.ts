@@ -15,6 +15,7 @@ import { checkOutputFile } from '../../util/output-path.js';
 import { randomInput, randomWeights } from '../../weights/random.js';
 import type { CliIo } from '../io.js';
 import { chosenPasses, loadModel } from '../model.js';
+import { singleInputOutput } from '../../ir/graph-io.js';
 import { adapterHelp, adapterOption, inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, positiveInt, requireOne, sizeHelp, sizeOptions, stringOption } from '../options.js';
 
 /** The search's budget unless --budget says otherwise: V2-atto at 224 then tunes in about 2 minutes on lavapipe. */
@@ -91,6 +92,8 @@ export async function tuneCommand(args: readonly string[], io: CliIo, hooks: Tun
   const explicitOut = stringOption(values, 'out');
   if (explicitOut !== undefined) checkOutputFile(explicitOut, 'the tuning file', { createParents: true });
   const { graph } = loadModel(file, { model: stringOption(values, 'model'), size: inputSize(values), passes: chosenPasses(values) });
+  // The tuner measures kernels on one image input (FCMAE's patch mask is not fed to them yet).
+  singleInputOutput(graph, 'convc tune');
   const weights = randomWeights(graph, seed);
   const input = randomInput(graph.nodes[0].type.shape, seed + 1);
 
