@@ -12,6 +12,15 @@ export function directInput(node: Node): string | undefined {
   return name !== undefined && node.type.shape.length !== 4 ? name : undefined;
 }
 
+/**
+ * An input's shape as callers hold it: images NCHW; a patch mask [N, L], one row of patches
+ * per sample, which is the graph's [N, rows, cols] in the same memory.
+ */
+export function callerShape(node: Node): readonly number[] {
+  const shape = node.type.shape;
+  return shape.length === 3 ? [shape[0], shape[1] * shape[2]] : shape;
+}
+
 /** Whether the node is computed by a kernel (all but the inputs read directly). */
 export const hasKernel = (node: Node): boolean => directInput(node) === undefined;
 

@@ -118,7 +118,7 @@ describe('convc inspect --kernel N', () => {
     const io = captureIo();
     expect(await main(['inspect', repoPath('models/fcmae-convnextv2-atto.cnx'), '--size', '64', '--kernels'], io)).toBe(0);
     const out = io.out();
-    expect(out).toMatch(/^inputs {6}input \[1, 3, 64, 64\] f32\n {12}mask \[1, 2, 2\] f32$/m);
+    expect(out).toMatch(/^inputs {6}input \[1, 3, 64, 64\] f32\n {12}mask \[1, 4\] f32$/m);
     expect(out).toMatch(/^outputs {5}pred \[1, 3072, 2, 2\] f32\n {12}loss \[1\] f32$/m);
     const sparse = Number(out.match(/; (\d+) of them sparse/)![1]);
     expect(sparse).toBeGreaterThan(20);

@@ -3,7 +3,7 @@
 // layouts kernels read. Fusion, math and schedules were decided before this point.
 import { planMemory, type PlannedKernel } from '../../kernel/memory-plan.js';
 import { lowerModel, weightPackings } from '../../kernel/lower/index.js';
-import { modelInputs } from '../../kernel/model-io.js';
+import { callerShape, modelInputs } from '../../kernel/model-io.js';
 import { splitForKernels } from '../../kernel/split.js';
 import type { Schedule } from '../../kernel/schedule.js';
 import { f16Bits } from '../../kernel/f16.js';
@@ -117,7 +117,7 @@ export function lowerToWgsl(given: Graph, options: LowerOptions = {}): WgslProgr
   );
   const inputs = modelInputs(graph).map(({ name, node }, i) => {
     const keeps = compactedFor(graph, node.id);
-    return { name, shape: node.type.shape, buffer: plan.inputs[i].buffer, ...(keeps !== undefined ? { keeps } : {}) };
+    return { name, shape: callerShape(node), buffer: plan.inputs[i].buffer, ...(keeps !== undefined ? { keeps } : {}) };
   });
   const outputs = graph.outputs.map(({ name, id }, i) => ({ name, shape: graph.nodes[id].type.shape, buffer: plan.outputs[i].buffer }));
   return {

@@ -42,10 +42,10 @@ export async function use(device: GPUDevice, weights: ArrayBuffer, input: Float3
 };
 
 describe('the runner of a model of named inputs and outputs', () => {
-  it('describes its inputs and outputs, the image first', () => {
+  it('describes its inputs and outputs as callers hold them (the mask [N, L]), the image first', () => {
     expect(fcmae.inputs.map((i) => [i.name, i.shape])).toEqual([
       ['input', [2, 3, 64, 64]],
-      ['mask', [2, 2, 2]],
+      ['mask', [2, 4]],
     ]);
     expect(fcmae.outputs.map((o) => [o.name, o.shape])).toEqual([
       ['pred', [2, 3072, 2, 2]],
