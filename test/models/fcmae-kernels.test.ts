@@ -19,8 +19,13 @@ import { portableTarget, recomputeLimits, webgpuDefaultTarget, type TargetDescri
 import type { HostTensor } from '../../src/ir/types.js';
 import { pipelines } from '../../src/passes/manager.js';
 import { bindWeights } from '../../src/weights/bind.js';
-import { scaledDifference } from '../helpers.js';
-import { denseMasked, type FcmaeCase, fcmaeCases, fcmaeGraph, fcmaeNpy, fcmaeWeights, randomMasks } from './fcmae-helpers.js';
+import { repoPath, scaledDifference } from '../helpers.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { elaborate, selectModel } from '../../src/dsl/elaborate.js';
+import { loadProgram } from '../../src/dsl/load.js';
+import { denseMasked, type FcmaeCase, fcmaeCases, fcmaeGraph, fcmaeModelLine, fcmaeNpy, fcmaeWeights, randomMasks } from './fcmae-helpers.js';
 
 /** The encoder on its visible patches (compact-sparse-regions, the default), or dense and masked. */
 const passes = {
@@ -73,6 +78,38 @@ describe('FCMAE on the kernel interpreter', () => {
     const graph = fcmaeGraph(c, 2, pipelines.fused);
     const weights = bindWeights(graph, fcmaeWeights(c.name), 'weights.safetensors');
     expectGolden(c, interpretModel(graph, weights, { input, mask }, { storage: 'f16' }), pred, 'f16');
+  });
+});
+
+describe('an elementwise op on the scalar loss', () => {
+  // Found by the fuzzer (seed 667732733): `gelu()` after the loss lowered a kernel over shape [],
+  // whose channel count was undefined.
+  it('lowers and computes what the reference does', () => {
+    const c = fcmaeCases[0];
+    const dir = mkdtempSync(join(tmpdir(), 'convc-scalar-'));
+    try {
+      const library = readFileSync(repoPath('models/fcmae.cnx'), 'utf8');
+      expect(library).toContain('  output loss\n');
+      writeFileSync(join(dir, 'fcmae.cnx'), library.replace('  output loss\n', '  gelu()\n  output loss\n'));
+      const file = join(dir, 'model.cnx');
+      writeFileSync(file, `import "fcmae.cnx"\n${fcmaeModelLine(c)}\n`);
+      const program = loadProgram(file);
+      const size = c.config.img_size;
+      const graph = runPipeline(elaborate(program, selectModel(program, undefined, file), { batch: 2, height: size, width: size }), denseMasked(pipelines.fused));
+      expect(graph.nodes[graph.outputs.find((o) => o.name === 'loss')!.id].op).toBe('gelu');
+      const { input, mask: flat } = caseData(c);
+      // The golden mask is [N, L], as callers hold it; the graph reads it as [N, H/p, W/p].
+      const side = Math.sqrt(flat.shape[1]);
+      const mask = { shape: [flat.shape[0], side, side], data: flat.data };
+      const weights = bindWeights(graph, fcmaeWeights(c.name), 'weights.safetensors');
+      const expected = executeGraph(graph, weights, { input, mask });
+      const out = interpretModel(graph, weights, { input, mask }, { target: portableTarget('f32') });
+      // GELU of the golden loss is not the loss: the op ran.
+      expect(Math.abs(expected.loss.data[0] - c.loss)).toBeGreaterThan(1e-3 * c.loss);
+      expect(Math.abs(out.loss.data[0] - expected.loss.data[0]) / expected.loss.data[0]).toBeLessThan(tolerance.f32);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -9,9 +9,12 @@ import { callerLayout, guarded, KernelBuilder, lessThan, nodeUse, valueLayout } 
 
 const kernelNames: Readonly<Record<string, string>> = { add: 'residual_add', drop_path: 'copy' };
 
-/** NHWC view of a logical NCHW (or NC) shape: batch, positions (H*W, 1 if pooled), channels. */
+/**
+ * NHWC view of a logical NCHW (or NC) shape: batch, positions (H*W, 1 if pooled), channels.
+ * A scalar (a loss, shape []) is one sample of one channel.
+ */
 export function nhwc(shape: readonly number[]): { n: number; positions: number; channels: number } {
-  const [n, channels, ...spatial] = shape;
+  const [n = 1, channels = 1, ...spatial] = shape;
   return { n, channels, positions: spatial.reduce((a, b) => a * b, 1) };
 }
 
