@@ -11,7 +11,7 @@ import type { ModelKernel } from './lower/index.js';
 import { isDirectOutput, modelInputs } from './model-io.js';
 
 export interface PlannedBuffer {
-  /** Floats, rounded up to a multiple of 4 so any buffer may be read as vec4. */
+  /** Floats, rounded up to a multiple of 4 so any buffer may be read as vec4 (unless planned exact). */
   readonly floats: number;
   readonly role: 'input' | 'output' | 'activation' | 'scratch' | 'weight';
   /** For weight buffers: the weight's key, or `group(a, b, ...)` for a weight group. */
@@ -53,9 +53,11 @@ class BufferPool {
   readonly buffers: PlannedBuffer[] = [];
   private readonly free: number[] = [];
 
+  constructor(private readonly exact: boolean) {}
+
   allocate(floats: number, role: PlannedBuffer['role'], weight?: { key: string; parts?: readonly string[] }): number {
-    const size = roundUp4(floats);
-    if (role === 'activation' || role === 'scratch') {
+    const size = this.exact ? floats : roundUp4(floats);
+    if ((role === 'activation' || role === 'scratch') && !this.exact) {
       let best = -1;
       for (const [i, index] of this.free.entries()) {
         // Only within a role: scratch (partial sums) stays f32 where activations may be f16.
@@ -76,9 +78,18 @@ class BufferPool {
 
 export const weightGroupKey = (keys: readonly string[]): string => `group(${keys.join(', ')})`;
 
+export interface MemoryPlanOptions {
+  /**
+   * Every value in a buffer of its own, of exactly its elements (no reuse, no rounding up), so
+   * that a sanitizer sees an index past any tensor's end: for checking kernels, not for speed.
+   * (A tensor read as vec4 has a multiple of 4 elements anyway.)
+   */
+  readonly exact?: boolean;
+}
+
 /** Plans `kernels`, which compute the graph's nodes in order (then the image outputs' layout changes). */
-export function planMemory(graph: Graph, kernels: readonly PlannedKernel[]): MemoryPlan {
-  const pool = new BufferPool();
+export function planMemory(graph: Graph, kernels: readonly PlannedKernel[], options: MemoryPlanOptions = {}): MemoryPlan {
+  const pool = new BufferPool(options.exact === true);
   const valueBuffer = new Map<number, number>();
   const weightBuffer = new Map<string, number>();
   const lastUse = graph.nodes.map((n) => n.id);

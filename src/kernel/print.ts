@@ -37,6 +37,28 @@ function exprChildren(e: Expr): readonly Expr[] {
   }
 }
 
+/** Every statement of a statement list, nested ones included, parents before children. */
+export function walkStmts(body: readonly Stmt[]): Stmt[] {
+  const found: Stmt[] = [];
+  const walk = (list: readonly Stmt[]): void => {
+    for (const s of list) {
+      found.push(s);
+      if (s.kind === 'loop') walk(s.body);
+      else if (s.kind === 'if') {
+        walk(s.then);
+        if (s.else) walk(s.else);
+      }
+    }
+  };
+  walk(body);
+  return found;
+}
+
+/** The names of the per-thread register arrays a body declares, anywhere in it. */
+export function registerNames(body: readonly Stmt[]): Set<string> {
+  return new Set(walkStmts(body).flatMap((s) => (s.kind === 'registers' ? [s.name] : [])));
+}
+
 /**
  * Every expression of a statement list, parents before children, in reading order. Collected
  * into an array by plain recursion: nested generators cost a resumption per level per
@@ -142,17 +164,29 @@ export const infixOperators: Partial<Readonly<Record<BinaryOp, string>>> = {
 const infix = infixOperators;
 
 // Binding strength as in C and WGSL, so that `a * b + c` needs no parentheses; comparisons
-// never chain and && never mixes with || unparenthesised, so no reader needs a table.
-const level: Readonly<Record<string, number>> = { mul: 3, div: 3, rem: 3, add: 2, sub: 2, lt: 1, le: 1, gt: 1, ge: 1, eq: 1, ne: 1, and: 0, or: 0 };
+// never chain and && never mixes with || unparenthesised, so no reader needs a table (and WGSL,
+// which has no precedence between relational operators or between && and ||, parses it).
+const level: Partial<Readonly<Record<BinaryOp, number>>> = { mul: 3, div: 3, rem: 3, add: 2, sub: 2, lt: 1, le: 1, gt: 1, ge: 1, eq: 1, ne: 1, and: 0, or: 0 };
 
-function operand(e: Expr, parentOp: string, left: boolean): string {
+/**
+ * Whether infix operand `child` of infix `parent` needs parentheses, the same in every printer
+ * and renderer: when it binds no tighter than its parent, except down the left of a
+ * left-associative chain (`a - b + c`, `a * b * c`, `a && b && c`), which parses as the IR nests
+ * it. Mixed `*`, `/` and `%` chains get them anyway, for readers.
+ */
+export function infixNeedsParentheses(child: BinaryOp, parent: BinaryOp, left: boolean): boolean {
+  const c = level[child]!;
+  const p = level[parent]!;
+  if (c !== p) return c < p;
+  if (!left || p === 1) return true;
+  return p === 2 ? false : child !== parent;
+}
+
+function operand(e: Expr, parentOp: BinaryOp, left: boolean): string {
   const text = printExpr(e);
   if (e.kind === 'select') return `(${text})`;
   if (e.kind !== 'binary' || !(e.op in infix)) return text;
-  const c = level[e.op];
-  const p = level[parentOp];
-  const wrap = c !== p ? c < p : !left || p === 1 ? true : p === 2 ? false : e.op !== parentOp;
-  return wrap ? `(${text})` : text;
+  return infixNeedsParentheses(e.op, parentOp, left) ? `(${text})` : text;
 }
 
 function unaryOperand(e: Expr): string {

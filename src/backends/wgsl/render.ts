@@ -15,29 +15,12 @@
 import { erfCoefficients, erfP } from '../../kernel/erf.js';
 import { expandReductions } from '../../kernel/expand.js';
 import type { BinaryOp, Expr, KernelProgram, ScalarType, Stmt, UnaryOp } from '../../kernel/ir.js';
-import { infixOperators, layoutText, namedConstants, walkExprs } from '../../kernel/print.js';
+import { infixNeedsParentheses, infixOperators, layoutText, namedConstants, registerNames, walkExprs, walkStmts } from '../../kernel/print.js';
 import { commentSafe, f32Literal } from './text.js';
 
 const erfHelper = 'erf_approx';
 
 const infix = infixOperators;
-
-// Binding strength of the infix ops, as WGSL's grammar has them. WGSL has no precedence between
-// relational operators or between && and ||: `a < b == c` and `a && b || c` do not parse.
-const level: Partial<Readonly<Record<BinaryOp, number>>> = { mul: 3, div: 3, rem: 3, add: 2, sub: 2, lt: 1, le: 1, gt: 1, ge: 1, eq: 1, ne: 1, and: 0, or: 0 };
-
-/**
- * Whether an infix operand needs parentheses: when it binds no tighter than its parent, except
- * down the left of a left-associative chain (`a - b + c`, `a * b * c`, `a && b && c`), which
- * parses as the IR nests it. Mixed `*`, `/` and `%` chains get them anyway, for readers.
- */
-function parenthesise(child: BinaryOp, parent: BinaryOp, left: boolean): boolean {
-  const c = level[child]!;
-  const p = level[parent]!;
-  if (c !== p) return c < p;
-  if (!left || p === 1) return true;
-  return p === 2 ? false : child !== parent;
-}
 
 function identifier(name: string, what: string): string {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || name.startsWith('__')) throw new Error(`internal: ${what} ${JSON.stringify(name)} is not a WGSL identifier`);
@@ -93,7 +76,7 @@ interface MemoryKinds {
 
 function operand(e: Expr, parent: BinaryOp, left: boolean, mem: MemoryKinds): string {
   const text = expr(e, mem);
-  if (e.kind === 'binary' && infix[e.op] !== undefined && parenthesise(e.op, parent, left)) return `(${text})`;
+  if (e.kind === 'binary' && infix[e.op] !== undefined && infixNeedsParentheses(e.op, parent, left)) return `(${text})`;
   return text;
 }
 
@@ -244,22 +227,6 @@ function stmts(body: readonly Stmt[], depth: number, memories: Memories, out: st
   }
 }
 
-function hasShuffle(body: readonly Stmt[]): boolean {
-  return body.some((s) => s.kind === 'shuffle-xor' || (s.kind === 'loop' && hasShuffle(s.body)) || (s.kind === 'if' && (hasShuffle(s.then) || (s.else !== undefined && hasShuffle(s.else)))));
-}
-
-function registerNames(body: readonly Stmt[], into: Set<string>): Set<string> {
-  for (const s of body) {
-    if (s.kind === 'registers') into.add(s.name);
-    else if (s.kind === 'loop') registerNames(s.body, into);
-    else if (s.kind === 'if') {
-      registerNames(s.then, into);
-      if (s.else) registerNames(s.else, into);
-    }
-  }
-  return into;
-}
-
 /** erf.ts's approximation in erfF32's operation order, coefficients printed from erf.ts itself. */
 function erfFunction(): string[] {
   const a = erfCoefficients;
@@ -287,7 +254,7 @@ export function renderWgsl(program: KernelProgram): string {
     return name;
   };
   const lines: string[] = [];
-  const usesSubgroups = hasShuffle(p.body);
+  const usesSubgroups = walkStmts(p.body).some((s) => s.kind === 'shuffle-xor');
   if (usesSubgroups && p.subgroupSize === undefined) throw new Error(`internal: ${p.name} uses subgroup operations but names no subgroup size`);
   const schedule = Object.entries(p.schedule).map(([k, v]) => `${k}=${String(v)}`);
   lines.push(`// ${commentSafe(p.name)}: ${commentSafe(p.summary)}`);
@@ -332,7 +299,7 @@ export function renderWgsl(program: KernelProgram): string {
   if (usesErf) lines.push('', ...erfFunction());
   declare(erfHelper, 'helper');
 
-  const registers = registerNames(p.body, new Set());
+  const registers = registerNames(p.body);
   const memories: Memories = {
     readable: new Set([...p.buffers.map((b) => b.name), ...p.shared.map((s) => s.name), ...registers]),
     writable: new Set([...p.buffers.filter((b) => b.access === 'read_write').map((b) => b.name), ...p.shared.map((s) => s.name), ...registers]),

@@ -2,17 +2,14 @@
 // interfaces and createModel. It is built with ts-morph (TypeScript, and JavaScript by
 // TypeScript's transpiler), but loading the TypeScript compiler costs several times more than
 // compiling a model, so the frame is built once and kept in the project cache
-// (.cache/convc/runner-frame-<key>.json, or under $CONVC_CACHE_DIR). The key hashes this file and
-// the versions of ts-morph and its TypeScript, so an edit here or an upgrade builds a new frame;
-// a missing, unreadable or corrupt cache file, or an unwritable cache directory, only means
-// building it again.
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// (.cache/convc/runner-frame-<key>.json, or under $CONVC_CACHE_DIR; runner-frame-cache.ts). The
+// key hashes this file and the versions of ts-morph and its TypeScript, so an edit here or an
+// upgrade builds a new frame.
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type * as TsMorph from 'ts-morph';
-import { packageRoot } from '../../util/package-root.js';
+import { loadCachedFrame, runnerCacheDirectory } from '../runner-frame-cache.js';
+
+export { runnerCacheDirectory } from '../runner-frame-cache.js';
 
 /** The frame in both languages the compile command writes. */
 export interface RunnerFrame {
@@ -317,67 +314,9 @@ export function buildRunnerFrame(): RunnerFrame {
   return { ts: typescript, js: javascript.getFullText() };
 }
 
-/** What the frame depends on: this module's own text and the versions of ts-morph and its TypeScript. */
-function frameKey(): string {
-  const tsMorphPackage = require.resolve('ts-morph/package.json');
-  const commonPackage = createRequire(tsMorphPackage).resolve('@ts-morph/common/package.json');
-  const version = (path: string) => (JSON.parse(readFileSync(path, 'utf8')) as { version?: unknown }).version;
-  return createHash('sha256')
-    .update(readFileSync(fileURLToPath(import.meta.url)))
-    .update(JSON.stringify([version(tsMorphPackage), version(commonPackage)]))
-    .digest('hex')
-    .slice(0, 32);
-}
-
-/** The cache directory: $CONVC_CACHE_DIR, else the package's .cache/convc. */
-export function runnerCacheDirectory(): string {
-  const dir = process.env.CONVC_CACHE_DIR;
-  return dir !== undefined && dir !== '' ? resolve(dir) : join(packageRoot(), '.cache', 'convc');
-}
-
-function readCachedFrame(path: string, key: string): RunnerFrame | undefined {
-  try {
-    const entry = JSON.parse(readFileSync(path, 'utf8')) as unknown;
-    if (entry === null || typeof entry !== 'object') return undefined;
-    const { key: entryKey, ts, js } = entry as Record<string, unknown>;
-    return entryKey === key && typeof ts === 'string' && typeof js === 'string' && ts !== '' && js !== '' ? { ts, js } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function writeCachedFrame(path: string, key: string, frame: RunnerFrame): void {
-  // Written beside the target and renamed, so a concurrent compile never reads half a file.
-  const temporary = `${path}.${process.pid}-${Math.random().toString(36).slice(2, 8)}.partial`;
-  try {
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(temporary, JSON.stringify({ key, ...frame }));
-    renameSync(temporary, path);
-  } catch {
-    // No cache this time; the frame in hand is used all the same.
-    try {
-      rmSync(temporary, { force: true });
-    } catch {
-      // The directory itself is missing or not one: nothing was written.
-    }
-  }
-}
-
 /** The frame, from the cache in `cacheDir` when it holds this version's, else built (and cached). */
 export function loadRunnerFrame(cacheDir: string = runnerCacheDirectory()): RunnerFrame {
-  let key: string;
-  try {
-    key = frameKey();
-  } catch {
-    // This module's text is not where its URL says (a bundle, say): nothing safe to key on.
-    return buildRunnerFrame();
-  }
-  const path = join(cacheDir, `runner-frame-${key}.json`);
-  const cached = readCachedFrame(path, key);
-  if (cached) return cached;
-  const frame = buildRunnerFrame();
-  writeCachedFrame(path, key, frame);
-  return frame;
+  return loadCachedFrame('runner-frame', [import.meta.url], buildRunnerFrame, cacheDir);
 }
 
 let frameOfProcess: RunnerFrame | undefined;

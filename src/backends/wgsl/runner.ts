@@ -3,35 +3,14 @@
 // the `webgpu` package. Its code does not depend on the model and is built once (runner-frame.ts);
 // per model only the tables are written, with ts-morph's code writer, which needs no TypeScript.
 import CodeBlockWriter from 'code-block-writer';
-import type { ProgramTensor, WgslProgram } from './program.js';
+import { jsonArrayText, modelInputsType, modelOutputType, tensorText, usageLine, writeJsonArray } from '../runner-text.js';
+import type { WgslProgram } from './program.js';
 import { runnerFrame } from './runner-frame.js';
 import { commentSafe } from './text.js';
 
 /** A template literal holding `text` verbatim. */
 function templateLiteral(text: string): string {
   return `\`${text.replace(/\\/g, '\\\\').replace(/`/g, '\\`').replace(/\$\{/g, '\\${')}\``;
-}
-
-function writeJsonArray(writer: CodeBlockWriter, items: readonly unknown[]): void {
-  writer.write('[').newLine();
-  writer.indent(() => {
-    for (const item of items) writer.writeLine(`${JSON.stringify(item)},`);
-  });
-  writer.write(']');
-}
-
-/** The same array as writeJsonArray writes at the top level, as text. */
-function jsonArrayText(items: readonly unknown[]): string {
-  return `[\n${items.map((item) => `  ${JSON.stringify(item)},\n`).join('')}]`;
-}
-
-const tensorText = (t: ProgramTensor): string => `${t.shape.length === 4 ? 'NCHW ' : ''}${JSON.stringify(t.shape)}`;
-
-/** The usage line: `run(inputNCHW)` for a classifier, `{ pred, loss } = ... run(input, mask)` for FCMAE. */
-function usageLine(program: WgslProgram): string {
-  const args = program.inputs.map((input) => (input.name === 'input' ? 'inputNCHW' : input.name)).join(', ');
-  const result = program.outputs.length > 1 ? `{ ${program.outputs.map((o) => o.name).join(', ')} }` : program.outputs[0].shape.length === 2 ? 'logits' : 'output';
-  return `  const ${result} = await model.run(${args});`;
 }
 
 const runnerDoc = (program: WgslProgram): string =>
@@ -72,23 +51,20 @@ interface RunnerTable {
   readonly text?: string;
 }
 
-/** A label for a tuple element: the input's name where it is an identifier. */
-const label = (name: string, index: number): string => (/^[A-Za-z_$][\w$]*$/.test(name) ? name : `input${index}`);
-
 function runnerTables(program: WgslProgram): readonly RunnerTable[] {
   return [
     {
       name: 'ModelInputs',
       isExported: true,
       docs: "What run() takes: each input's values, float32, in order (an image NCHW).",
-      alias: `[${program.inputs.map((input, i) => `${label(input.name, i)}: Float32Array`).join(', ')}]`,
+      alias: modelInputsType(program),
       initializer: () => {},
     },
     {
       name: 'ModelOutput',
       isExported: true,
       docs: program.outputs.length > 1 ? 'What run() resolves to: each output, float32, by name.' : 'What run() resolves to: the output, float32.',
-      alias: program.outputs.length > 1 ? `{ ${program.outputs.map((o) => `readonly ${JSON.stringify(o.name)}: Float32Array`).join('; ')} }` : 'Float32Array',
+      alias: modelOutputType(program),
       initializer: () => {},
     },
     {
