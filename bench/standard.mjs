@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run bench`: the standard benchmark set, each configuration in its own `convc bench`
 // process on this machine's WebGPU adapter. Writes bench/results/<adapter>.json, an SVG chart
-// per configuration, and the README's results table (between the bench markers).
+// per configuration, and the README's results table (between the bench markers). Where a CUDA
+// driver answers, each bench has its cuda row, and the table its cuda columns.
 // BENCH_RUNS (default 10) sets the timed runs per configuration. A row whose convc bench found
 // a configuration's output wrong (exit 1) is kept, with its wrong cells, and fails the script.
 import { spawnSync } from 'node:child_process';
@@ -11,15 +12,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const runs = process.env.BENCH_RUNS ?? '10';
-const standardSet = [
-  ['convnextv2-atto', 1],
-  ['convnextv2-atto', 8],
-  ['convnextv2-tiny', 1],
-  ['convnextv2-tiny', 8],
-  ['convnextv1-tiny', 1],
-];
+const { standardSet } = await import(join(root, 'bench/standard-set.mjs'));
 
-const { markdownHeader, markdownRow, renderSvg } = await import(join(root, 'dist/bench/report.js'));
+const { markdownTable, renderSvg } = await import(join(root, 'dist/bench/report.js'));
 const resultsDir = join(root, 'bench/results');
 mkdirSync(resultsDir, { recursive: true });
 const results = [];
@@ -47,11 +42,13 @@ writeFileSync(file, `${JSON.stringify({ adapter, date: new Date().toISOString(),
 for (const r of results) writeFileSync(join(resultsDir, `${slug}-${r.model}-b${r.batch}.svg`), renderSvg(r));
 console.log(`\nwrote ${file}`);
 
+// The cuda row's device, named by the driver (every row of a run is on the same one).
+const cudaDevice = results.map((r) => r.cuda).find((c) => c?.adapter !== undefined && c.not_run === undefined)?.adapter;
+const cudaNote = cudaDevice ? ` convc cuda: the same model fused for the CUDA target, as CUDA kernels through its generated runner on ${cudaDevice}, not on the WebGPU adapter; cuda vs fused is fused ms / cuda ms.` : '';
 const table = [
-  `Adapter: ${adapter}. Date: ${new Date().toISOString().slice(0, 10)}. Median ms per batch and, in parentheses, the interquartile range of ${runs} timed runs per configuration; all configurations of a row in one process, their order shuffled every round; ORT given the ONNX export with batch and size fixed; every output within 2e-5 of the reference executor's unless marked wrong; ORT WebGPU's adapter unverified (\`npm run bench\`, order seeds in the JSON).`,
+  `Adapter: ${adapter}. Date: ${new Date().toISOString().slice(0, 10)}. Median ms per batch and, in parentheses, the interquartile range of ${runs} timed runs per configuration; all configurations of a row in one process, their order shuffled every round; ORT given the ONNX export with batch and size fixed; every output within 2e-5 of the reference executor's unless marked wrong; ORT WebGPU's adapter unverified (\`npm run bench\`, order seeds in the JSON).${cudaNote}`,
   '',
-  markdownHeader,
-  ...results.map(markdownRow),
+  markdownTable(results),
 ].join('\n');
 const readmePath = join(root, 'README.md');
 const readme = readFileSync(readmePath, 'utf8');

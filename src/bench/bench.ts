@@ -3,11 +3,15 @@
 // order shuffled per round from a recorded seed, so that drift (thermal, other load, caches warm
 // from the previous configuration) falls on all of them alike. Every output is checked against
 // the reference executor: a fast configuration that computes the wrong thing is marked wrong and
-// never reported as a speed-up. With `profile`, every dispatch of both convc programs is then
-// timed on the GPU with timestamp queries (profile.ts), after and apart from the timed runs.
+// never reported as a speed-up. Where a CUDA driver answers, a cuda row runs the same model's
+// CUDA kernels in the same rounds (cuda-config.ts). With `profile`, every dispatch of both convc
+// programs is then timed on the GPU with timestamp queries (profile.ts), after and apart from the
+// timed runs.
 import { performance } from 'node:perf_hooks';
 import { profileBench, profilePasses, type BenchProfile } from './profile.js';
 import { peers as allPeers, type ConfigAdapter } from './peers.js';
+import { cudaRow, type CudaRowRequest } from './cuda-config.js';
+import type { CudaDriverKind } from '../backends/cuda/execute.js';
 import { shuffled, summarize, type TimingSummary } from './stats.js';
 import { executeReference, type WeightMap } from '../backends/reference/executor.js';
 import type { AcquiredGpu } from '../backends/webgpu/device.js';
@@ -59,6 +63,11 @@ export interface ConfigResult extends Partial<TimingSummary> {
   /** That difference is over agreementTolerance: the times are of a wrong computation. */
   readonly wrong?: boolean;
   readonly error?: string;
+  /**
+   * Why a configuration was not attempted (the cuda row under --cuda auto where no CUDA driver
+   * answers, or --cuda off): no row is shown, and it is not a failure.
+   */
+  readonly not_run?: string;
 }
 
 /** A throughput ratio, or 'wrong' where either side's output disagrees with the reference. */
@@ -88,7 +97,18 @@ export interface BenchResult {
   /** Bound on fused_f16's max_scaled_diff_vs_reference (f16AgreementTolerance). */
   readonly tolerance_f16?: number;
   readonly peers: Readonly<Record<string, ConfigResult>>;
-  readonly ratios: { readonly fused_vs_unfused?: Ratio; readonly fused_vs_ort_webgpu?: Ratio; readonly fused_f16_vs_fused?: Ratio };
+  /**
+   * convc's fused model as CUDA kernels through its generated runner, on the CUDA device its
+   * `adapter` names (not the WebGPU adapter); `not_run` where it was not attempted.
+   */
+  readonly cuda?: ConfigResult;
+  readonly ratios: {
+    readonly fused_vs_unfused?: Ratio;
+    readonly fused_vs_ort_webgpu?: Ratio;
+    readonly fused_f16_vs_fused?: Ratio;
+    /** How many times faster the cuda row is than convc fused on WebGPU (fused median / cuda median). */
+    readonly cuda_vs_fused?: Ratio;
+  };
   /** With --profile: GPU time per kernel from timestamp queries, or why there is none. */
   readonly profile?: BenchProfile | { readonly error: string };
 }
@@ -117,8 +137,19 @@ export interface BenchInputs {
    */
   readonly profile?: boolean;
   /**
-   * Test-only: rewrites a configuration's output ('fused', 'unfused' or a peer's name) before it
-   * is checked, to prove that a wrong configuration is caught. No CLI flag reaches it.
+   * The cuda row: whether to attempt it and the fused graph built for the CUDA target (its
+   * limits and cost model, as `convc run --backend cuda` fuses). Absent: no row, and no `cuda`
+   * in the result.
+   */
+  readonly cuda?: CudaRowRequest;
+  /**
+   * Test-only: the cuda row's driver; 'cuda-emulated' runs it on convc's emulated driver on the
+   * CPU, so the row is tested without a GPU. No CLI flag reaches it. Default 'cuda' (NVIDIA's).
+   */
+  readonly cudaDriver?: CudaDriverKind;
+  /**
+   * Test-only: rewrites a configuration's output ('fused', 'unfused', 'cuda' or a peer's name)
+   * before it is checked, to prove that a wrong configuration is caught. No CLI flag reaches it.
    */
   readonly tamperOutput?: (config: string, output: Float32Array) => Float32Array;
 }
@@ -165,6 +196,12 @@ export async function runBench(inputs: BenchInputs, adapter: string): Promise<Be
     } catch (error) {
       results[name] = { error: (error as Error).message };
     }
+  }
+  const cuda = inputs.cuda && (await cudaRow(inputs.cuda, inputs.weightsFor, inputs.input.data, inputs.cudaDriver ?? 'cuda'));
+  if (cuda && 'outcome' in cuda) results.cuda = cuda.outcome;
+  else if (cuda) {
+    runnables.push({ name: 'cuda', run: cuda.run, release: cuda.release, times: [], worstDiff: 0 });
+    extra.set('cuda', { setup_ms: cuda.setup_ms, dispatches: cuda.dispatches, adapter: { description: cuda.device, verified: true } });
   }
   let onnx: Uint8Array | undefined;
   for (const peer of allPeers.filter((p) => inputs.peers.includes(p.name))) {
@@ -251,10 +288,12 @@ export async function runBench(inputs: BenchInputs, adapter: string): Promise<Be
     unfused: results.unfused,
     ...(inputs.f16 ? { fused_f16: results['fused-f16'], tolerance_f16: f16AgreementTolerance } : {}),
     peers: peerResults,
+    ...(cuda ? { cuda: results.cuda } : {}),
     ratios: {
       fused_vs_unfused: ratio(results.fused, results.unfused),
       fused_vs_ort_webgpu: ratio(results.fused, results['ort-webgpu']),
       ...(inputs.f16 ? { fused_f16_vs_fused: ratio(results['fused-f16'], results.fused) } : {}),
+      ...(results.cuda?.median_ms ? { cuda_vs_fused: ratio(results.cuda, results.fused) } : {}),
     },
     ...(profile ? { profile } : {}),
   };
@@ -262,6 +301,6 @@ export async function runBench(inputs: BenchInputs, adapter: string): Promise<Be
 
 /** The configurations whose output disagreed with the reference executor's. */
 export function wrongConfigs(result: BenchResult): string[] {
-  const all: [string, ConfigResult | undefined][] = [['convc fused', result.fused], ['convc unfused', result.unfused], ['convc fused f16', result.fused_f16], ...Object.entries(result.peers)];
+  const all: [string, ConfigResult | undefined][] = [['convc fused', result.fused], ['convc unfused', result.unfused], ['convc fused f16', result.fused_f16], ['convc cuda', result.cuda], ...Object.entries(result.peers)];
   return all.filter(([, r]) => r?.wrong).map(([name]) => name);
 }

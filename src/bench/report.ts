@@ -4,9 +4,15 @@
 import type { BenchResult, ConfigResult, Ratio } from './bench.js';
 import type { BenchProfile } from './profile.js';
 
+/** The cuda row where it was attempted (measured, wrong or failed); not where it was not run. */
+function cudaRow(result: BenchResult): ConfigResult | undefined {
+  return result.cuda && result.cuda.not_run === undefined ? result.cuda : undefined;
+}
+
 function configs(result: BenchResult): [string, ConfigResult][] {
   const f16: [string, ConfigResult][] = result.fused_f16 ? [['convc fused f16', result.fused_f16]] : [];
-  return [['convc fused', result.fused], ['convc unfused', result.unfused], ...f16, ...Object.entries(result.peers)];
+  const cuda = cudaRow(result);
+  return [['convc fused', result.fused], ['convc unfused', result.unfused], ...f16, ...(cuda ? [['convc cuda', cuda] as [string, ConfigResult]] : []), ...Object.entries(result.peers)];
 }
 
 const fixed = (v: number | undefined, digits: number) => (v === undefined ? '-' : v.toFixed(digits));
@@ -48,12 +54,16 @@ export function formatTable(result: BenchResult): string {
     ['fused vs unfused', ratioText(result.ratios.fused_vs_unfused)],
     ['fused vs ort-webgpu', ratioText(result.ratios.fused_vs_ort_webgpu)],
     ['fused f16 vs fused', ratioText(result.ratios.fused_f16_vs_fused)],
+    ['cuda vs fused', ratioText(result.ratios.cuda_vs_fused)],
   ].filter(([, text]) => text !== undefined);
   const otherAdapters = configs(result).filter(([, r]) => r.adapter !== undefined && r.adapter !== result.adapter && !r.adapter_verified);
   return [
     `${result.model}, batch ${result.batch}, ${result.size[0]}x${result.size[1]}, ${result.runs} timed runs each after ${result.warmup} warm-up; run order shuffled every round (order seed ${result.order_seed}); setup reported apart`,
     `adapter (--adapter ${result.adapter_choice}): ${result.adapter}`,
     ...otherAdapters.map(([name, r]) => `${name} adapter: ${r.adapter}`),
+    // Not a WebGPU adapter: said outright, since 'cuda vs fused' compares two APIs, and only the
+    // two names tell whether they ran on the same GPU (Dawn may have fallen back to lavapipe).
+    ...(cudaRow(result)?.adapter ? [`convc cuda device: ${cudaRow(result)!.adapter}; not the WebGPU adapter: the model fused for the CUDA target, as CUDA kernels`] : []),
     `vs reference: max |output - reference executor's| / max |reference|, worst run; over ${result.tolerance.toExponential(0)}${result.tolerance_f16 ? ` (${result.tolerance_f16.toExponential(0)} for f16 storage)` : ''} is WRONG (reference: ${(result.reference_ms / 1000).toFixed(1)} s on the CPU, untimed)`,
     '',
     line(header),
@@ -78,7 +88,7 @@ export function renderSvg(result: BenchResult): string {
     if (r.error || r.images_per_s === undefined) return `${label}<text x="${left}" y="${y + 17}" fill="#a00">error: ${escapeXml(r.error ?? 'no result').slice(0, 70)}</text>`;
     if (r.wrong) return `${label}<text x="${left}" y="${y + 17}" fill="#a00">wrong output (differs from the reference by ${r.max_scaled_diff_vs_reference!.toExponential(1)} of its scale); not compared</text>`;
     const w = Math.max(1, (barWidth * r.images_per_s) / best);
-    const color = name.startsWith('convc fused') ? '#2a7' : name.startsWith('convc') ? '#8bc' : '#c96';
+    const color = name.startsWith('convc fused') ? '#2a7' : name === 'convc cuda' ? '#76b' : name.startsWith('convc') ? '#8bc' : '#c96';
     return `${label}<rect x="${left}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowHeight - 8}" fill="${color}"/><text x="${left + w + 6}" y="${y + 17}">${r.images_per_s.toFixed(1)} img/s (${r.median_ms!.toFixed(1)} ms, IQR ${r.iqr_ms!.toFixed(1)})</text>`;
   });
   return [
@@ -92,18 +102,32 @@ export function renderSvg(result: BenchResult): string {
   ].join('\n');
 }
 
-/** One markdown table row for the README. */
-export function markdownRow(result: BenchResult): string {
+/** One markdown table row for the README; with `cuda`, its two columns too ('-' where a row has none). */
+export function markdownRow(result: BenchResult, cuda = false): string {
   const ms = (r: ConfigResult | undefined) =>
     r?.median_ms !== undefined ? `${r.median_ms.toFixed(1)} (${r.iqr_ms!.toFixed(1)})${r.wrong ? ' wrong' : ''}` : r?.error ? 'error' : '-';
   const x = (v: Ratio | undefined) => ratioText(v) ?? '-';
-  return `| ${result.model} | ${result.batch} | ${result.size[0]}x${result.size[1]} | ${ms(result.fused)} | ${ms(result.unfused)} | ${ms(result.peers['ort-webgpu'])} | ${ms(result.peers['ort-cpu'])} | ${x(result.ratios.fused_vs_unfused)} | ${x(result.ratios.fused_vs_ort_webgpu)} |`;
+  const cells = [result.model, String(result.batch), `${result.size[0]}x${result.size[1]}`, ms(result.fused), ms(result.unfused), ms(result.peers['ort-webgpu']), ms(result.peers['ort-cpu'])];
+  if (cuda) cells.push(ms(cudaRow(result)));
+  cells.push(x(result.ratios.fused_vs_unfused), x(result.ratios.fused_vs_ort_webgpu));
+  if (cuda) cells.push(x(result.ratios.cuda_vs_fused));
+  return `| ${cells.join(' | ')} |`;
 }
 
-export const markdownHeader = [
-  '| model | batch | size | fused ms (IQR) | unfused ms (IQR) | ort-webgpu ms (IQR) | ort-cpu ms (IQR) | fused vs unfused | fused vs ort-webgpu |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-].join('\n');
+/** The README table's header; with `cuda`, the cuda row's time and its ratio to convc fused. */
+export function markdownHeader(cuda = false): string {
+  const columns = ['model', 'batch', 'size', 'fused ms (IQR)', 'unfused ms (IQR)', 'ort-webgpu ms (IQR)', 'ort-cpu ms (IQR)', ...(cuda ? ['cuda ms (IQR)'] : []), 'fused vs unfused', 'fused vs ort-webgpu', ...(cuda ? ['cuda vs fused'] : [])];
+  return [`| ${columns.join(' | ')} |`, `| ${columns.map(() => '---').join(' | ')} |`].join('\n');
+}
+
+/**
+ * The README table of several results: the cuda columns only where some result has a cuda row,
+ * so a table measured without a CUDA driver keeps its columns, and one with the row shows it.
+ */
+export function markdownTable(results: readonly BenchResult[]): string {
+  const cuda = results.some((r) => cudaRow(r) !== undefined);
+  return [markdownHeader(cuda), ...results.map((r) => markdownRow(r, cuda))].join('\n');
+}
 
 /** Columns two spaces apart: text columns (the indexes in `left`) left-aligned, numbers right-aligned. */
 function alignedTable(header: readonly string[], rows: readonly (readonly string[])[], left: readonly number[]): string[] {

@@ -3,6 +3,8 @@ import { randomInt } from 'node:crypto';
 import { agreementTolerance, runBench, wrongConfigs, type BenchInputs } from '../../bench/bench.js';
 import { formatProfile, formatTable, renderSvg } from '../../bench/report.js';
 import { peers } from '../../bench/peers.js';
+import { cudaChoices, type CudaChoice } from '../../bench/cuda-config.js';
+import { cudaTarget } from '../../backends/cuda/target.js';
 import { acquireGpu } from '../../backends/webgpu/device.js';
 import { bindWeights } from '../../weights/bind.js';
 import { randomInput, randomWeights } from '../../weights/random.js';
@@ -43,6 +45,12 @@ after printing the table. onnxruntime-node can neither be given an adapter nor r
 own: ort-webgpu runs on Dawn's default adapter, reported as unverified, and is refused where
 that cannot be convc's (e.g. --adapter gl).
 
+Where a CUDA driver answers (libcuda.so.1 loads and sees a device), a 'convc cuda' row runs
+the same model fused for the CUDA target as CUDA kernels (compiled by nvcc, cached) through
+its generated runner, in the same rounds and held to the same bound; it runs on the CUDA
+device the driver names, not on the WebGPU adapter, and 'cuda vs fused' says how many times
+faster it is than convc fused on WebGPU. Elsewhere the row is left out (the JSON says why).
+
 Options:
 ${modelHelp.split('\n')[0]}
 ${sizeHelp}
@@ -54,6 +62,9 @@ ${adapterHelp}
   --peers a,b         which peers to run: ${peers.map((p) => p.name).join(', ')} (default: all); 'none' for none
   --weights FILE      safetensors weights (default: seeded random weights)
   --seed N            seed for the random weights and input (default 0)
+  --cuda WHEN         the convc cuda row: auto (where a CUDA driver answers; default), on (a
+                      missing driver or a failed row is an error, and the command exits 1),
+                      or off; always f32, default schedules (--tuning is WebGPU's)
   --precision f16     also run convc fused storing activations and weights as f16 (its own
                       row, 'convc fused f16', held to 1e-2 of the output's scale; the adapter
                       needs shader-f16); f32, the default, adds nothing
@@ -79,6 +90,14 @@ ${tuningHelp}
 /** Not reachable from the command line: lets a test make a configuration's output wrong. */
 export interface BenchTestHooks {
   readonly tamperOutput?: BenchInputs['tamperOutput'];
+  /** Runs the cuda row on convc's emulated driver (on the CPU), so it is tested without a GPU. */
+  readonly cudaDriver?: BenchInputs['cudaDriver'];
+}
+
+function cudaOption(values: Parsed['values']): CudaChoice {
+  const value = stringOption(values, 'cuda') ?? 'auto';
+  if (!(cudaChoices as readonly string[]).includes(value)) throw userError(`--cuda needs one of ${cudaChoices.join(', ')}; got '${value}'`);
+  return value as CudaChoice;
 }
 
 export async function benchCommand(args: readonly string[], io: CliIo, hooks: BenchTestHooks = {}): Promise<number> {
@@ -96,6 +115,7 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
     svg: { type: 'string' },
     verbose: { type: 'boolean' },
     profile: { type: 'boolean' },
+    cuda: { type: 'string' },
     ...tuningOptions,
     ...precisionOptions,
     mask: { type: 'string' },
@@ -112,6 +132,7 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
   const warmup = nonNegativeInt(values.warmup, '--warmup', 2);
   const seed = nonNegativeInt(values.seed, '--seed', 0);
   const orderSeed = nonNegativeInt(values['order-seed'], '--order-seed', randomInt(2 ** 31));
+  const cuda = cudaOption(values);
   const peerList = stringOption(values, 'peers');
   const chosenPeers = peerList === undefined ? peers.map((p) => p.name) : peerList === 'none' ? [] : peerList.split(',').map((s) => s.trim());
   for (const name of chosenPeers) if (!peers.some((p) => p.name === name)) throw userError(`unknown peer '${name}'; peers: ${peers.map((p) => p.name).join(', ')}, or none`);
@@ -124,6 +145,8 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
   const model = stringOption(values, 'model');
   const elaborated = loadModel(file, { model, size, passes: [] }).graph;
   if (graphInputs(elaborated).some((i) => i.name === 'mask')) {
+    // auto and off are met by no row; only insisting on one is a mistake here.
+    if (cuda === 'on') throw userError(`--cuda on: '${elaborated.name}' is benchmarked sparse against dense on WebGPU, with no cuda row`);
     return sparseBench(elaborated, values, io, { adapter, runs, warmup, seed, orderSeed, peerList });
   }
   for (const flag of ['mask', 'mask-ratio'] as const) if (values[flag] !== undefined) throw userError(`--${flag}: '${elaborated.name}' takes no patch mask (only models such as FCMAE do)`);
@@ -139,6 +162,8 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
   // Fused for this device, as `convc run` fuses: its limits and its cost model decide.
   const target = targetOfDevice(gpu.device, 'this device');
   const fused = loadModel(file, { model, size, passes: pipelines.fused, target }).graph;
+  // The cuda row's graph is fused for the CUDA target, as `convc run --backend cuda` fuses it.
+  const cudaGraph = cuda === 'off' ? undefined : loadModel(file, { model, size, passes: pipelines.fused, target: cudaTarget() }).graph;
   const bar = progress(io, `bench ${fused.name}`, 0);
   try {
     if (precision === 'f16' && !gpu.features.has('shader-f16')) {
@@ -150,8 +175,9 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
     }
     io.stderr.write(`adapter (--adapter ${adapter}): ${gpu.adapterInfo}\norder seed: ${orderSeed}\n`);
     const schedule = scheduleForCommand(values, { adapter: gpu.adapterInfo, graphs: [fused, unfused], target, say: (line) => io.stderr.write(`${line}\n`) });
+    const cudaRequest: BenchInputs['cuda'] = cuda === 'off' || !cudaGraph ? { choice: 'off' } : { choice: cuda, graph: cudaGraph };
     const result = await runBench(
-      { gpu, adapterChoice: adapter, fused, unfused, weightsFor, input, runs, warmup, orderSeed, peers: chosenPeers, f16: precision === 'f16', ...(schedule ? { schedule } : {}), onProgress: (done, total) => bar.update(done, total), tamperOutput: hooks.tamperOutput, profile: values.profile === true },
+      { gpu, adapterChoice: adapter, fused, unfused, weightsFor, input, runs, warmup, orderSeed, peers: chosenPeers, f16: precision === 'f16', ...(schedule ? { schedule } : {}), onProgress: (done, total) => bar.update(done, total), tamperOutput: hooks.tamperOutput, profile: values.profile === true, cuda: cudaRequest, ...(hooks.cudaDriver ? { cudaDriver: hooks.cudaDriver } : {}) },
       gpu.adapterInfo,
     );
     bar.finish();
@@ -164,6 +190,10 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
     const wrong = wrongConfigs(result);
     if (wrong.length > 0) {
       io.stderr.write(`error: ${wrong.join(', ')} computed a different output than the reference executor (over ${result.tolerance.toExponential(0)} of the output's scale); its times are not a result\n`);
+      return 1;
+    }
+    if (cuda === 'on' && result.cuda?.error !== undefined) {
+      io.stderr.write(`error: --cuda on, but the convc cuda row did not run: ${result.cuda.error}\n`);
       return 1;
     }
     if (result.profile && 'error' in result.profile) {

@@ -1,5 +1,6 @@
-// convc compile: checks a model and writes the compiled artifact: the verified IR, the WGSL
-// kernels and a TypeScript runner (plus its JavaScript), and with weights, weights.bin.
+// convc compile: checks a model and writes the compiled artifact: the verified IR, the kernels
+// (WGSL for WebGPU, or CUDA C and its fat binary for CUDA) and a TypeScript runner (plus its
+// JavaScript), and with weights, weights.bin.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspectReport } from './inspect.js';
@@ -11,6 +12,12 @@ import type { CliIo } from '../io.js';
 import { loadWeights, unusedSeedNote, weightHelp, weightOptions } from '../weights.js';
 import { lowerToWgsl, packWeights } from '../../backends/wgsl/lower.js';
 import { generateRunnerFiles } from '../../backends/wgsl/runner.js';
+import { lowerToCuda, type CudaProgram } from '../../backends/cuda/lower.js';
+import { compileCuda, findNvcc, nvccCommand, resourceViolations } from '../../backends/cuda/nvcc.js';
+import { cudaTarget } from '../../backends/cuda/target.js';
+import { generateCudaRunnerFiles } from '../../backends/cuda/runner.js';
+import type { ModelProgram } from '../../kernel/model-program.js';
+import { runFailure, userError } from '../../util/diagnostics.js';
 import { humanCount } from '../../ir/cost.js';
 import { graphToJson, printGraph } from '../../ir/print.js';
 import { formatShape } from '../../ir/types.js';
@@ -22,11 +29,20 @@ import { outputMarkerName, planOutputDirectory } from '../../util/output-directo
 export const compileHelp = `convc compile <file.cnx> [options]
 
 Parses and checks the model, builds its IR for one input size, runs the pass pipeline
-(verifying the graph after every pass) and writes a self-contained package:
+(verifying the graph after every pass) and writes a self-contained package. For WebGPU
+(--target webgpu, the default):
   DIR/model.ts        the runner: createModel(device, weights) -> { run(input), destroy() };
                       it imports nothing but the WebGPU API (types: @webgpu/types)
   DIR/model.js        the same runner as JavaScript
   DIR/kernels/*.wgsl  the WGSL kernels the runner embeds, one file per kernel
+For CUDA (--target cuda):
+  DIR/model.ts        the runner: createModel(weights) -> { run(input), destroy() }, calling
+                      the CUDA driver (libcuda.so.1) through koffi; Node only
+  DIR/model.js        the same runner as JavaScript
+  DIR/kernels.cu      the CUDA C kernels, one extern "C" __global__ function per kernel
+  DIR/kernels.fatbin  where nvcc is installed: the kernels for sm_80 and sm_90, and PTX for
+                      newer GPUs; without nvcc, a note says how to build it
+Both:
   DIR/weights.bin     with --weights or --random-weights: the weights packed for the runner
   DIR/graph.json      the verified IR graph
   DIR/summary.txt     shapes, parameter count, MACs and the graph in text form
@@ -37,6 +53,7 @@ holding only the files it wrote, which is replaced; anything else is refused (a 
 
 Options:
   -o, --out-dir DIR   where to write (default: build/<model name>)
+  --target NAME       webgpu | cuda (default webgpu)
   --force             replace DIR even if it holds files convc did not write; never a file,
                       /, a home directory, the current directory or one holding it, or one
                       holding the model or weights being compiled
@@ -45,9 +62,12 @@ ${modelHelp}
 ${sizeHelp}
 ${precisionHelp}
 ${tuningHelp}
-                      (compile uses a tuning file only when given one: its runner is portable)
+                      (compile uses a tuning file only when given one: its runner is portable;
+                      tuning files are for WebGPU adapters, not for --target cuda)
   --verbose           say which tuning file is used
   -h, --help          show this help`;
+
+export const compileTargets = ['webgpu', 'cuda'] as const;
 
 export async function compileCommand(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandLine('compile', args, {
@@ -58,6 +78,7 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
     ...tuningOptions,
     verbose: { type: 'boolean' },
     'out-dir': { type: 'string', short: 'o' },
+    target: { type: 'string' },
     force: { type: 'boolean' },
   });
   if (values.help) {
@@ -66,8 +87,13 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
   }
   const file = requireOne(positionals, 'compile', 'a .cnx file');
   const precision = precisionOption(values);
+  const targetName = stringOption(values, 'target') ?? 'webgpu';
+  if (!(compileTargets as readonly string[]).includes(targetName)) throw userError(`unknown target '${targetName}'; targets: ${compileTargets.join(', ')}`);
+  const cuda = targetName === 'cuda';
+  if (cuda && (values.tuning !== undefined || values['no-tuning'] === true)) throw userError('--tuning and --no-tuning choose WebGPU tuning files; --target cuda uses its default schedules');
   checkRegularFile(file, 'model file', { ignoreMissing: true });
-  const { graph } = loadModel(file, { model: stringOption(values, 'model'), size: inputSize(values), passes: chosenPasses(values) });
+  // The passes fuse for the target the kernels are for: its limits and cost model decide.
+  const { graph } = loadModel(file, { model: stringOption(values, 'model'), size: inputSize(values), passes: chosenPasses(values), ...(cuda ? { target: cudaTarget() } : {}) });
   // Where the output goes is settled before the weights are read or drawn and the model lowered.
   const explicitOut = stringOption(values, 'out-dir');
   const outDir = explicitOut ?? join('build', graph.name);
@@ -80,19 +106,34 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
   const weights = loadWeights(graph, values, nonNegativeInt(values.seed, '--seed', 0));
   const seedNote = unusedSeedNote(values, false);
   if (seedNote) io.stderr.write(seedNote);
-  const schedule = scheduleForCommand(values, { adapter: undefined, graphs: [graph], target: webgpuDefaultTarget, precision, say: (line) => io.stderr.write(`${line}\n`) });
-  const program = lowerToWgsl(graph, { precision, ...(schedule ? { schedule } : {}) });
+  let program: ModelProgram;
+  let files: (dir: string) => string[];
+  if (cuda) {
+    const compiled = compileCudaPackage(lowerToCuda(graph, { precision }), outDir, io);
+    program = compiled.program;
+    files = compiled.write;
+  } else {
+    const schedule = scheduleForCommand(values, { adapter: undefined, graphs: [graph], target: webgpuDefaultTarget, precision, say: (line) => io.stderr.write(`${line}\n`) });
+    const wgsl = lowerToWgsl(graph, { precision, ...(schedule ? { schedule } : {}) });
+    program = wgsl;
+    files = (dir) => {
+      mkdirSync(join(dir, 'kernels'));
+      wgsl.shaders.forEach((shader, index) => {
+        writeFileSync(join(dir, 'kernels', `${String(index).padStart(3, '0')}-${shader.name}.wgsl`), shader.code);
+      });
+      return [`${wgsl.shaders.length} kernels`];
+    };
+  }
   const report = inspectReport(graph, file, chosenPasses(values), program);
-  const runner = generateRunnerFiles(program);
+  const runner = cuda ? generateCudaRunnerFiles(program as CudaProgram) : generateRunnerFiles(program);
   const packed = weights ? packWeights(graph, program, weights) : undefined;
+  const language = cuda ? 'CUDA' : 'WGSL';
+  let written: string[] = [];
   // Only writing happens while the staging directory exists; each step lets a Ctrl-C through.
   await writeDirectoryAtomically(plan, async (dir) => {
     writeFileSync(join(dir, 'model.ts'), runner.ts);
     writeFileSync(join(dir, 'model.js'), runner.js);
-    mkdirSync(join(dir, 'kernels'));
-    program.shaders.forEach((shader, index) => {
-      writeFileSync(join(dir, 'kernels', `${String(index).padStart(3, '0')}-${shader.name}.wgsl`), shader.code);
-    });
+    written = files(dir);
     await yieldToSignals();
     if (packed) await writeLargeFile(join(dir, 'weights.bin'), new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength));
     writeFileSync(join(dir, 'graph.json'), `${JSON.stringify(graphToJson(graph), null, 1)}\n`);
@@ -102,8 +143,8 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
       ...namedLines('output', report.outputs),
       `params      ${report.params} (${humanCount(report.params)})`,
       `MACs        ${report.macs} (${humanCount(report.macs)})`,
-      `dispatches  ${program.dispatches.length} (WGSL, ${program.shaders.length} distinct kernels)`,
-      `storage     ${precision} activations and weights${precision === 'f16' ? ' (the device needs shader-f16), f32 arithmetic' : ''}`,
+      `dispatches  ${program.dispatches.length} (${language}, ${program.shaders.length} distinct kernels)`,
+      `storage     ${precision} activations and weights${precision === 'f16' ? `${cuda ? '' : ' (the device needs shader-f16)'}, f32 arithmetic` : ''}`,
       '',
       printGraph(graph),
       '',
@@ -112,8 +153,8 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
   });
   io.stdout.write(
     `compiled ${graph.name}: ${signature(report.inputs)} -> ${signature(report.outputs)}, ` +
-      `${humanCount(report.params)} params, ${humanCount(report.macs)} MACs, ${program.dispatches.length} WGSL dispatches\n` +
-      `wrote ${outDir.replace(/[\\/]+$/, '')}/ (model.ts, model.js, ${program.shaders.length} kernels${weights ? ', weights.bin' : ''}, graph.json, summary.txt)\n`,
+      `${humanCount(report.params)} params, ${humanCount(report.macs)} MACs, ${program.dispatches.length} ${language} ${cuda ? 'launches' : 'dispatches'}\n` +
+      `wrote ${outDir.replace(/[\\/]+$/, '')}/ (model.ts, model.js, ${[...written, ...(weights ? ['weights.bin'] : [])].join(', ')}, graph.json, summary.txt)\n`,
   );
   return 0;
 }
@@ -126,4 +167,31 @@ function namedLines(what: string, tensors: readonly { readonly name: string; rea
 /** `[1, 3, 224, 224]`, or `input [..], mask [..]` where a model has several. */
 function signature(tensors: readonly { readonly name: string; readonly shape: readonly number[] }[]): string {
   return tensors.length === 1 ? formatShape(tensors[0].shape) : tensors.map((t) => `${t.name} ${formatShape(t.shape)}`).join(', ');
+}
+
+/**
+ * A CUDA package's kernels: kernels.cu, and where nvcc is installed the fat binary the runner
+ * loads, compiled (and checked against the target by ptxas's report) before anything is written.
+ */
+function compileCudaPackage(program: CudaProgram, outDir: string, io: CliIo): { program: CudaProgram; write: (dir: string) => string[] } {
+  const nvcc = findNvcc();
+  let fatbin: Uint8Array | undefined;
+  if (nvcc !== undefined) {
+    const compiled = compileCuda(program.module, undefined, nvcc);
+    const blocks = new Map(program.shaders.map((s) => [s.name, s.needs.workgroupSize]));
+    const over = resourceViolations(compiled.resources, program.target, blocks);
+    if (over.length > 0) throw runFailure(`the CUDA kernels of ${program.model} exceed ${program.target.name}'s limits (a convc bug; please report it)`, over);
+    fatbin = compiled.image;
+  } else {
+    const dir = outDir.replace(/[\\/]+$/, '');
+    io.stderr.write(`note: nvcc not found (PATH, $NVCC, /usr/local/cuda/bin): wrote kernels.cu without kernels.fatbin, which the runner loads; build it with\n  ${nvccCommand(`${dir}/kernels.cu`, `${dir}/kernels.fatbin`)}\n`);
+  }
+  return {
+    program,
+    write: (dir) => {
+      writeFileSync(join(dir, 'kernels.cu'), program.module);
+      if (fatbin) writeFileSync(join(dir, 'kernels.fatbin'), fatbin);
+      return [`kernels.cu (${program.shaders.length} kernels)`, ...(fatbin ? ['kernels.fatbin'] : [])];
+    },
+  };
 }

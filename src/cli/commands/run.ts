@@ -10,6 +10,8 @@ import { visibleCount } from '../../ir/ops/patch-compaction.js';
 import { checkMaskOptions, chooseMask, describeMask, maskHelp, maskOptions, writeMaskOut } from '../mask.js';
 import { acquireGpu } from '../../backends/webgpu/device.js';
 import { executeWebGpuModel } from '../../backends/wgsl/execute.js';
+import { executeCudaModel } from '../../backends/cuda/execute.js';
+import { cudaTarget } from '../../backends/cuda/target.js';
 import { readNpy, writeNpy } from '../../io/npy.js';
 import { peakHostBytes } from '../../ir/cost.js';
 import { formatShape, type Graph, type HostTensor, type Node } from '../../ir/types.js';
@@ -20,7 +22,7 @@ import { checkOutputFile } from '../../util/output-path.js';
 import { randomInput } from '../../weights/random.js';
 import { loadWeights, readBytes, unusedSeedNote, weightHelp, weightOptions } from '../weights.js';
 
-export const backends = ['reference', 'webgpu'] as const;
+export const backends = ['reference', 'webgpu', 'cuda', 'cuda-emulated'] as const;
 
 /** Host memory a run may need before it is refused, in GiB: a third of a 24 GiB machine. */
 const DEFAULT_MAX_MEMORY_GIB = 8;
@@ -31,6 +33,9 @@ Runs the model and prints the output's shape and, for logits, each sample's top 
 The reference backend is the plain CPU executor every other backend is checked against;
 webgpu compiles the model to WGSL and runs its generated runner on a WebGPU adapter (a real
 GPU, or the software driver that scripts/setup-webgpu.sh installs, found automatically).
+cuda compiles it to CUDA C (with nvcc; compiled kernels are cached) and runs its generated
+runner on the NVIDIA driver (libcuda.so.1); cuda-emulated runs the same runner and kernels.cu
+on convc's emulated driver, the kernels compiled by g++ for the CPU: slow, for checking.
 
 Options:
 ${weightHelp} and for a random input
@@ -42,13 +47,14 @@ ${maskHelp}
   --backend NAME      ${backends.join(' | ')} (default reference)
   --verbose           say which adapter and driver the webgpu backend uses
 ${adapterHelp}
-${precisionHelp} (webgpu)
+${precisionHelp} (webgpu, cuda, cuda-emulated)
 ${tuningHelp}
                       (webgpu; --verbose says which is used)
   --max-memory GIB    refuse, before allocating, a run whose weights and activations need more
                       host memory than this (default ${DEFAULT_MAX_MEMORY_GIB})
   --debug-nonfinite   when the output holds a NaN or an infinity (always an error, exit 1),
                       find the first kernel (webgpu) or IR node (reference) that produced one
+                      (not on cuda backends)
 ${modelHelp}
   --batch N           batch size of the random input used without --input (default 1)
   --size HxW          size of that random input, HxW or one number (default 224)
@@ -143,7 +149,15 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
   let where = backend;
   /** With --debug-nonfinite: where the first non-finite value came from. */
   let origin: string | undefined;
-  if (backend === 'webgpu') {
+  if (backend === 'cuda' || backend === 'cuda-emulated') {
+    if (debugNonFinite) throw userError(`--debug-nonfinite is for the reference and webgpu backends; rerun with one of them to find where a non-finite value arises`);
+    if (values.tuning !== undefined) throw userError('--tuning files are for WebGPU adapters; the cuda backends use their default schedules');
+    // The passes fuse for the CUDA target: its limits and cost model decide.
+    const cudaGraph = loadModel(file, { model, size: { batch, height, width }, passes, target: cudaTarget(), visiblePatches }).graph;
+    const inputs = { input, ...(mask ? { mask: mask.graph } : {}) };
+    where = backend === 'cuda' ? 'cuda' : 'cuda-emulated (the CPU, through the emulated driver)';
+    outputs = await executeCudaModel(cudaGraph, weights, inputs, { driver: backend, precision });
+  } else if (backend === 'webgpu') {
     const gpu = await acquireGpu({ adapter: adapterOption(values), verbose: values.verbose ? (line) => io.stderr.write(`${line}\n`) : undefined });
     try {
       where = `webgpu (${gpu.adapterInfo})`;
