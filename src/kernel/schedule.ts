@@ -8,13 +8,28 @@ import type { Node } from '../ir/types.js';
 import type { TargetDescription } from './target.js';
 
 export type Schedule =
-  /** One thread per element. */
-  | { readonly strategy: 'elementwise'; readonly workgroupSize: number }
+  /**
+   * One thread per element; a gather of an image, one thread per site looping over its
+   * channels, unless `element` (a thread per element, for targets whose threads write only
+   * their own element: TargetDescription.threadWrites).
+   */
+  | { readonly strategy: 'elementwise'; readonly workgroupSize: number; readonly element?: true }
   /**
    * Reductions: `lanes` threads share each reduced row (1: a thread owns a row), and reduce
    * through workgroup memory ('tree') or subgroup shuffles ('subgroup', lanes within a subgroup).
    */
-  | { readonly strategy: 'rows'; readonly workgroupSize: number; readonly lanes: number; readonly reduction: Reduction }
+  | {
+      readonly strategy: 'rows';
+      readonly workgroupSize: number;
+      readonly lanes: number;
+      readonly reduction: Reduction;
+      /**
+       * A thread per element of the value instead of per row (lanes 1): each computes its
+       * row's statistics again and writes its own element, for targets whose threads write
+       * only their own element (TargetDescription.threadWrites). Absent: per row.
+       */
+      readonly element?: true;
+    }
   /** Convolutions and linear layers, one thread per output. */
   | { readonly strategy: 'direct'; readonly workgroupSize: number }
   /**
@@ -209,6 +224,7 @@ function windowSharedFloats(node: Node, s: Extract<Schedule, { strategy: 'window
 
 /** Whether `schedule` may compute `node` on `target` (before the program's own needs are checked). */
 export function scheduleFits(node: Node, schedule: Schedule, target: TargetDescription): boolean {
+  if (target.threadWrites === 'own-element' && !writesOwnElement(schedule)) return false;
   const maxThreads = Math.min(target.maxComputeInvocationsPerWorkgroup, target.maxComputeWorkgroupSizeX);
   const threads = schedule.strategy === 'gemm' ? gemmThreads(schedule) : schedule.workgroupSize;
   if (!Number.isInteger(threads) || threads < 1 || threads > maxThreads) return false;
@@ -222,6 +238,7 @@ export function scheduleFits(node: Node, schedule: Schedule, target: TargetDescr
       return (
         shape === 'rows' &&
         schedule.lanes >= 1 &&
+        (schedule.element === undefined || schedule.lanes === 1) &&
         schedule.workgroupSize % schedule.lanes === 0 &&
         (schedule.lanes & (schedule.lanes - 1)) === 0 &&
         (schedule.reduction === 'tree' || subgroupFits(schedule.lanes, schedule.workgroupSize, target))
@@ -263,6 +280,15 @@ export function scheduleFits(node: Node, schedule: Schedule, target: TargetDescr
   }
 }
 
+/**
+ * Whether every thread of a kernel under `schedule` writes one element of its value, the one
+ * its global index numbers, and shares nothing with other threads: one thread per element
+ * (elementwise, direct) or, for reductions, per element recomputing its row (rows.element).
+ */
+function writesOwnElement(schedule: Schedule): boolean {
+  return schedule.strategy === 'direct' || ((schedule.strategy === 'elementwise' || schedule.strategy === 'rows') && schedule.element === true);
+}
+
 /** Every schedule worth trying for `node` on `target`, the default heuristic's first. */
 export function scheduleSpace(node: Node, target: TargetDescription): Schedule[] {
   const candidates: Schedule[] = [];
@@ -272,10 +298,12 @@ export function scheduleSpace(node: Node, target: TargetDescription): Schedule[]
     switch (shape) {
       case 'layout':
       case 'elementwise':
-        candidates.push({ strategy: 'elementwise', workgroupSize });
+        candidates.push({ strategy: 'elementwise', workgroupSize, ...(target.threadWrites === 'own-element' ? { element: true as const } : {}) });
         break;
       case 'rows':
         for (const lanes of powersOfTwoUpTo(workgroupSize)) for (const reduction of reductions) candidates.push({ strategy: 'rows', workgroupSize, lanes, reduction });
+        // Slow where threads may share a row, so tried only where they may not.
+        if (target.threadWrites === 'own-element') candidates.push({ strategy: 'rows', workgroupSize, lanes: 1, reduction: 'tree', element: true });
         break;
       case 'contraction':
         candidates.push({ strategy: 'direct', workgroupSize });
@@ -357,8 +385,9 @@ export function defaultSchedule(node: Node, target: TargetDescription): Schedule
   switch (kernelShape(node)) {
     case 'layout':
     case 'elementwise':
-      return { strategy: 'elementwise', workgroupSize };
+      return { strategy: 'elementwise', workgroupSize, ...(target.threadWrites === 'own-element' ? { element: true as const } : {}) };
     case 'rows': {
+      if (target.threadWrites === 'own-element') return { strategy: 'rows', workgroupSize, lanes: 1, reduction: 'tree', element: true };
       const math = getOp(node.op).kernel;
       // GRN statistics end with a reduction over channels: a workgroup per sample shares it;
       // a reduction of the whole tensor is one row, for a workgroup to share.
@@ -408,6 +437,7 @@ export function defaultSchedule(node: Node, target: TargetDescription): Schedule
         : prologue
           ? { strategy: 'gemm', rows: 32, cols: 64, depth: 1, threadRows: 4, threadCols: 16, unroll: true, vector: 1, stage: false }
           : { strategy: 'gemm', rows: 64, cols: 64, depth: 1, threadRows: 8, threadCols: 8, unroll: true, vector: 1, stage: false };
+      if (target.threadWrites === 'own-element') return { strategy: 'direct', workgroupSize };
       if (isGemm(node) && scheduleFits(node, gemm, target)) {
         const math = getOp(node.op).kernel;
         const c = math.kind === 'contraction' ? math.contraction(node.attrs) : undefined;

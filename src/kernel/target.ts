@@ -32,6 +32,16 @@ export interface TargetDescription {
    * subgroup costs one scalar operation, while loads that differ per thread are gathers.
    */
   readonly emulated: boolean;
+  /**
+   * What a thread may write. Absent: any elements of its kernel's buffers (a compute shader).
+   * 'own-element': exactly one element of its kernel's value, the one numbered by its global
+   * thread index (group x workgroup size + local), and nothing else; no workgroup memory,
+   * barriers or sums across threads either. That is a fragment shader: gpu.js on WebGL, where
+   * a kernel returns the value of the output element it is run for. Schedules then compute an
+   * element per thread, and fusions that would need more (a LayerNorm over a kernel's output
+   * channels) are not made.
+   */
+  readonly threadWrites?: 'own-element';
 }
 
 /**

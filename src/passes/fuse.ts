@@ -88,7 +88,7 @@ class FusionState {
 // value's use count and keeps nodes in order), so each anchor takes its whole chain in its turn.
 
 /** Absorbs into each anchor, in order, the chain of consumers it may take as its epilogue. */
-function fuseEpiloguesOnce(graph: Graph): Graph {
+function fuseEpiloguesOnce(graph: Graph, context: PassContext): Graph {
   const state = new FusionState(graph);
   for (const { id } of graph.nodes) {
     if (state.removed(id)) continue;
@@ -118,6 +118,10 @@ function fuseEpiloguesOnce(graph: Graph): Graph {
         type: consumer.type,
         fusion: { prologue: anchor.fusion?.prologue ?? [], epilogue: [...epilogue, step(consumer, others.map((_, i) => base + i))] },
       };
+      // Normalising its output over channels has the kernel's threads share an output pixel's
+      // channels: fuse only where the target can run such a kernel (not where a thread writes
+      // only its own element).
+      if (isChannelReduction(consumer.op) && !computable({ ...graph, nodes: state.nodes }, fused, context.target)) break;
       state.merge(id, fused, consumer.id, id);
       // The anchor now makes the consumer's value, so it has the consumer's readers.
       state.uses[id] = state.uses[consumer.id];
@@ -179,7 +183,7 @@ function fuseProloguesOnce(graph: Graph, context: PassContext): Graph {
 export const fuseEpilogues: Pass = {
   name: 'fuse-epilogues',
   description: 'folds elementwise ops and channel reductions into the conv or linear before them',
-  run: fuseEpiloguesOnce,
+  run: (graph, context = defaultPassContext) => fuseEpiloguesOnce(graph, context),
 };
 
 export const fusePrologues: Pass = {

@@ -91,9 +91,10 @@ function hoist(expr: Expr, variable: string, before: Stmt[], fresh: () => string
 }
 
 /**
- * One thread per output element, walking the output in storage order; for an image output, one
- * thread per site looping over its channels (contiguous in NHWC), with everything that depends
- * on the site alone (patch lookups, index math) computed once before the loop.
+ * One thread per output element, walking the output in storage order; for an image output
+ * (unless the schedule asks for a thread per element), one thread per site looping over its
+ * channels (contiguous in NHWC), with everything that depends on the site alone (patch lookups,
+ * index math) computed once before the loop.
  */
 export function lowerGather(graph: Graph, node: Node, schedule: Extract<Schedule, { strategy: 'elementwise' }>): KernelProgram {
   const math = getOp(node.op).kernel;
@@ -103,7 +104,7 @@ export function lowerGather(graph: Graph, node: Node, schedule: Extract<Schedule
   const shapes = node.inputs.map((_, i) => b.inputType(i).shape);
   const inputs = node.inputs.map((_, i) => b.input(i, `input${i}`));
   const output = b.output();
-  const perSite = shape.length === 4;
+  const perSite = shape.length === 4 && schedule.element !== true;
   const channels = perSite ? shape[1] : 1;
   const threads = numel(shape) / channels;
   const stmts: Stmt[] = [let_('index', add(mul(group, u32(schedule.workgroupSize, 'WORKGROUP_SIZE')), local))];

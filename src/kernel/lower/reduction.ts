@@ -4,13 +4,13 @@
 //   over space:    a row is a (sample, channel); out = the last statistic. With `then`, a
 //                  row is a sample: each channel's statistic, then those reduced over channels.
 //   over all:      one row of every element; out = the last statistic.
-import { add, and, div, f32, group, if_, let_, load, local, loop, mul, ref, rem, store, u32 } from '../build.js';
+import { add, and, div, f32, group, if_, let_, load, local, loop, mul, ref, rem, store, sub, u32 } from '../build.js';
 import type { Expr, KernelProgram, Stmt } from '../ir.js';
 import type { ReductionMath } from '../math.js';
 import type { Schedule } from '../schedule.js';
 import { getOp } from '../../ir/registry.js';
 import { numel, type Graph, type Node } from '../../ir/types.js';
-import { KernelBuilder, lessThan, nodeUse, type Site } from './builder.js';
+import { guarded, KernelBuilder, lessThan, nodeUse, type Site } from './builder.js';
 import { nhwc } from './elementwise.js';
 
 export function lowerReduction(graph: Graph, node: Node, schedule: Extract<Schedule, { strategy: 'rows' }>): KernelProgram {
@@ -31,6 +31,7 @@ export function lowerReduction(graph: Graph, node: Node, schedule: Extract<Sched
   const math = run === undefined ? declared : fromPartialSums(declared, spansBatch ? n * shape.positions : shape.positions);
   const input = run === undefined ? b.input(0) : b.partials(node.inputs[0], run, 'read');
   const output = b.output();
+  if (schedule.element) return lowerReductionElements(b, node, schedule, { math, input, output, channels, n, positions, spansBatch });
   const { lanes, workgroupSize } = schedule;
   const rowsPerGroup = workgroupSize / lanes;
   const body: Stmt[] = [];
@@ -102,6 +103,79 @@ export function lowerReduction(graph: Graph, node: Node, schedule: Extract<Sched
     summary: getOp(node.op).summary,
     workgroupSize,
     workgroups: Math.ceil(rowCount / rowsPerGroup),
+    schedule,
+    body,
+  });
+}
+
+/** What lowerReduction has worked out of the node before choosing a thread's work. */
+interface ReductionPlan {
+  readonly math: ReductionMath;
+  readonly input: string;
+  readonly output: string;
+  readonly channels: number;
+  /** Samples. */
+  readonly n: number;
+  /** Positions a row of a spatial statistic covers (every sample's where it spans the batch). */
+  readonly positions: number;
+  readonly spansBatch: boolean;
+}
+
+/**
+ * A thread per element of the value (schedule.element): each computes the statistics of its
+ * row itself and writes only its own element, the one its global index numbers. A LayerNorm
+ * element reads its pixel's channels; a GRN statistic reads every channel's positions of its
+ * sample, computing each channel's spatial statistic on the way (C x H x W reads an element,
+ * where a thread per sample would share them: the price of a target without shared writes).
+ */
+function lowerReductionElements(b: KernelBuilder, node: Node, schedule: Extract<Schedule, { strategy: 'rows' }>, plan: ReductionPlan): KernelProgram {
+  const { math, input, output, channels, n, positions, spansBatch } = plan;
+  const total = numel(node.type.shape);
+  const body: Stmt[] = [let_('index', add(mul(group, u32(schedule.workgroupSize, 'WORKGROUP_SIZE')), local))];
+  const index = ref('index', 'u32');
+  const inner: Stmt[] = [];
+  const C = u32(channels, 'C');
+  const P = u32(positions, 'P');
+  const one = { lane: u32(0), lanes: 1 };
+  const last = (stats: Record<string, Expr>, of: ReductionMath) => stats[of.stats[of.stats.length - 1].name];
+  if (math.over === 'channels') {
+    // The element's pixel (a row) and channel; a pixel's channels are contiguous in NHWC.
+    inner.push(let_('c', rem(index, C)), let_('base', sub(index, ref('c', 'u32'))), let_('n', div(index, mul(P, C))));
+    const base = ref('base', 'u32');
+    const stats = b.rowStatistics(math, node.attrs, { length: channels, ...one }, (c) => load(input, add(base, c)), inner);
+    if (!math.apply) throw new Error(`internal: ${node.op} reduces channels away`);
+    const site = { index, n: ref('n', 'u32'), c: ref('c', 'u32'), shape: node.type.shape };
+    inner.push(store(output, index, math.apply(load(input, index), stats, b.context(nodeUseOf(node), site), node.attrs)));
+  } else if (math.over === 'all') {
+    const inShape = b.inputType(0).shape;
+    const all = numel(inShape);
+    const site = (i: Expr): Site => ({ index: i, n: div(i, u32(all / n)), c: rem(i, C), shape: inShape });
+    const stats = b.rowStatistics(math, node.attrs, { length: all, ...one, at: (i) => b.context(nodeUse(node), site(i)) }, (i) => load(input, i), inner);
+    inner.push(store(output, index, last(stats, math)));
+  } else {
+    // The element is a (sample, channel); a (sample, channel)'s positions are C apart, and
+    // across the batch (spansBatch) every sample's positions in turn.
+    inner.push(let_('c', rem(index, C)), let_('n', div(index, C)));
+    const [nn, cc] = [ref('n', 'u32'), ref('c', 'u32')];
+    const first = spansBatch ? u32(0) : mul(nn, P);
+    const spatial = (channel: Expr, into: Stmt[]): Expr => last(b.rowStatistics(math, node.attrs, { length: positions, ...one }, (p) => load(input, add(mul(add(first, p), C), channel)), into), math);
+    const mine = spatial(cc, inner);
+    if (!math.then) {
+      inner.push(store(output, index, mine));
+    } else {
+      const then = math.then as ReductionMath;
+      const stats = b.rowStatistics(then, node.attrs, { length: channels, ...one }, (c, into) => spatial(c, into), inner);
+      if (!then.apply) throw new Error(`internal: ${node.op}'s second reduction has no apply`);
+      const site = { index, n: nn, c: cc, shape: node.type.shape };
+      inner.push(store(output, index, then.apply(mine, stats, b.context(nodeUseOf(node), site), node.attrs)));
+    }
+  }
+  body.push(...guarded(lessThan(index, total, 'ELEMENTS'), inner));
+  return b.finish({
+    name: node.op === 'layernorm' ? 'layernorm_channels' : node.op,
+    summary: getOp(node.op).summary,
+    workgroupSize: schedule.workgroupSize,
+    workgroups: Math.ceil(total / schedule.workgroupSize),
     schedule,
     body,
   });
