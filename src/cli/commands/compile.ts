@@ -8,6 +8,7 @@ import { chosenPasses, loadModel } from '../model.js';
 import { inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, precisionHelp, precisionOption, precisionOptions, requireOne, sizeHelp, sizeOptions, stringOption, tuningHelp, tuningOptions } from '../options.js';
 import { scheduleForCommand } from '../../tune/lookup.js';
 import { webgpuDefaultTarget } from '../../kernel/target.js';
+import { commentSafe } from '../../kernel/comment-safe.js';
 import type { CliIo } from '../io.js';
 import { loadWeights, unusedSeedNote, weightHelp, weightOptions } from '../weights.js';
 import { lowerToWgsl, packWeights } from '../../backends/wgsl/lower.js';
@@ -16,6 +17,9 @@ import { lowerToCuda, type CudaProgram } from '../../backends/cuda/lower.js';
 import { compileCuda, findNvcc, nvccCommand, resourceViolations } from '../../backends/cuda/nvcc.js';
 import { cudaTarget } from '../../backends/cuda/target.js';
 import { generateCudaRunnerFiles } from '../../backends/cuda/runner.js';
+import { lowerToGpuJs, type GpuJsProgram } from '../../backends/gpujs/lower.js';
+import { generateGpuJsRunnerFiles } from '../../backends/gpujs/runner.js';
+import { gpujsTarget } from '../../backends/gpujs/target.js';
 import type { ModelProgram } from '../../kernel/model-program.js';
 import { runFailure, userError } from '../../util/diagnostics.js';
 import { humanCount } from '../../ir/cost.js';
@@ -42,7 +46,13 @@ For CUDA (--target cuda):
   DIR/kernels.cu      the CUDA C kernels, one extern "C" __global__ function per kernel
   DIR/kernels.fatbin  where nvcc is installed: the kernels for sm_80 and sm_90, and PTX for
                       newer GPUs; without nvcc, a note says how to build it
-Both:
+For gpu.js (--target gpujs; WebGL in browsers without WebGPU, headless-gl or the CPU in Node):
+  DIR/model.ts        the runner: createModel(gpu, weights) -> { run(input), destroy() } on a
+                      GPU from gpu.js, with the kernel functions it builds; gpu.js's GL mode
+                      by default, { mode: 'cpu' } for its CPU mode
+  DIR/model.js        the same runner as JavaScript
+  DIR/kernels.js      the kernel functions alone, for reading (the runner holds its own copy)
+All:
   DIR/weights.bin     with --weights or --random-weights: the weights packed for the runner
   DIR/graph.json      the verified IR graph
   DIR/summary.txt     shapes, parameter count, MACs and the graph in text form
@@ -53,7 +63,7 @@ holding only the files it wrote, which is replaced; anything else is refused (a 
 
 Options:
   -o, --out-dir DIR   where to write (default: build/<model name>)
-  --target NAME       webgpu | cuda (default webgpu)
+  --target NAME       webgpu | cuda | gpujs (default webgpu)
   --force             replace DIR even if it holds files convc did not write; never a file,
                       /, a home directory, the current directory or one holding it, or one
                       holding the model or weights being compiled
@@ -63,11 +73,11 @@ ${sizeHelp}
 ${precisionHelp}
 ${tuningHelp}
                       (compile uses a tuning file only when given one: its runner is portable;
-                      tuning files are for WebGPU adapters, not for --target cuda)
+                      tuning files are for WebGPU adapters, not for --target cuda or gpujs)
   --verbose           say which tuning file is used
   -h, --help          show this help`;
 
-export const compileTargets = ['webgpu', 'cuda'] as const;
+export const compileTargets = ['webgpu', 'cuda', 'gpujs'] as const;
 
 export async function compileCommand(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandLine('compile', args, {
@@ -90,10 +100,12 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
   const targetName = stringOption(values, 'target') ?? 'webgpu';
   if (!(compileTargets as readonly string[]).includes(targetName)) throw userError(`unknown target '${targetName}'; targets: ${compileTargets.join(', ')}`);
   const cuda = targetName === 'cuda';
-  if (cuda && (values.tuning !== undefined || values['no-tuning'] === true)) throw userError('--tuning and --no-tuning choose WebGPU tuning files; --target cuda uses its default schedules');
+  const gpujs = targetName === 'gpujs';
+  if ((cuda || gpujs) && (values.tuning !== undefined || values['no-tuning'] === true)) throw userError(`--tuning and --no-tuning choose WebGPU tuning files; --target ${targetName} uses its default schedules`);
+  if (gpujs && precision !== 'f32') throw userError(`--precision ${precision}: gpu.js stores f32 only (its precision 'single')`);
   checkRegularFile(file, 'model file', { ignoreMissing: true });
   // The passes fuse for the target the kernels are for: its limits and cost model decide.
-  const { graph } = loadModel(file, { model: stringOption(values, 'model'), size: inputSize(values), passes: chosenPasses(values), ...(cuda ? { target: cudaTarget() } : {}) });
+  const { graph } = loadModel(file, { model: stringOption(values, 'model'), size: inputSize(values), passes: chosenPasses(values), ...(cuda ? { target: cudaTarget() } : gpujs ? { target: gpujsTarget } : {}) });
   // Where the output goes is settled before the weights are read or drawn and the model lowered.
   const explicitOut = stringOption(values, 'out-dir');
   const outDir = explicitOut ?? join('build', graph.name);
@@ -112,6 +124,13 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
     const compiled = compileCudaPackage(lowerToCuda(graph, { precision }), outDir, io);
     program = compiled.program;
     files = compiled.write;
+  } else if (gpujs) {
+    const lowered = lowerToGpuJs(graph);
+    program = lowered;
+    files = (dir) => {
+      writeFileSync(join(dir, 'kernels.js'), gpuJsKernelsFile(lowered));
+      return [`kernels.js (${lowered.shaders.length} kernels)`];
+    };
   } else {
     const schedule = scheduleForCommand(values, { adapter: undefined, graphs: [graph], target: webgpuDefaultTarget, precision, say: (line) => io.stderr.write(`${line}\n`) });
     const wgsl = lowerToWgsl(graph, { precision, ...(schedule ? { schedule } : {}) });
@@ -125,9 +144,9 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
     };
   }
   const report = inspectReport(graph, file, chosenPasses(values), program);
-  const runner = cuda ? generateCudaRunnerFiles(program as CudaProgram) : generateRunnerFiles(program);
+  const runner = cuda ? generateCudaRunnerFiles(program as CudaProgram) : gpujs ? generateGpuJsRunnerFiles(program as GpuJsProgram) : generateRunnerFiles(program);
   const packed = weights ? packWeights(graph, program, weights) : undefined;
-  const language = cuda ? 'CUDA' : 'WGSL';
+  const language = cuda ? 'CUDA' : gpujs ? 'gpu.js' : 'WGSL';
   let written: string[] = [];
   // Only writing happens while the staging directory exists; each step lets a Ctrl-C through.
   await writeDirectoryAtomically(plan, async (dir) => {
@@ -153,7 +172,7 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
   });
   io.stdout.write(
     `compiled ${graph.name}: ${signature(report.inputs)} -> ${signature(report.outputs)}, ` +
-      `${humanCount(report.params)} params, ${humanCount(report.macs)} MACs, ${program.dispatches.length} ${language} ${cuda ? 'launches' : 'dispatches'}\n` +
+      `${humanCount(report.params)} params, ${humanCount(report.macs)} MACs, ${program.dispatches.length} ${language} ${cuda ? 'launches' : gpujs ? 'kernel runs' : 'dispatches'}\n` +
       `wrote ${outDir.replace(/[\\/]+$/, '')}/ (model.ts, model.js, ${[...written, ...(weights ? ['weights.bin'] : [])].join(', ')}, graph.json, summary.txt)\n`,
   );
   return 0;
@@ -167,6 +186,16 @@ function namedLines(what: string, tensors: readonly { readonly name: string; rea
 /** `[1, 3, 224, 224]`, or `input [..], mask [..]` where a model has several. */
 function signature(tensors: readonly { readonly name: string; readonly shape: readonly number[] }[]): string {
   return tensors.length === 1 ? formatShape(tensors[0].shape) : tensors.map((t) => `${t.name} ${formatShape(t.shape)}`).join(', ');
+}
+
+/** kernels.js: a gpu.js package's kernel functions and the helpers they call, as the runner holds them. */
+function gpuJsKernelsFile(program: GpuJsProgram): string {
+  const header = [
+    `// gpu.js kernel functions of model '${commentSafe(program.model)}', generated by convc: the ones model.js runs, for reading.`,
+    `// ${program.shaders.length} kernels for ${program.steps.length} kernel runs a forward pass; each one's header names the IR nodes it covers.`,
+    '',
+  ];
+  return [...header, ...program.shaders.map((s) => s.code), ...program.helpers.map((h) => h.source)].join('\n');
 }
 
 /**

@@ -12,6 +12,8 @@ import { acquireGpu } from '../../backends/webgpu/device.js';
 import { executeWebGpuModel } from '../../backends/wgsl/execute.js';
 import { executeCudaModel } from '../../backends/cuda/execute.js';
 import { cudaTarget } from '../../backends/cuda/target.js';
+import { executeGpuJsModel, type GpuJsMode } from '../../backends/gpujs/execute.js';
+import { gpujsTarget } from '../../backends/gpujs/target.js';
 import { readNpy, writeNpy } from '../../io/npy.js';
 import { peakHostBytes } from '../../ir/cost.js';
 import { formatShape, type Graph, type HostTensor, type Node } from '../../ir/types.js';
@@ -22,7 +24,9 @@ import { checkOutputFile } from '../../util/output-path.js';
 import { randomInput } from '../../weights/random.js';
 import { loadWeights, readBytes, unusedSeedNote, weightHelp, weightOptions } from '../weights.js';
 
-export const backends = ['reference', 'webgpu', 'cuda', 'cuda-emulated'] as const;
+export const backends = ['reference', 'webgpu', 'cuda', 'cuda-emulated', 'gpujs'] as const;
+
+const gpujsModes: readonly GpuJsMode[] = ['gpu', 'cpu'];
 
 /** Host memory a run may need before it is refused, in GiB: a third of a 24 GiB machine. */
 const DEFAULT_MAX_MEMORY_GIB = 8;
@@ -36,6 +40,9 @@ GPU, or the software driver that scripts/setup-webgpu.sh installs, found automat
 cuda compiles it to CUDA C (with nvcc; compiled kernels are cached) and runs its generated
 runner on the NVIDIA driver (libcuda.so.1); cuda-emulated runs the same runner and kernels.cu
 on convc's emulated driver, the kernels compiled by g++ for the CPU: slow, for checking.
+gpujs compiles it to gpu.js kernel functions and runs its generated runner on gpu.js: on WebGL
+through headless-gl (the gl package, built by scripts/setup-gpujs.sh; a private Xvfb display is
+started where there is none), or with --gpujs-mode cpu as JavaScript on the CPU.
 
 Options:
 ${weightHelp} and for a random input
@@ -45,16 +52,17 @@ ${weightHelp} and for a random input
 ${maskHelp}
   --loss-out FILE     for models with a loss output (FCMAE): write it as a .npy float32 scalar
   --backend NAME      ${backends.join(' | ')} (default reference)
+  --gpujs-mode MODE   gpu | cpu: the gpu.js mode the gpujs backend must run in (default gpu)
   --verbose           say which adapter and driver the webgpu backend uses
 ${adapterHelp}
-${precisionHelp} (webgpu, cuda, cuda-emulated)
+${precisionHelp} (webgpu, cuda, cuda-emulated; gpujs stores f32)
 ${tuningHelp}
                       (webgpu; --verbose says which is used)
   --max-memory GIB    refuse, before allocating, a run whose weights and activations need more
                       host memory than this (default ${DEFAULT_MAX_MEMORY_GIB})
   --debug-nonfinite   when the output holds a NaN or an infinity (always an error, exit 1),
                       find the first kernel (webgpu) or IR node (reference) that produced one
-                      (not on cuda backends)
+                      (not on the cuda and gpujs backends)
 ${modelHelp}
   --batch N           batch size of the random input used without --input (default 1)
   --size HxW          size of that random input, HxW or one number (default 224)
@@ -83,6 +91,7 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
     ...maskOptions,
     'loss-out': { type: 'string' },
     backend: { type: 'string' },
+    'gpujs-mode': { type: 'string' },
     verbose: { type: 'boolean' },
     ...tuningOptions,
     'debug-nonfinite': { type: 'boolean' },
@@ -98,6 +107,10 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
   if (!(backends as readonly string[]).includes(backend)) throw userError(`unknown backend '${backend}'; backends: ${backends.join(', ')}`);
   const precision = precisionOption(values);
   if (precision !== 'f32' && backend === 'reference') throw userError(`--precision ${precision} is for GPU backends; the reference backend computes in f64 and f32`);
+  if (precision !== 'f32' && backend === 'gpujs') throw userError(`--precision ${precision}: gpu.js stores f32 only (its precision 'single')`);
+  const gpujsMode = stringOption(values, 'gpujs-mode');
+  if (gpujsMode !== undefined && backend !== 'gpujs') throw userError(`--gpujs-mode is for the gpujs backend, not ${backend}`);
+  if (gpujsMode !== undefined && !(gpujsModes as readonly string[]).includes(gpujsMode)) throw userError(`unknown --gpujs-mode '${gpujsMode}'; modes: ${gpujsModes.join(', ')}`);
   if (values.weights === undefined && values['random-weights'] !== true) {
     throw userError('convc run needs weights: --weights FILE or --random-weights');
   }
@@ -157,6 +170,15 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
     const inputs = { input, ...(mask ? { mask: mask.graph } : {}) };
     where = backend === 'cuda' ? 'cuda' : 'cuda-emulated (the CPU, through the emulated driver)';
     outputs = await executeCudaModel(cudaGraph, weights, inputs, { driver: backend, precision });
+  } else if (backend === 'gpujs') {
+    if (debugNonFinite) throw userError(`--debug-nonfinite is for the reference and webgpu backends; rerun with one of them to find where a non-finite value arises`);
+    if (values.tuning !== undefined) throw userError('--tuning files are for WebGPU adapters; the gpujs backend uses its default schedules');
+    const mode = (gpujsMode ?? 'gpu') as GpuJsMode;
+    // The passes fuse for gpu.js: a thread writes its own element, so reductions stay apart.
+    const gpujsGraph = loadModel(file, { model, size: { batch, height, width }, passes, target: gpujsTarget, visiblePatches }).graph;
+    const inputs = { input, ...(mask ? { mask: mask.graph } : {}) };
+    where = mode === 'gpu' ? 'gpujs (WebGL, headless-gl)' : 'gpujs (the CPU, kernels as JavaScript)';
+    outputs = await executeGpuJsModel(gpujsGraph, weights, inputs, mode);
   } else if (backend === 'webgpu') {
     const gpu = await acquireGpu({ adapter: adapterOption(values), verbose: values.verbose ? (line) => io.stderr.write(`${line}\n`) : undefined });
     try {
