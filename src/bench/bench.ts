@@ -4,13 +4,15 @@
 // from the previous configuration) falls on all of them alike. Every output is checked against
 // the reference executor: a fast configuration that computes the wrong thing is marked wrong and
 // never reported as a speed-up. Where a CUDA driver answers, a cuda row runs the same model's
-// CUDA kernels in the same rounds (cuda-config.ts). With `profile`, every dispatch of both convc
+// CUDA kernels in the same rounds (cuda-config.ts), and where gpu.js's GL mode is available a
+// gpujs row its gpu.js kernels (gpujs-config.ts). With `profile`, every dispatch of both convc
 // programs is then timed on the GPU with timestamp queries (profile.ts), after and apart from the
 // timed runs.
 import { performance } from 'node:perf_hooks';
 import { profileBench, profilePasses, type BenchProfile } from './profile.js';
 import { peers as allPeers, type ConfigAdapter } from './peers.js';
 import { cudaRow, type CudaRowRequest } from './cuda-config.js';
+import { gpujsRow, type GpuJsRowRequest } from './gpujs-config.js';
 import type { CudaDriverKind } from '../backends/cuda/execute.js';
 import { shuffled, summarize, type TimingSummary } from './stats.js';
 import { executeReference, type WeightMap } from '../backends/reference/executor.js';
@@ -102,12 +104,19 @@ export interface BenchResult {
    * `adapter` names (not the WebGPU adapter); `not_run` where it was not attempted.
    */
   readonly cuda?: ConfigResult;
+  /**
+   * convc's fused model as gpu.js kernels through its generated runner, in gpu.js's GL mode on
+   * the GL device its `adapter` names (not the WebGPU adapter); `not_run` where it was not attempted.
+   */
+  readonly gpujs?: ConfigResult;
   readonly ratios: {
     readonly fused_vs_unfused?: Ratio;
     readonly fused_vs_ort_webgpu?: Ratio;
     readonly fused_f16_vs_fused?: Ratio;
     /** How many times faster the cuda row is than convc fused on WebGPU (fused median / cuda median). */
     readonly cuda_vs_fused?: Ratio;
+    /** How many times faster the gpujs row is than convc fused on WebGPU (fused median / gpujs median). */
+    readonly gpujs_vs_fused?: Ratio;
   };
   /** With --profile: GPU time per kernel from timestamp queries, or why there is none. */
   readonly profile?: BenchProfile | { readonly error: string };
@@ -148,7 +157,12 @@ export interface BenchInputs {
    */
   readonly cudaDriver?: CudaDriverKind;
   /**
-   * Test-only: rewrites a configuration's output ('fused', 'unfused', 'cuda' or a peer's name)
+   * The gpujs row: whether to attempt it and the fused graph built for the gpu.js target.
+   * Absent: no row, and no `gpujs` in the result.
+   */
+  readonly gpujs?: GpuJsRowRequest;
+  /**
+   * Test-only: rewrites a configuration's output ('fused', 'unfused', 'cuda', 'gpujs' or a peer's name)
    * before it is checked, to prove that a wrong configuration is caught. No CLI flag reaches it.
    */
   readonly tamperOutput?: (config: string, output: Float32Array) => Float32Array;
@@ -202,6 +216,12 @@ export async function runBench(inputs: BenchInputs, adapter: string): Promise<Be
   else if (cuda) {
     runnables.push({ name: 'cuda', run: cuda.run, release: cuda.release, times: [], worstDiff: 0 });
     extra.set('cuda', { setup_ms: cuda.setup_ms, dispatches: cuda.dispatches, adapter: { description: cuda.device, verified: true } });
+  }
+  const gpujs = inputs.gpujs && (await gpujsRow(inputs.gpujs, inputs.weightsFor, inputs.input.data));
+  if (gpujs && 'outcome' in gpujs) results.gpujs = gpujs.outcome;
+  else if (gpujs) {
+    runnables.push({ name: 'gpujs', run: gpujs.run, release: gpujs.release, times: [], worstDiff: 0 });
+    extra.set('gpujs', { setup_ms: gpujs.setup_ms, dispatches: gpujs.dispatches, adapter: { description: gpujs.device, verified: true } });
   }
   let onnx: Uint8Array | undefined;
   for (const peer of allPeers.filter((p) => inputs.peers.includes(p.name))) {
@@ -289,11 +309,13 @@ export async function runBench(inputs: BenchInputs, adapter: string): Promise<Be
     ...(inputs.f16 ? { fused_f16: results['fused-f16'], tolerance_f16: f16AgreementTolerance } : {}),
     peers: peerResults,
     ...(cuda ? { cuda: results.cuda } : {}),
+    ...(gpujs ? { gpujs: results.gpujs } : {}),
     ratios: {
       fused_vs_unfused: ratio(results.fused, results.unfused),
       fused_vs_ort_webgpu: ratio(results.fused, results['ort-webgpu']),
       ...(inputs.f16 ? { fused_f16_vs_fused: ratio(results['fused-f16'], results.fused) } : {}),
       ...(results.cuda?.median_ms ? { cuda_vs_fused: ratio(results.cuda, results.fused) } : {}),
+      ...(results.gpujs?.median_ms ? { gpujs_vs_fused: ratio(results.gpujs, results.fused) } : {}),
     },
     ...(profile ? { profile } : {}),
   };
@@ -301,6 +323,6 @@ export async function runBench(inputs: BenchInputs, adapter: string): Promise<Be
 
 /** The configurations whose output disagreed with the reference executor's. */
 export function wrongConfigs(result: BenchResult): string[] {
-  const all: [string, ConfigResult | undefined][] = [['convc fused', result.fused], ['convc unfused', result.unfused], ['convc fused f16', result.fused_f16], ['convc cuda', result.cuda], ...Object.entries(result.peers)];
+  const all: [string, ConfigResult | undefined][] = [['convc fused', result.fused], ['convc unfused', result.unfused], ['convc fused f16', result.fused_f16], ['convc cuda', result.cuda], ['convc gpujs', result.gpujs], ...Object.entries(result.peers)];
   return all.filter(([, r]) => r?.wrong).map(([name]) => name);
 }

@@ -9,10 +9,23 @@ function cudaRow(result: BenchResult): ConfigResult | undefined {
   return result.cuda && result.cuda.not_run === undefined ? result.cuda : undefined;
 }
 
+/** The gpujs row where it was attempted; not where it was not run. */
+function gpujsRow(result: BenchResult): ConfigResult | undefined {
+  return result.gpujs && result.gpujs.not_run === undefined ? result.gpujs : undefined;
+}
+
 function configs(result: BenchResult): [string, ConfigResult][] {
   const f16: [string, ConfigResult][] = result.fused_f16 ? [['convc fused f16', result.fused_f16]] : [];
   const cuda = cudaRow(result);
-  return [['convc fused', result.fused], ['convc unfused', result.unfused], ...f16, ...(cuda ? [['convc cuda', cuda] as [string, ConfigResult]] : []), ...Object.entries(result.peers)];
+  const gpujs = gpujsRow(result);
+  return [
+    ['convc fused', result.fused],
+    ['convc unfused', result.unfused],
+    ...f16,
+    ...(cuda ? [['convc cuda', cuda] as [string, ConfigResult]] : []),
+    ...(gpujs ? [['convc gpujs', gpujs] as [string, ConfigResult]] : []),
+    ...Object.entries(result.peers),
+  ];
 }
 
 const fixed = (v: number | undefined, digits: number) => (v === undefined ? '-' : v.toFixed(digits));
@@ -55,6 +68,7 @@ export function formatTable(result: BenchResult): string {
     ['fused vs ort-webgpu', ratioText(result.ratios.fused_vs_ort_webgpu)],
     ['fused f16 vs fused', ratioText(result.ratios.fused_f16_vs_fused)],
     ['cuda vs fused', ratioText(result.ratios.cuda_vs_fused)],
+    ['gpujs vs fused', ratioText(result.ratios.gpujs_vs_fused)],
   ].filter(([, text]) => text !== undefined);
   const otherAdapters = configs(result).filter(([, r]) => r.adapter !== undefined && r.adapter !== result.adapter && !r.adapter_verified);
   return [
@@ -64,6 +78,7 @@ export function formatTable(result: BenchResult): string {
     // Not a WebGPU adapter: said outright, since 'cuda vs fused' compares two APIs, and only the
     // two names tell whether they ran on the same GPU (Dawn may have fallen back to lavapipe).
     ...(cudaRow(result)?.adapter ? [`convc cuda device: ${cudaRow(result)!.adapter}; not the WebGPU adapter: the model fused for the CUDA target, as CUDA kernels`] : []),
+    ...(gpujsRow(result)?.adapter ? [`convc gpujs device: ${gpujsRow(result)!.adapter}; not the WebGPU adapter: the model fused for the gpu.js target, as gpu.js kernels`] : []),
     `vs reference: max |output - reference executor's| / max |reference|, worst run; over ${result.tolerance.toExponential(0)}${result.tolerance_f16 ? ` (${result.tolerance_f16.toExponential(0)} for f16 storage)` : ''} is WRONG (reference: ${(result.reference_ms / 1000).toFixed(1)} s on the CPU, untimed)`,
     '',
     line(header),
@@ -88,7 +103,7 @@ export function renderSvg(result: BenchResult): string {
     if (r.error || r.images_per_s === undefined) return `${label}<text x="${left}" y="${y + 17}" fill="#a00">error: ${escapeXml(r.error ?? 'no result').slice(0, 70)}</text>`;
     if (r.wrong) return `${label}<text x="${left}" y="${y + 17}" fill="#a00">wrong output (differs from the reference by ${r.max_scaled_diff_vs_reference!.toExponential(1)} of its scale); not compared</text>`;
     const w = Math.max(1, (barWidth * r.images_per_s) / best);
-    const color = name.startsWith('convc fused') ? '#2a7' : name === 'convc cuda' ? '#76b' : name.startsWith('convc') ? '#8bc' : '#c96';
+    const color = name.startsWith('convc fused') ? '#2a7' : name === 'convc cuda' ? '#76b' : name === 'convc gpujs' ? '#b97' : name.startsWith('convc') ? '#8bc' : '#c96';
     return `${label}<rect x="${left}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowHeight - 8}" fill="${color}"/><text x="${left + w + 6}" y="${y + 17}">${r.images_per_s.toFixed(1)} img/s (${r.median_ms!.toFixed(1)} ms, IQR ${r.iqr_ms!.toFixed(1)})</text>`;
   });
   return [

@@ -4,6 +4,8 @@ import { agreementTolerance, runBench, wrongConfigs, type BenchInputs } from '..
 import { formatProfile, formatTable, renderSvg } from '../../bench/report.js';
 import { peers } from '../../bench/peers.js';
 import { cudaChoices, type CudaChoice } from '../../bench/cuda-config.js';
+import { gpujsChoices, type GpuJsChoice } from '../../bench/gpujs-config.js';
+import { gpujsTarget } from '../../backends/gpujs/target.js';
 import { cudaTarget } from '../../backends/cuda/target.js';
 import { acquireGpu } from '../../backends/webgpu/device.js';
 import { bindWeights } from '../../weights/bind.js';
@@ -51,6 +53,11 @@ its generated runner, in the same rounds and held to the same bound; it runs on 
 device the driver names, not on the WebGPU adapter, and 'cuda vs fused' says how many times
 faster it is than convc fused on WebGPU. Elsewhere the row is left out (the JSON says why).
 
+Where gpu.js's GL mode is available (the gl package built by scripts/setup-gpujs.sh, and an X
+display or Xvfb), a 'convc gpujs' row likewise runs the model fused for the gpu.js target as
+gpu.js kernels through its generated runner, on the display's OpenGL (on a machine without a
+GPU, Mesa's llvmpipe on a private Xvfb), and 'gpujs vs fused' compares it with convc fused.
+
 Options:
 ${modelHelp.split('\n')[0]}
 ${sizeHelp}
@@ -65,6 +72,8 @@ ${adapterHelp}
   --cuda WHEN         the convc cuda row: auto (where a CUDA driver answers; default), on (a
                       missing driver or a failed row is an error, and the command exits 1),
                       or off; always f32, default schedules (--tuning is WebGPU's)
+  --gpujs WHEN        the convc gpujs row: auto (where gpu.js's GL mode is available; default),
+                      on (unavailable or failed is an error, exit 1), or off
   --precision f16     also run convc fused storing activations and weights as f16 (its own
                       row, 'convc fused f16', held to 1e-2 of the output's scale; the adapter
                       needs shader-f16); f32, the default, adds nothing
@@ -94,6 +103,12 @@ export interface BenchTestHooks {
   readonly cudaDriver?: BenchInputs['cudaDriver'];
 }
 
+function gpujsOption(values: Parsed['values']): GpuJsChoice {
+  const value = stringOption(values, 'gpujs') ?? 'auto';
+  if (!(gpujsChoices as readonly string[]).includes(value)) throw userError(`--gpujs needs one of ${gpujsChoices.join(', ')}; got '${value}'`);
+  return value as GpuJsChoice;
+}
+
 function cudaOption(values: Parsed['values']): CudaChoice {
   const value = stringOption(values, 'cuda') ?? 'auto';
   if (!(cudaChoices as readonly string[]).includes(value)) throw userError(`--cuda needs one of ${cudaChoices.join(', ')}; got '${value}'`);
@@ -116,6 +131,7 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
     verbose: { type: 'boolean' },
     profile: { type: 'boolean' },
     cuda: { type: 'string' },
+    gpujs: { type: 'string' },
     ...tuningOptions,
     ...precisionOptions,
     mask: { type: 'string' },
@@ -133,6 +149,7 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
   const seed = nonNegativeInt(values.seed, '--seed', 0);
   const orderSeed = nonNegativeInt(values['order-seed'], '--order-seed', randomInt(2 ** 31));
   const cuda = cudaOption(values);
+  const gpujs = gpujsOption(values);
   const peerList = stringOption(values, 'peers');
   const chosenPeers = peerList === undefined ? peers.map((p) => p.name) : peerList === 'none' ? [] : peerList.split(',').map((s) => s.trim());
   for (const name of chosenPeers) if (!peers.some((p) => p.name === name)) throw userError(`unknown peer '${name}'; peers: ${peers.map((p) => p.name).join(', ')}, or none`);
@@ -147,6 +164,7 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
   if (graphInputs(elaborated).some((i) => i.name === 'mask')) {
     // auto and off are met by no row; only insisting on one is a mistake here.
     if (cuda === 'on') throw userError(`--cuda on: '${elaborated.name}' is benchmarked sparse against dense on WebGPU, with no cuda row`);
+    if (gpujs === 'on') throw userError(`--gpujs on: '${elaborated.name}' is benchmarked sparse against dense on WebGPU, with no gpujs row`);
     return sparseBench(elaborated, values, io, { adapter, runs, warmup, seed, orderSeed, peerList });
   }
   for (const flag of ['mask', 'mask-ratio'] as const) if (values[flag] !== undefined) throw userError(`--${flag}: '${elaborated.name}' takes no patch mask (only models such as FCMAE do)`);
@@ -164,6 +182,8 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
   const fused = loadModel(file, { model, size, passes: pipelines.fused, target }).graph;
   // The cuda row's graph is fused for the CUDA target, as `convc run --backend cuda` fuses it.
   const cudaGraph = cuda === 'off' ? undefined : loadModel(file, { model, size, passes: pipelines.fused, target: cudaTarget() }).graph;
+  // The gpujs row's graph is fused for the gpu.js target, as `convc run --backend gpujs` fuses it.
+  const gpujsGraph = gpujs === 'off' ? undefined : loadModel(file, { model, size, passes: pipelines.fused, target: gpujsTarget }).graph;
   const bar = progress(io, `bench ${fused.name}`, 0);
   try {
     if (precision === 'f16' && !gpu.features.has('shader-f16')) {
@@ -176,8 +196,9 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
     io.stderr.write(`adapter (--adapter ${adapter}): ${gpu.adapterInfo}\norder seed: ${orderSeed}\n`);
     const schedule = scheduleForCommand(values, { adapter: gpu.adapterInfo, graphs: [fused, unfused], target, say: (line) => io.stderr.write(`${line}\n`) });
     const cudaRequest: BenchInputs['cuda'] = cuda === 'off' || !cudaGraph ? { choice: 'off' } : { choice: cuda, graph: cudaGraph };
+    const gpujsRequest: BenchInputs['gpujs'] = gpujs === 'off' || !gpujsGraph ? { choice: 'off' } : { choice: gpujs, graph: gpujsGraph };
     const result = await runBench(
-      { gpu, adapterChoice: adapter, fused, unfused, weightsFor, input, runs, warmup, orderSeed, peers: chosenPeers, f16: precision === 'f16', ...(schedule ? { schedule } : {}), onProgress: (done, total) => bar.update(done, total), tamperOutput: hooks.tamperOutput, profile: values.profile === true, cuda: cudaRequest, ...(hooks.cudaDriver ? { cudaDriver: hooks.cudaDriver } : {}) },
+      { gpu, adapterChoice: adapter, fused, unfused, weightsFor, input, runs, warmup, orderSeed, peers: chosenPeers, f16: precision === 'f16', ...(schedule ? { schedule } : {}), onProgress: (done, total) => bar.update(done, total), tamperOutput: hooks.tamperOutput, profile: values.profile === true, cuda: cudaRequest, gpujs: gpujsRequest, ...(hooks.cudaDriver ? { cudaDriver: hooks.cudaDriver } : {}) },
       gpu.adapterInfo,
     );
     bar.finish();
@@ -194,6 +215,10 @@ export async function benchCommand(args: readonly string[], io: CliIo, hooks: Be
     }
     if (cuda === 'on' && result.cuda?.error !== undefined) {
       io.stderr.write(`error: --cuda on, but the convc cuda row did not run: ${result.cuda.error}\n`);
+      return 1;
+    }
+    if (gpujs === 'on' && result.gpujs?.error !== undefined) {
+      io.stderr.write(`error: --gpujs on, but the convc gpujs row did not run: ${result.gpujs.error}\n`);
       return 1;
     }
     if (result.profile && 'error' in result.profile) {
