@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type * as TsMorph from 'ts-morph';
 import { packageRoot } from '../util/package-root.js';
 
 /** The cache directory: $CONVC_CACHE_DIR, else the package's .cache/convc. */
@@ -24,13 +25,31 @@ export interface CachedFrame {
 
 const require = createRequire(import.meta.url);
 
+/**
+ * A frame built in `file` (a ts-morph source file of `project`) in both languages: formatted,
+ * and transpiled to JavaScript that reads like it (TypeScript's emitter indents by four).
+ */
+export function emitFrame(project: TsMorph.Project, file: TsMorph.SourceFile): CachedFrame {
+  const { ts } = require('ts-morph') as typeof TsMorph;
+  const format = { indentSize: 2, convertTabsToSpaces: true };
+  file.formatText(format);
+  const typescript = file.getFullText();
+  const transpiled = ts.transpileModule(typescript, {
+    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022, removeComments: false },
+  }).outputText;
+  const javascript = project.createSourceFile(`${file.getBaseNameWithoutExtension()}.js`, transpiled, { overwrite: true });
+  javascript.formatText(format);
+  return { ts: typescript, js: javascript.getFullText() };
+}
+
 /** What a frame depends on: its sources' text and the versions of ts-morph and its TypeScript. */
 function frameKey(sourceUrls: readonly string[]): string {
   const tsMorphPackage = require.resolve('ts-morph/package.json');
   const commonPackage = createRequire(tsMorphPackage).resolve('@ts-morph/common/package.json');
   const version = (path: string) => (JSON.parse(readFileSync(path, 'utf8')) as { version?: unknown }).version;
   const hash = createHash('sha256');
-  for (const url of sourceUrls) hash.update(readFileSync(fileURLToPath(url)));
+  // This file too: it emits every frame (emitFrame).
+  for (const url of [...sourceUrls, import.meta.url]) hash.update(readFileSync(fileURLToPath(url)));
   return hash.update(JSON.stringify([version(tsMorphPackage), version(commonPackage)])).digest('hex').slice(0, 32);
 }
 

@@ -5,9 +5,8 @@
 // than compiling a model.
 import { createRequire } from 'node:module';
 import type * as TsMorph from 'ts-morph';
-import { runnerCacheDirectory } from '../runner-frame-cache.js';
 import { createModelBody, createModelSourceUrl, importKoffiBody, readKernelImageBody } from './runner-create-model.js';
-import { loadCachedFrame, type CachedFrame } from '../runner-frame-cache.js';
+import { emitFrame, loadCachedFrame, runnerCacheDirectory, type CachedFrame } from '../runner-frame-cache.js';
 
 /** The frame in both languages the compile command writes. */
 export type CudaRunnerFrame = CachedFrame;
@@ -16,7 +15,7 @@ const require = createRequire(import.meta.url);
 
 /** Builds the frame with ts-morph (loaded here, on demand: it brings the whole TypeScript compiler). */
 export function buildCudaRunnerFrame(): CudaRunnerFrame {
-  const { Project, StructureKind, VariableDeclarationKind, ts } = require('ts-morph') as typeof TsMorph;
+  const { Project, StructureKind, VariableDeclarationKind } = require('ts-morph') as typeof TsMorph;
   const project = new Project({ useInMemoryFileSystem: true });
   const file = project.createSourceFile('frame.ts', '', { overwrite: true });
   file.addImportDeclarations([
@@ -150,16 +149,7 @@ export function buildCudaRunnerFrame(): CudaRunnerFrame {
   });
   file.addFunction({ name: 'readKernelImage', returnType: 'Uint8Array', statements: readKernelImageBody.trim() });
   file.addFunction({ name: 'importKoffi', isAsync: true, returnType: 'Promise<Koffi>', statements: importKoffiBody.trim() });
-  const format = { indentSize: 2, convertTabsToSpaces: true };
-  file.formatText(format);
-  const typescript = file.getFullText();
-  const transpiled = ts.transpileModule(typescript, {
-    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022, removeComments: false },
-  }).outputText;
-  // TypeScript's emitter indents by four; the runner's JavaScript reads like its TypeScript.
-  const javascript = project.createSourceFile('frame.js', transpiled, { overwrite: true });
-  javascript.formatText(format);
-  return { ts: typescript, js: javascript.getFullText() };
+  return emitFrame(project, file);
 }
 
 /** The frame, from the cache in `cacheDir` when it holds this version's, else built (and cached). */

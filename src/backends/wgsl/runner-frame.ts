@@ -7,7 +7,7 @@
 // upgrade builds a new frame.
 import { createRequire } from 'node:module';
 import type * as TsMorph from 'ts-morph';
-import { loadCachedFrame, runnerCacheDirectory } from '../runner-frame-cache.js';
+import { emitFrame, loadCachedFrame, runnerCacheDirectory } from '../runner-frame-cache.js';
 
 export { runnerCacheDirectory } from '../runner-frame-cache.js';
 
@@ -215,7 +215,7 @@ return {
 
 /** Builds the frame with ts-morph (loaded here, on demand: it brings the whole TypeScript compiler). */
 export function buildRunnerFrame(): RunnerFrame {
-  const { Project, StructureKind, VariableDeclarationKind, ts } = require('ts-morph') as typeof TsMorph;
+  const { Project, StructureKind, VariableDeclarationKind } = require('ts-morph') as typeof TsMorph;
   const project = new Project({ useInMemoryFileSystem: true });
   const file = project.createSourceFile('frame.ts', '', { overwrite: true });
   // Numeric flags rather than the GPUBufferUsage globals, which Node hosts may not define.
@@ -302,16 +302,7 @@ export function buildRunnerFrame(): RunnerFrame {
     returnType: 'Promise<ConvcModel>',
     statements: createModelBody.trim(),
   });
-  const format = { indentSize: 2, convertTabsToSpaces: true };
-  file.formatText(format);
-  const typescript = file.getFullText();
-  const transpiled = ts.transpileModule(typescript, {
-    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022, removeComments: false },
-  }).outputText;
-  // TypeScript's emitter indents by four; the runner's JavaScript reads like its TypeScript.
-  const javascript = project.createSourceFile('frame.js', transpiled, { overwrite: true });
-  javascript.formatText(format);
-  return { ts: typescript, js: javascript.getFullText() };
+  return emitFrame(project, file);
 }
 
 /** The frame, from the cache in `cacheDir` when it holds this version's, else built (and cached). */
