@@ -12,12 +12,14 @@
 # Usage: bash scripts/setup-gpujs.sh [--force]   (--force rebuilds even if gl already loads)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-GL="$ROOT/node_modules/gl"
 
 log() { echo "setup-gpujs: $*"; }
 die() { echo "setup-gpujs: error: $*" >&2; exit 1; }
 
-[ -f "$GL/package.json" ] || die "node_modules/gl is missing: run npm ci first (gpu.js brings gl as its optional dependency)"
+# gl as Node finds it from here: this clone's node_modules, or an app's where convc is installed.
+GL="$(cd "$ROOT" && node -p "require('node:path').dirname(require.resolve('gl/package.json'))" 2>/dev/null)" ||
+  die "the gl package is missing: run npm ci (or npm install gpu.js) first; gpu.js brings gl as its optional dependency"
+LOG="$GL/build.log"
 
 # Build dependencies of headless-gl's ANGLE and X11 glue, and Xvfb for the display.
 packages=(python3 make g++ pkg-config libxi-dev libx11-dev libxext-dev libglu1-mesa-dev libglew-dev xvfb xauth)
@@ -40,10 +42,16 @@ if [ "${1:-}" != "--force" ] && [ -f "$GL/build/Release/webgl.node" ] && loads; 
 fi
 
 log "building gl $(node -p "require('$GL/package.json').version") from source (ANGLE; minutes)"
-# gl's own node-gyp (a dependency of gl) builds against the headers of the running Node.
-(cd "$GL" && "$ROOT/node_modules/.bin/node-gyp" rebuild -j "$(nproc)" >"$ROOT/node_modules/.gl-build.log" 2>&1) || {
-  tail -30 "$ROOT/node_modules/.gl-build.log" >&2
-  die "building gl failed (full log: node_modules/.gl-build.log)"
+# gl's own node-gyp (a dependency of gl) builds against the headers of the running Node, which
+# Node's builds and Debian's nodejs install under <prefix>/include/node; node-gyp would otherwise
+# download them from nodejs.org (unreachable in CI).
+NODE_GYP="$(cd "$GL" && node -p "require.resolve('node-gyp/bin/node-gyp.js')")"
+NODEDIR="$(node -p "require('node:path').resolve(process.execPath, '../..')")"
+nodedir=()
+if [ -f "$NODEDIR/include/node/node.h" ]; then nodedir=(--nodedir="$NODEDIR"); fi
+(cd "$GL" && node "$NODE_GYP" rebuild "${nodedir[@]}" -j "$(nproc)" >"$LOG" 2>&1) || {
+  tail -30 "$LOG" >&2
+  die "building gl failed (full log: $LOG)"
 }
 loads || die "gl was built but does not load"
-log "gl is built; GL mode runs under xvfb-run -a"
+log "gl is built (GL contexts need an X display: convc starts a private Xvfb where there is none)"

@@ -47,7 +47,7 @@ export async function gpujsRow(row: GpuJsRowRequest, weightsFor: (graph: Graph) 
     const display = given ? `X display ${given}` : `a private Xvfb (${await ensureDisplay()}: Mesa's llvmpipe)`;
     return {
       run: async () => {
-        const output = model.run(input);
+        const output = await model.run(input);
         if (!(output instanceof Float32Array)) throw new Error(`internal: the gpu.js runner of ${graph.name} gave named outputs; the bench compares one`);
         return output;
       },

@@ -95,11 +95,11 @@ describe('convc compile --target gpujs', () => {
     // The GPU a user makes: gpu.js's own, in its CPU mode (the GL mode is the run tests').
     const { GPU } = createRequire(import.meta.url)('gpu.js') as { GPU: new (settings: object) => GpuJsGpu };
     const gpu = new GPU({ mode: 'cpu' });
-    const model = runner.createModel(gpu, readFileSync(join(dir, 'weights.bin')), { mode: 'cpu' });
+    const model = await runner.createModel(gpu, readFileSync(join(dir, 'weights.bin')), { mode: 'cpu' });
     try {
       const graph = zooGraph('convnextv2-atto', { batch: 2, height: 32, width: 32 }, pipelines.unfused);
       const input = randomInput([2, 3, 32, 32], 9);
-      const logits = model.run(input.data) as Float32Array;
+      const logits = (await model.run(input.data)) as Float32Array;
       expect(scaledDifference(logits, executeReference(graph, randomWeights(graph, 5), input).data)).toBeLessThan(RTOL);
     } finally {
       model.destroy();

@@ -11,6 +11,7 @@ import type { WeightMap } from '../reference/executor.js';
 import type { Graph, HostTensor } from '../../ir/types.js';
 import { userError } from '../../util/diagnostics.js';
 import { ensureDisplay } from './display.js';
+import { buildGlIfMissing, glLoads } from './gl-build.js';
 import { lowerToGpuJs, type GpuJsProgram } from './lower.js';
 import { generateGpuJsRunnerFiles } from './runner.js';
 import { importRunnerJavaScript } from '../wgsl/load-runner.js';
@@ -47,11 +48,7 @@ export function loadGpuJs(): GpuJsModule {
 
 /** Why gpu.js's GL mode is unavailable in this Node process, in words a user can act on. */
 function glUnavailable(): string {
-  try {
-    require('gl');
-  } catch {
-    return "the 'gl' package (headless-gl) is not built; build it with `bash scripts/setup-gpujs.sh`";
-  }
+  if (!glLoads()) return "the 'gl' package (headless-gl) is not built; build it with `bash scripts/setup-gpujs.sh`";
   return process.env.DISPLAY ? `headless-gl could not open a GL context on display ${process.env.DISPLAY}` : 'there is no X display and no Xvfb to start one; install the Debian package xvfb';
 }
 
@@ -59,7 +56,9 @@ function glUnavailable(): string {
  * A GPU in `mode`, refusing to run in any other: in Node the GL mode is headless-gl's, and
  * gpu.js given 'gpu' would otherwise settle for WebAssembly or the CPU.
  */
-export async function createGpuJs(mode: GpuJsMode): Promise<GpuJsGpu> {
+export async function createGpuJs(mode: GpuJsMode, options: GpuJsRunOptions = {}): Promise<GpuJsGpu> {
+  // Before gpu.js loads: it looks for gl once, when it is first imported.
+  if (mode === 'gpu' && options.buildGl) buildGlIfMissing(options.buildGl);
   const { GPU } = loadGpuJs();
   if (mode === 'gpu') await ensureDisplay();
   let gpu: GpuJsGpu;
@@ -73,6 +72,11 @@ export async function createGpuJs(mode: GpuJsMode): Promise<GpuJsGpu> {
   return gpu;
 }
 
+export interface GpuJsRunOptions {
+  /** Builds gl (scripts/setup-gpujs.sh) where it is installed but not built, reporting here. */
+  readonly buildGl?: (line: string) => void;
+}
+
 /** Throws unless gpu.js's chosen kernel kind is `mode`'s: gpu.js changes mode silently. */
 export function checkGpuJsMode(gpu: GpuJsGpu, mode: GpuJsMode): void {
   const actual = gpu.Kernel?.mode;
@@ -84,14 +88,14 @@ export function checkGpuJsMode(gpu: GpuJsGpu, mode: GpuJsMode): void {
 /** A model on gpu.js, as the generated runner makes it: run() takes the inputs in program order. */
 export interface GpuJsModel {
   readonly mode: GpuJsMode;
-  run(...inputs: Float32Array[]): Float32Array | Readonly<Record<string, Float32Array>>;
+  run(...inputs: Float32Array[]): Promise<Float32Array | Readonly<Record<string, Float32Array>>>;
   destroy(): void;
 }
 
 /** What convc uses of a loaded gpu.js runner (model.js). */
 export interface GpuJsRunnerModule {
   readonly modelInfo: { readonly name: string; readonly steps: number; readonly kernels: readonly string[] };
-  createModel(gpu: GpuJsGpu, weights: ArrayBuffer | ArrayBufferView, options?: { readonly mode?: GpuJsMode }): GpuJsModel;
+  createModel(gpu: GpuJsGpu, weights: ArrayBuffer | ArrayBufferView, options?: { readonly mode?: GpuJsMode }): Promise<GpuJsModel>;
 }
 
 /** Imports a generated gpu.js runner's JavaScript (model.js). */
@@ -104,9 +108,9 @@ export async function importGpuJsRunner(javascript: string): Promise<GpuJsRunner
  * another mode than asked for, or tensors larger than the device's textures, are the user's to
  * fix (exit 2); nothing else is expected of it.
  */
-function fromRunner<T>(program: GpuJsProgram, step: () => T): T {
+async function fromRunner<T>(program: GpuJsProgram, step: () => Promise<T>): Promise<T> {
   try {
-    return step();
+    return await step();
   } catch (error) {
     if (!(error instanceof Error) || !error.message.startsWith(`${program.model}: `)) throw error;
     if (/gpu.js was asked for its gpu mode/.test(error.message)) throw userError(`${error.message}: ${glUnavailable()}`, undefined, ['--gpujs-mode cpu runs the same kernels as JavaScript']);
@@ -119,12 +123,12 @@ function fromRunner<T>(program: GpuJsProgram, step: () => T): T {
  * Lowers `graph` for gpu.js and builds it on a new GPU in `mode` through the generated runner,
  * exactly the model.js `convc compile --target gpujs` writes.
  */
-export async function createGpuJsModel(graph: Graph, weights: WeightMap, mode: GpuJsMode): Promise<{ readonly program: GpuJsProgram; readonly model: GpuJsModel; readonly gpu: GpuJsGpu }> {
+export async function createGpuJsModel(graph: Graph, weights: WeightMap, mode: GpuJsMode, options: GpuJsRunOptions = {}): Promise<{ readonly program: GpuJsProgram; readonly model: GpuJsModel; readonly gpu: GpuJsGpu }> {
   const program = lowerToGpuJs(graph);
   const runner = await importGpuJsRunner(generateGpuJsRunnerFiles(program).js);
-  const gpu = await createGpuJs(mode);
+  const gpu = await createGpuJs(mode, options);
   try {
-    const model = fromRunner(program, () => runner.createModel(gpu, packWeightValues(graph, program, weights), { mode }));
+    const model = await fromRunner(program, () => runner.createModel(gpu, packWeightValues(graph, program, weights), { mode }));
     return { program, model, gpu };
   } catch (error) {
     void gpu.destroy();
@@ -133,15 +137,15 @@ export async function createGpuJsModel(graph: Graph, weights: WeightMap, mode: G
 }
 
 /** Runs a model once on named inputs (the image `input`, and `mask` for FCMAE) to its named outputs. */
-export async function executeGpuJsModel(graph: Graph, weights: WeightMap, inputs: Readonly<Record<string, HostTensor>>, mode: GpuJsMode): Promise<Readonly<Record<string, HostTensor>>> {
-  const { program, model, gpu } = await createGpuJsModel(graph, weights, mode);
+export async function executeGpuJsModel(graph: Graph, weights: WeightMap, inputs: Readonly<Record<string, HostTensor>>, mode: GpuJsMode, options: GpuJsRunOptions = {}): Promise<Readonly<Record<string, HostTensor>>> {
+  const { program, model, gpu } = await createGpuJsModel(graph, weights, mode, options);
   try {
     const ordered = modelInputs(graph).map(({ name }) => {
       const tensor = inputs[name] as HostTensor | undefined;
       if (!tensor) throw new Error(`internal: no value for model input '${name}'`);
       return tensor.data;
     });
-    const result = fromRunner(program, () => model.run(...ordered));
+    const result = await fromRunner(program, () => model.run(...ordered));
     const byName: Readonly<Record<string, Float32Array>> = result instanceof Float32Array ? { [program.outputs[0].name]: result } : result;
     return Object.fromEntries(program.outputs.map((o) => [o.name, { shape: o.shape, data: byName[o.name] }]));
   } finally {

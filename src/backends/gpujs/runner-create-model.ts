@@ -57,7 +57,7 @@ let destroyed = false;
 return {
   info: modelInfo,
   mode,
-  run(...inputs: ModelInputs): ModelOutput {
+  async run(...inputs: ModelInputs): Promise<ModelOutput> {
     if (destroyed) throw new Error(\`\${name}: run() after destroy()\`);
     const given: readonly Float32Array[] = inputs;
     if (given.length !== modelInfo.inputs.length) {

@@ -4,14 +4,14 @@
 // transpiler) once and kept in the project cache (runner-frame-cache.ts), like the other runners'.
 import { createRequire } from 'node:module';
 import type * as TsMorph from 'ts-morph';
-import { loadCachedFrame, runnerCacheDirectory, type CachedFrame } from '../runner-frame-cache.js';
+import { emitFrame, loadCachedFrame, runnerCacheDirectory, type CachedFrame } from '../runner-frame-cache.js';
 import { createModelBody, createModelSourceUrl } from './runner-create-model.js';
 
 const require = createRequire(import.meta.url);
 
 /** Builds the frame with ts-morph (loaded here, on demand: it brings the whole TypeScript compiler). */
 export function buildGpuJsRunnerFrame(): CachedFrame {
-  const { Project, StructureKind, ts } = require('ts-morph') as typeof TsMorph;
+  const { Project, StructureKind } = require('ts-morph') as typeof TsMorph;
   const project = new Project({ useInMemoryFileSystem: true });
   const file = project.createSourceFile('frame.ts', '', { overwrite: true });
   const readonly = (name: string, type: string, docs?: string, optional = false) => ({ name, type, isReadonly: true, ...(optional ? { hasQuestionToken: true } : {}), ...(docs ? { docs: [docs] } : {}) });
@@ -93,8 +93,10 @@ export function buildGpuJsRunnerFrame(): CachedFrame {
         {
           name: 'run',
           parameters: [{ name: 'inputs', type: 'ModelInputs', isRestParameter: true }],
-          returnType: 'ModelOutput',
-          docs: ['One forward pass: the inputs of `info.inputs` in order, float32 (an image NCHW); returns the output, or the outputs by name where there are several.'],
+          returnType: 'Promise<ModelOutput>',
+          docs: [
+            'One forward pass: the inputs of `info.inputs` in order, float32 (an image NCHW); resolves to the output, or to the outputs by name where there are several. gpu.js computes on this thread: the pass blocks it until the output is read back.',
+          ],
         },
         { name: 'destroy', returnType: 'void', docs: ["Frees the model's kernels and their textures; the GPU stays the caller's."] },
       ],
@@ -104,6 +106,7 @@ export function buildGpuJsRunnerFrame(): CachedFrame {
   // called, after the module has been evaluated.
   file.addFunction({
     isExported: true,
+    isAsync: true,
     name: 'createModel',
     docs: ["Builds the model's kernels on `gpu` (a gpu.js GPU in the mode options.mode names) with the packed weights (weights.bin)."],
     parameters: [
@@ -111,18 +114,10 @@ export function buildGpuJsRunnerFrame(): CachedFrame {
       { name: 'weights', type: 'ArrayBuffer | ArrayBufferView' },
       { name: 'options', type: 'CreateModelOptions', initializer: '{}' },
     ],
-    returnType: 'ConvcModel',
+    returnType: 'Promise<ConvcModel>',
     statements: createModelBody.trim(),
   });
-  const format = { indentSize: 2, convertTabsToSpaces: true };
-  file.formatText(format);
-  const typescript = file.getFullText();
-  const transpiled = ts.transpileModule(typescript, {
-    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022, removeComments: false },
-  }).outputText;
-  const javascript = project.createSourceFile('frame.js', transpiled, { overwrite: true });
-  javascript.formatText(format);
-  return { ts: typescript, js: javascript.getFullText() };
+  return emitFrame(project, file);
 }
 
 /** The frame, from the cache in `cacheDir` when it holds this version's, else built (and cached). */

@@ -32,8 +32,8 @@ const runnerDoc = (program: GpuJsProgram): string =>
     'Usage:',
     "  import { GPU } from 'gpu.js';",
     "  const gpu = new GPU({ mode: 'headlessgl' }); // 'webgl2' in a browser; { mode: 'cpu' } with createModel(..., { mode: 'cpu' })",
-    "  const model = createModel(gpu, readFileSync(new URL('./weights.bin', import.meta.url)));",
-    usageLine(program).replace('await ', ''),
+    "  const model = await createModel(gpu, readFileSync(new URL('./weights.bin', import.meta.url)));",
+    usageLine(program),
     '  model.destroy();',
     '  gpu.destroy();',
   ].join('\n');

@@ -178,7 +178,7 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
     const gpujsGraph = loadModel(file, { model, size: { batch, height, width }, passes, target: gpujsTarget, visiblePatches }).graph;
     const inputs = { input, ...(mask ? { mask: mask.graph } : {}) };
     where = mode === 'gpu' ? 'gpujs (WebGL, headless-gl)' : 'gpujs (the CPU, kernels as JavaScript)';
-    outputs = await executeGpuJsModel(gpujsGraph, weights, inputs, mode);
+    outputs = await executeGpuJsModel(gpujsGraph, weights, inputs, mode, { buildGl: (line) => io.stderr.write(`${line}\n`) });
   } else if (backend === 'webgpu') {
     const gpu = await acquireGpu({ adapter: adapterOption(values), verbose: values.verbose ? (line) => io.stderr.write(`${line}\n`) : undefined });
     try {

@@ -1,14 +1,16 @@
 // The gpu.js backend against the ground truth, in both of gpu.js's modes: WebGL through
 // headless-gl (Mesa's llvmpipe, on a private Xvfb display where the process has none) and the
 // CPU, each run checked to be in the mode asked for, since gpu.js changes mode silently.
-// PyTorch goldens, V2-atto and V1-tiny against the reference executor, FCMAE, fused and unfused.
+// PyTorch goldens, V2-atto and V1-tiny against the reference executor, FCMAE, fused and unfused;
+// and what the runner refuses before running.
 import { describe, expect, it } from 'vitest';
-import { createGpuJs, executeGpuJsModel, importGpuJsRunner, type GpuJsMode } from '../../../src/backends/gpujs/execute.js';
+import { createGpuJs, createGpuJsModel, importGpuJsRunner, type GpuJsGpu, type GpuJsMode } from '../../../src/backends/gpujs/execute.js';
 import { generateGpuJsRunnerFiles } from '../../../src/backends/gpujs/runner.js';
 import { lowerToGpuJs } from '../../../src/backends/gpujs/lower.js';
 import { renderGpuJsKernel } from '../../../src/backends/gpujs/render.js';
 import { gpujsTarget } from '../../../src/backends/gpujs/target.js';
-import { executeReference } from '../../../src/backends/reference/executor.js';
+import { executeReference, type WeightMap } from '../../../src/backends/reference/executor.js';
+import type { Graph, HostTensor } from '../../../src/ir/types.js';
 import { pipelines, runPipeline } from '../../../src/passes/manager.js';
 import { bindWeights } from '../../../src/weights/bind.js';
 import { withDerivedWeights } from '../../../src/weights/derive.js';
@@ -23,6 +25,24 @@ import { sumProgram } from './programs.js';
 const RTOL = 1e-4;
 
 const context = { target: gpujsTarget };
+
+/**
+ * Runs `graph` through its generated runner on a GPU in `mode`, asserting the mode that ran:
+ * gpu.js's chosen kernel kind (headless-gl's in GL mode) and the one the runner checked.
+ */
+async function runIn(mode: GpuJsMode, graph: Graph, weights: WeightMap, inputs: Readonly<Record<string, HostTensor>>): Promise<Readonly<Record<string, Float32Array>>> {
+  const { program, model, gpu } = await createGpuJsModel(graph, weights, mode);
+  try {
+    expect(model.mode).toBe(mode);
+    expect(gpu.Kernel?.mode).toBe(mode);
+    expect(gpu.Kernel?.name).toBe(mode === 'gpu' ? 'HeadlessGLKernel' : 'CPUKernel');
+    const result = await model.run(...program.inputs.map((i) => inputs[i.name].data));
+    return result instanceof Float32Array ? { [program.outputs[0].name]: result } : result;
+  } finally {
+    model.destroy();
+    await gpu.destroy();
+  }
+}
 const modes: readonly GpuJsMode[] = ['gpu', 'cpu'];
 const pipelineNames = ['fused', 'unfused'] as const;
 
@@ -31,8 +51,8 @@ describe.each(modes)('gpu.js in %s mode', (mode) => {
     const { input, output, weights } = goldenFiles(name);
     const graph = goldenGraph(name, input, []);
     const passes = runPipeline(graph, pipelines[pipeline], { context });
-    const out = await executeGpuJsModel(passes, withDerivedWeights(passes, weights), { input }, mode);
-    expect(scaledDifference(Object.values(out)[0].data, output.data)).toBeLessThan(RTOL);
+    const out = await runIn(mode, passes, withDerivedWeights(passes, weights), { input });
+    expect(scaledDifference(Object.values(out)[0], output.data)).toBeLessThan(RTOL);
   }, 60_000);
 
   it.each(['convnextv2-atto', 'convnextv1-tiny'].flatMap((v) => pipelineNames.map((p) => [v, p] as const)))('computes %s (%s) as the reference executor does', async (variant, pipeline) => {
@@ -42,8 +62,8 @@ describe.each(modes)('gpu.js in %s mode', (mode) => {
     const input = randomInput(unfused.nodes[0].type.shape, 8);
     const expected = executeReference(unfused, weights, input);
     const passes = runPipeline(graph, pipelines[pipeline], { context });
-    const out = await executeGpuJsModel(passes, withDerivedWeights(passes, weights), { input }, mode);
-    expect(scaledDifference(Object.values(out)[0].data, expected.data)).toBeLessThan(RTOL);
+    const out = await runIn(mode, passes, withDerivedWeights(passes, weights), { input });
+    expect(scaledDifference(Object.values(out)[0], expected.data)).toBeLessThan(RTOL);
   }, 120_000);
 
   it('reproduces an FCMAE golden (pred and loss), the encoder compacted to the visible patches', async () => {
@@ -52,9 +72,9 @@ describe.each(modes)('gpu.js in %s mode', (mode) => {
     const passes = runPipeline(graph, pipelines.fused, { context });
     const input = fcmaeNpy(c.name, 'input.npy');
     const flat = fcmaeNpy(c.name, 'mask.npy');
-    const out = await executeGpuJsModel(passes, bindWeights(passes, fcmaeWeights(c.name), 'weights.safetensors'), { input, mask: flat }, mode);
-    expect(scaledDifference(out.pred.data, fcmaeNpy(c.name, 'pred.npy').data)).toBeLessThan(RTOL);
-    expect(Math.abs(out.loss.data[0] - c.loss) / c.loss).toBeLessThan(RTOL);
+    const out = await runIn(mode, passes, bindWeights(passes, fcmaeWeights(c.name), 'weights.safetensors'), { input, mask: flat });
+    expect(scaledDifference(out.pred, fcmaeNpy(c.name, 'pred.npy').data)).toBeLessThan(RTOL);
+    expect(Math.abs(out.loss[0] - c.loss) / c.loss).toBeLessThan(RTOL);
   }, 120_000);
 
   it('runs a loop longer than gpu.js\'s loopMaxIterations in full', async () => {
@@ -71,14 +91,39 @@ describe.each(modes)('gpu.js in %s mode', (mode) => {
 });
 
 describe('the gpu.js runner', () => {
+  it("refuses, before building a kernel, a tensor wider than the device's textures", async () => {
+    const graph = runPipeline(zooGraph('convnextv2-atto', { batch: 1, height: 32, width: 32 }, []), pipelines.fused, { context });
+    const program = lowerToGpuJs(graph);
+    const runner = await importGpuJsRunner(generateGpuJsRunnerFiles(program).js);
+    let kernels = 0;
+    // A GL device of 16-texel textures, as gpu.js describes one: no kernel may be made for it.
+    const small: GpuJsGpu = {
+      Kernel: { mode: 'gpu', name: 'WebGL2Kernel', features: { maxTextureSize: 16 } },
+      addFunction: () => undefined,
+      createKernel: () => {
+        kernels++;
+        return () => undefined;
+      },
+      destroy: () => undefined,
+    };
+    const weights = new Float32Array(program.weights.reduce((sum, w) => sum + w.floats, 0));
+    await expect(runner.createModel(small, weights)).rejects.toThrow(/^convnextv2-atto: a tensor of \d+ values \(\w+\) needs textures \d+ texels wide, more than this device's MAX_TEXTURE_SIZE \(16\); compile the model for a smaller batch or input size$/);
+    expect(kernels).toBe(0);
+  });
+
+  it('is refused, at lowering, for a tensor past the 2^22 elements float index arithmetic holds exactly', () => {
+    const graph = runPipeline(zooGraph('convnextv2-atto', { batch: 16, height: 224, width: 224 }, []), pipelines.fused, { context });
+    expect(() => lowerToGpuJs(graph)).toThrow(/more than gpu\.js \(WebGL\) can bind \(maxStorageBufferBindingSize 16777216\); use a smaller batch or input size/);
+  });
+
   it('refuses a GPU whose mode is not the one asked for, naming the one gpu.js chose', async () => {
     const graph = runPipeline(zooGraph('convnextv2-atto', { batch: 1, height: 32, width: 32 }, []), pipelines.fused, { context });
     const program = lowerToGpuJs(graph);
     const runner = await importGpuJsRunner(generateGpuJsRunnerFiles(program).js);
     const gpu = await createGpuJs('cpu');
     try {
-      expect(() => runner.createModel(gpu, new Float32Array(0))).toThrow("convnextv2-atto: gpu.js was asked for its gpu mode but chose 'cpu' (CPUKernel)");
-      expect(() => runner.createModel(gpu, new Float32Array(0), { mode: 'cpu' })).toThrow(/convnextv2-atto: the weights hold 0 float32 values, the model needs \d+/);
+      await expect(runner.createModel(gpu, new Float32Array(0))).rejects.toThrow("convnextv2-atto: gpu.js was asked for its gpu mode but chose 'cpu' (CPUKernel)");
+      await expect(runner.createModel(gpu, new Float32Array(0), { mode: 'cpu' })).rejects.toThrow(/convnextv2-atto: the weights hold 0 float32 values, the model needs \d+/);
     } finally {
       await gpu.destroy();
     }

@@ -22,26 +22,26 @@ const classifier = lowerToGpuJs(runPipeline(zooGraph('convnextv2-atto', { batch:
 const uses = {
   fcmae: `import { GPU } from 'gpu.js';
 import { createModel } from './model.js';
-export function use(weights: ArrayBuffer, input: Float32Array, mask: Float32Array): number {
+export async function use(weights: ArrayBuffer, input: Float32Array, mask: Float32Array): Promise<number> {
   const gpu = new GPU({ mode: 'cpu' });
-  const model = createModel(gpu, weights, { mode: 'cpu' });
-  const { pred, loss }: { readonly pred: Float32Array; readonly loss: Float32Array } = model.run(input, mask);
+  const model = await createModel(gpu, weights, { mode: 'cpu' });
+  const { pred, loss }: { readonly pred: Float32Array; readonly loss: Float32Array } = await model.run(input, mask);
   // @ts-expect-error the mask is required
-  model.run(input);
+  await model.run(input);
   // @ts-expect-error gpu.js has no such mode for this runner
-  createModel(gpu, weights, { mode: 'webgpu' });
+  await createModel(gpu, weights, { mode: 'webgpu' });
   model.destroy();
   return pred.length + loss[0];
 }
 `,
   classifier: `import { GPU } from 'gpu.js';
 import { createModel, modelInfo } from './model.js';
-export function use(weights: ArrayBuffer, input: Float32Array): number {
+export async function use(weights: ArrayBuffer, input: Float32Array): Promise<number> {
   const gpu = new GPU({ mode: 'headlessgl' });
-  const model = createModel(gpu, weights);
-  const logits: Float32Array = model.run(input);
+  const model = await createModel(gpu, weights);
+  const logits: Float32Array = await model.run(input);
   // @ts-expect-error a classifier takes one input
-  model.run(input, input);
+  await model.run(input, input);
   const kernels: readonly string[] = modelInfo.kernels;
   model.destroy();
   gpu.destroy();
@@ -76,7 +76,7 @@ describe('the generated gpu.js runner under tsc --strict', () => {
 
   it('declares createModel(gpu, weights, options), typed kernel functions and no imports', () => {
     const { ts, js } = generateGpuJsRunnerFiles(fcmae);
-    expect(ts).toContain('export function createModel(gpu: GpuJs, weights: ArrayBuffer | ArrayBufferView, options: CreateModelOptions = {}): ConvcModel {');
+    expect(ts).toContain('export async function createModel(gpu: GpuJs, weights: ArrayBuffer | ArrayBufferView, options: CreateModelOptions = {}): Promise<ConvcModel> {');
     expect(ts).toContain('export type ModelInputs = [input: Float32Array, mask: Float32Array];');
     expect(ts).toContain('export type ModelOutput = { readonly "pred": Float32Array; readonly "loss": Float32Array };');
     expect(ts).toMatch(/\nfunction linear_gelu\(this: KernelThis, input: KernelInput, weight: KernelInput, bias: KernelInput\): number \{\n/);
