@@ -11,7 +11,14 @@ import { formatShape, type Graph } from '../../ir/types.js';
 import type { KernelProgram, ScheduleValue } from '../../kernel/ir.js';
 import { printKernel } from '../../kernel/print.js';
 import { passRegistry, pipelines } from '../../passes/manager.js';
-import { userError } from '../../util/diagnostics.js';
+import { runFailure, userError } from '../../util/diagnostics.js';
+import { spawnSync } from 'node:child_process';
+import { graphToDot } from '../../kernel/dot.js';
+import { lowerModel } from '../../kernel/lower/index.js';
+import { splitForKernels } from '../../kernel/split.js';
+import { webgpuDefaultTarget } from '../../kernel/target.js';
+import { writeFileAtomically } from '../../util/atomic-write.js';
+import { checkOutputFile } from '../../util/output-path.js';
 import { graphInput, mainOutput } from '../../ir/graph-io.js';
 
 export const inspectHelp = `convc inspect <file.cnx> [options]
@@ -29,6 +36,9 @@ ${sizeHelp}
                       kernel, schedule, workgroups x threads, and the IR nodes it computes
   --kernel N          print only dispatch N's kernel (0-based, as --kernels numbers them):
                       its kernel program as text, then its WGSL
+  --dot FILE          also write the kernels as a Graphviz graph: a box per WGSL dispatch
+                      naming its kernel and the IR nodes it covers, edges from what it reads
+  --svg FILE          also render that graph as SVG (needs Graphviz's dot: apt-get install graphviz)
   --json              print JSON instead: {model, file, pipeline, input, output, params, macs,
                       dispatches, bytes_moved, ops, nodes}, with --kernels also
                       kernels: [{index, name, schedule, workgroups, workgroup_size, covers}];
@@ -107,6 +117,16 @@ export function compactSchedule(kernel: KernelProgram): string {
   return words.join(' ') || 'none';
 }
 
+/** `dot` rendered by Graphviz's dot as SVG; a user error naming the package where dot is missing. */
+function renderSvgWithDot(dot: string): string {
+  const run = spawnSync('dot', ['-Tsvg'], { input: dot, encoding: 'utf8', maxBuffer: 256 * 2 ** 20 });
+  if (run.error && (run.error as NodeJS.ErrnoException).code === 'ENOENT') {
+    throw userError("--svg needs Graphviz's dot, which is not installed", undefined, ['install it (Debian: apt-get install graphviz), or write the graph with --dot FILE and render it elsewhere']);
+  }
+  if (run.status !== 0) throw runFailure(`dot -Tsvg failed (exit ${run.status}): ${(run.stderr ?? '').trim().split('\n').slice(-3).join(' ')}`);
+  return run.stdout;
+}
+
 /** The --kernels table: a header, then a line per dispatch, columns padded to their widest cell. */
 function kernelTable(entries: readonly KernelEntry[], program: WgslProgram): string {
   const rows = [
@@ -165,12 +185,22 @@ export async function inspectCommand(args: readonly string[], io: CliIo): Promis
     kernels: { type: 'boolean' },
     kernel: { type: 'string' },
     json: { type: 'boolean' },
+    dot: { type: 'string' },
+    svg: { type: 'string' },
   });
   if (values.help) {
     io.stdout.write(`${inspectHelp}\n`);
     return 0;
   }
   const file = requireOne(positionals, 'inspect', 'a .cnx file');
+  if ((values.dot !== undefined || values.svg !== undefined) && (values.kernel !== undefined || values.after !== undefined)) {
+    throw userError('--dot and --svg draw the whole model; they do not go with --kernel or --after');
+  }
+  // Before the model is built: a bad path fails now.
+  for (const flag of ['dot', 'svg'] as const) {
+    const path = stringOption(values, flag);
+    if (path !== undefined) checkOutputFile(path, `the --${flag} file`, { createParents: true });
+  }
   const passes = chosenPasses(values);
   const after = stringOption(values, 'after');
   if (after !== undefined && !passes.includes(after)) {
@@ -194,6 +224,15 @@ export async function inspectCommand(args: readonly string[], io: CliIo): Promis
     if (values.json) io.stdout.write(`${JSON.stringify({ index, name: kernel.name, schedule: kernel.schedule, text, wgsl }, null, 2)}\n`);
     else io.stdout.write(`# dispatch ${index}: kernel program\n${text}\n# dispatch ${index}: WGSL\n${wgsl}`);
     return 0;
+  }
+  const dotPath = stringOption(values, 'dot');
+  const svgPath = stringOption(values, 'svg');
+  if (dotPath !== undefined || svgPath !== undefined) {
+    const lowered = splitForKernels(graph);
+    const dot = graphToDot(lowered, lowerModel(lowered, webgpuDefaultTarget, () => undefined));
+    // The SVG first: without Graphviz nothing is written.
+    if (svgPath !== undefined) writeFileAtomically(svgPath, renderSvgWithDot(dot));
+    if (dotPath !== undefined) writeFileAtomically(dotPath, dot);
   }
   const report = inspectReport(graph, file, passes, program);
   if (values.json) {
