@@ -363,13 +363,20 @@ async function parent(args: readonly string[]): Promise<number> {
         slowestInput = `input ${index}: ${job.mutated} (${job.mutations.join(', ')}), ${result.outcome}`;
       }
       done++;
+      // On a terminal, where the run stands (long runs take minutes); nothing in a log.
+      if (process.stderr.isTTY && done % 50 === 0) {
+        const limit = Number.isFinite(runs) ? `/${runs}` : '';
+        process.stderr.write(`\rfuzz: ${done}${limit} inputs, ${((performance.now() - started) / 1000).toFixed(0)} s, ${counts.internal + counts['bad-location'] + counts.timeout + counts.crash} failures`);
+      }
       if (result.outcome !== 'compiled' && result.outcome !== 'not-lowered' && result.outcome !== 'user-error') {
         const folder = save(out, seed, job, result);
+        if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
         console.log(`FAIL input ${index} (${result.outcome}, ${job.mutated}: ${job.mutations.join(', ')}) saved to ${folder}\n  ${result.detail.split('\n').slice(0, 4).join('\n  ')}`);
       }
     }
   } finally {
     runner.stop();
+    if (process.stderr.isTTY && done >= 50) process.stderr.write('\n');
   }
   const failures = counts.internal + counts['bad-location'] + counts.timeout + counts.crash;
   const elapsed = ((performance.now() - started) / 1000).toFixed(1);

@@ -7,8 +7,9 @@ export interface CliIo {
 export const processIo: CliIo = { stdout: process.stdout, stderr: process.stderr };
 
 /**
- * A one-line progress display on a terminal; plain lines at each quarter otherwise. Silent for
- * work that finishes within a second, where progress would only be noise.
+ * A one-line progress display on a terminal, redrawn in place. Nothing when stderr is not a
+ * terminal (a log, a pipe, a test): lines of percentages there are noise. Silent too for work
+ * that finishes within `quietMs`, where a bar would only flicker.
  */
 export function progress(io: CliIo, label: string, quietMs = 1000): { update(done: number, total: number): void; finish(): void } {
   const tty = io.stderr.isTTY === true;
@@ -24,8 +25,6 @@ export function progress(io: CliIo, label: string, quietMs = 1000): { update(don
         const width = 30;
         const filled = Math.round((width * done) / total);
         io.stderr.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`);
-      } else if (percent % 25 === 0) {
-        io.stderr.write(`${label}: ${percent}% (${done}/${total})\n`);
       }
     },
     finish() {

@@ -40,12 +40,13 @@ export function writeFileAtomically(path: string, data: string | Uint8Array, opt
 }
 
 /** Writes a new file in pieces, letting signals through between them: for files of gigabytes. */
-export async function writeLargeFile(path: string, bytes: Uint8Array, chunkBytes = 64 * 2 ** 20): Promise<void> {
+export async function writeLargeFile(path: string, bytes: Uint8Array, chunkBytes = 64 * 2 ** 20, onChunk?: (written: number, total: number) => void): Promise<void> {
   const fd = openSync(path, 'wx');
   try {
     let written = 0;
     while (written < bytes.length) {
       written += writeSync(fd, bytes, written, Math.min(chunkBytes, bytes.length - written));
+      onChunk?.(written, bytes.length);
       await yieldToSignals();
     }
   } finally {

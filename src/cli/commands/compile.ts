@@ -9,7 +9,7 @@ import { inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, p
 import { scheduleForCommand } from '../../tune/lookup.js';
 import { webgpuDefaultTarget } from '../../kernel/target.js';
 import { commentSafe } from '../../kernel/comment-safe.js';
-import type { CliIo } from '../io.js';
+import { progress, type CliIo } from '../io.js';
 import { loadWeights, unusedSeedNote, weightHelp, weightOptions } from '../weights.js';
 import { lowerToWgsl, packWeights } from '../../backends/wgsl/lower.js';
 import { generateRunnerFiles } from '../../backends/wgsl/runner.js';
@@ -115,7 +115,12 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
     createParents: explicitOut === undefined,
     inputs: [{ path: file, what: 'model file' }, ...(weightsPath === undefined ? [] : [{ path: weightsPath, what: 'weights file' }])],
   });
+  // The large variants take seconds to tens of seconds (their weights above all): a bar on a
+  // terminal over the steps, then over the weights file's bytes.
+  const bar = progress(io, `compiling ${graph.name}`);
+  const steps = 4;
   const weights = loadWeights(graph, values, nonNegativeInt(values.seed, '--seed', 0));
+  bar.update(1, steps);
   const seedNote = unusedSeedNote(values, false);
   if (seedNote) io.stderr.write(seedNote);
   let program: ModelProgram;
@@ -143,9 +148,13 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
       return [`${wgsl.shaders.length} kernels`];
     };
   }
+  bar.update(2, steps);
   const report = inspectReport(graph, file, chosenPasses(values), program);
   const runner = cuda ? generateCudaRunnerFiles(program as CudaProgram) : gpujs ? generateGpuJsRunnerFiles(program as GpuJsProgram) : generateRunnerFiles(program);
+  bar.update(3, steps);
   const packed = weights ? packWeights(graph, program, weights) : undefined;
+  bar.update(4, steps);
+  bar.finish();
   const language = cuda ? 'CUDA' : gpujs ? 'gpu.js' : 'WGSL';
   let written: string[] = [];
   // Only writing happens while the staging directory exists; each step lets a Ctrl-C through.
@@ -154,7 +163,12 @@ export async function compileCommand(args: readonly string[], io: CliIo): Promis
     writeFileSync(join(dir, 'model.js'), runner.js);
     written = files(dir);
     await yieldToSignals();
-    if (packed) await writeLargeFile(join(dir, 'weights.bin'), new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength));
+    if (packed) {
+      const writing = progress(io, 'writing weights.bin (MiB)');
+      const mib = (bytes: number) => Math.ceil(bytes / 2 ** 20);
+      await writeLargeFile(join(dir, 'weights.bin'), new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength), undefined, (done, total) => writing.update(mib(done), mib(total)));
+      writing.finish();
+    }
     writeFileSync(join(dir, 'graph.json'), `${JSON.stringify(graphToJson(graph), null, 1)}\n`);
     const summary = [
       `model       ${report.model}  (${file})`,
