@@ -10,6 +10,7 @@ import { modelInputs } from '../../kernel/model-io.js';
 import type { WeightMap } from '../reference/executor.js';
 import type { Graph, HostTensor } from '../../ir/types.js';
 import { userError } from '../../util/diagnostics.js';
+import { claimProcessGl } from '../gl-process.js';
 import { ensureDisplay } from './display.js';
 import { buildGlIfMissing, glLoads } from './gl-build.js';
 import { lowerToGpuJs, type GpuJsProgram } from './lower.js';
@@ -59,6 +60,8 @@ function glUnavailable(): string {
 export async function createGpuJs(mode: GpuJsMode, options: GpuJsRunOptions = {}): Promise<GpuJsGpu> {
   // Before gpu.js loads: it looks for gl once, when it is first imported.
   if (mode === 'gpu' && options.buildGl) buildGlIfMissing(options.buildGl);
+  // Dawn's OpenGL backend and headless-gl cannot share a process (gl-process.ts).
+  if (mode === 'gpu') claimProcessGl("gpu.js's GL mode (headless-gl)");
   const { GPU } = loadGpuJs();
   if (mode === 'gpu') await ensureDisplay();
   let gpu: GpuJsGpu;

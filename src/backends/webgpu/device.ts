@@ -11,6 +11,7 @@ import { captureNativeStderr } from './quiet-stderr.js';
 import { ensureRuntimeDir } from './runtime-dir.js';
 import { userError } from '../../util/diagnostics.js';
 import { packageRoot } from '../../util/package-root.js';
+import { claimProcessGl } from '../gl-process.js';
 
 export { packageRoot };
 
@@ -237,6 +238,8 @@ async function findDevice(log: (line: string) => void, choice: AdapterChoice): P
   const tried: string[] = [];
   for (const attempt of attempts(log)) {
     if (choice !== 'auto' && attempt.api !== choice) continue;
+    // headless-gl (gpu.js) and Dawn's OpenGL backend cannot share a process (gl-process.ts).
+    if (attempt.api === 'gl') claimProcessGl("Dawn's OpenGL ES backend (the WebGPU gl adapter)");
     if (attempt.preload?.length) preload(attempt.preload, log);
     const restoreEnv = applyEnv(attempt.env ?? {});
     const gpu = instanceFor(dawn, attempt.backend);

@@ -17,6 +17,7 @@ import { withDerivedWeights } from '../../../src/weights/derive.js';
 import { randomInput, randomWeights } from '../../../src/weights/random.js';
 import { goldenCases, goldenFiles, goldenGraph, scaledDifference, zooGraph } from '../../helpers.js';
 import { fcmaeCases, fcmaeGraph, fcmaeNpy, fcmaeWeights } from '../../models/fcmae-helpers.js';
+import { acquireGpu } from '../../../src/backends/webgpu/device.js';
 import { sumProgram } from './programs.js';
 
 // The goldens are f64 PyTorch and the kernels compute in f32 (GLSL floats on llvmpipe): issue
@@ -87,6 +88,16 @@ describe.each(modes)('gpu.js in %s mode', (mode) => {
     } finally {
       await gpu.destroy();
     }
+  });
+});
+
+describe("Dawn's OpenGL backend after gpu.js's GL mode", () => {
+  it('is refused, saying why (the other order: gl-process.test.ts)', async () => {
+    // The GL mode tests above hold headless-gl in this process.
+    await createGpuJs('gpu').then((gpu) => gpu.destroy());
+    await expect(acquireGpu({ adapter: 'gl' })).rejects.toThrow(
+      "Dawn's OpenGL ES backend (the WebGPU gl adapter) cannot start in this process: gpu.js's GL mode (headless-gl) already uses OpenGL here",
+    );
   });
 });
 
