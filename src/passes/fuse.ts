@@ -118,10 +118,11 @@ function fuseEpiloguesOnce(graph: Graph, context: PassContext): Graph {
         type: consumer.type,
         fusion: { prologue: anchor.fusion?.prologue ?? [], epilogue: [...epilogue, step(consumer, others.map((_, i) => base + i))] },
       };
-      // Normalising its output over channels has the kernel's threads share an output pixel's
-      // channels: fuse only where the target can run such a kernel (not where a thread writes
-      // only its own element).
-      if (isChannelReduction(consumer.op) && !computable({ ...graph, nodes: state.nodes }, fused, context.target)) break;
+      // Normalising its output over channels has the kernel's threads write all of an output
+      // pixel's channels: not on a target whose threads write only their own element (gpu.js).
+      // Every other target runs such a kernel under some schedule (a tree reduction over a few
+      // lanes fits any workgroup), so no lowering is tried here: this pass runs on every graph.
+      if (isChannelReduction(consumer.op) && context.target.threadWrites === 'own-element') break;
       state.merge(id, fused, consumer.id, id);
       // The anchor now makes the consumer's value, so it has the consumer's readers.
       state.uses[id] = state.uses[consumer.id];
