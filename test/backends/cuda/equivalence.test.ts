@@ -18,6 +18,7 @@ import { withDerivedWeights } from '../../../src/weights/derive.js';
 import { randomInput, randomWeights } from '../../../src/weights/random.js';
 import { scaledDifference } from '../../helpers.js';
 import { blockCases, networkCases, type ModelCase } from '../../model-cases.js';
+import { yieldToEventLoop } from '../../event-loop.js';
 
 // As for WebGPU's narrow tiers (test/passes/equivalence.test.ts): f32 kernels, and LayerNorms
 // over one to three channels that amplify their input's rounding without bound as two channels
@@ -28,6 +29,8 @@ const scratch = mkdtempSync(join(tmpdir(), 'convc-cuda-property-'));
 let written = 0;
 
 const emulatedAgrees = async (c: ModelCase): Promise<void> => {
+  // Each case compiles and runs synchronously for seconds; let vitest's IPC through between them.
+  await yieldToEventLoop();
   const file = join(scratch, `case-${written++}.cnx`);
   writeFileSync(file, c.source);
   const graph = elaborate(loadProgram(file), 'm', { batch: c.batch, height: c.height, width: c.width });
