@@ -1,32 +1,21 @@
 // convc run: executes a model on an input with real or random weights.
 import { chosenPasses, loadModel } from '../model.js';
-import { adapterHelp, adapterOption, inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, positiveInt, precisionHelp, precisionOption, precisionOptions, requireOne, sizeOptions, stringOption, tuningHelp, tuningOptions } from '../options.js';
-import { scheduleForCommand } from '../../tune/lookup.js';
-import { targetOfDevice } from '../../kernel/target.js';
-import { progress, type CliIo } from '../io.js';
-import { executeGraph } from '../../backends/reference/executor.js';
+import { backendOption, backends, checkPrecision, executeOnBackend, gpujsModeOption } from '../backend-run.js';
+import { adapterHelp, inputSize, modelHelp, modelOptions, nonNegativeInt, parseCommandLine, positiveInt, precisionHelp, precisionOption, precisionOptions, requireOne, sizeOptions, stringOption, tuningHelp, tuningOptions } from '../options.js';
+import type { CliIo } from '../io.js';
 import { graphInput, mainOutput } from '../../ir/graph-io.js';
 import { visibleCount } from '../../ir/ops/patch-compaction.js';
 import { checkMaskOptions, chooseMask, describeMask, maskHelp, maskOptions, writeMaskOut } from '../mask.js';
-import { acquireGpu } from '../../backends/webgpu/device.js';
-import { executeWebGpuModel } from '../../backends/wgsl/execute.js';
-import { executeCudaModel } from '../../backends/cuda/execute.js';
-import { cudaTarget } from '../../backends/cuda/target.js';
-import { executeGpuJsModel, type GpuJsMode } from '../../backends/gpujs/execute.js';
-import { gpujsTarget } from '../../backends/gpujs/target.js';
 import { readNpy, writeNpy } from '../../io/npy.js';
 import { peakHostBytes } from '../../ir/cost.js';
-import { formatShape, type Graph, type HostTensor, type Node } from '../../ir/types.js';
-import { describeNode } from '../../ir/print.js';
+import { formatShape, type HostTensor } from '../../ir/types.js';
 import { runFailure, userError } from '../../util/diagnostics.js';
 import { writeFileAtomically } from '../../util/atomic-write.js';
 import { checkOutputFile } from '../../util/output-path.js';
 import { randomInput } from '../../weights/random.js';
 import { loadWeights, readBytes, unusedSeedNote, weightHelp, weightOptions } from '../weights.js';
 
-export const backends = ['reference', 'webgpu', 'cuda', 'cuda-emulated', 'gpujs'] as const;
-
-const gpujsModes: readonly GpuJsMode[] = ['gpu', 'cpu'];
+export { backends } from '../backend-run.js';
 
 /** Host memory a run may need before it is refused, in GiB: a third of a 24 GiB machine. */
 const DEFAULT_MAX_MEMORY_GIB = 8;
@@ -103,14 +92,10 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
     return 0;
   }
   const file = requireOne(positionals, 'run', 'a .cnx file');
-  const backend = stringOption(values, 'backend') ?? 'reference';
-  if (!(backends as readonly string[]).includes(backend)) throw userError(`unknown backend '${backend}'; backends: ${backends.join(', ')}`);
+  const backend = backendOption(values);
   const precision = precisionOption(values);
-  if (precision !== 'f32' && backend === 'reference') throw userError(`--precision ${precision} is for GPU backends; the reference backend computes in f64 and f32`);
-  if (precision !== 'f32' && backend === 'gpujs') throw userError(`--precision ${precision}: gpu.js stores f32 only (its precision 'single')`);
-  const gpujsMode = stringOption(values, 'gpujs-mode');
-  if (gpujsMode !== undefined && backend !== 'gpujs') throw userError(`--gpujs-mode is for the gpujs backend, not ${backend}`);
-  if (gpujsMode !== undefined && !(gpujsModes as readonly string[]).includes(gpujsMode)) throw userError(`unknown --gpujs-mode '${gpujsMode}'; modes: ${gpujsModes.join(', ')}`);
+  checkPrecision(precision, backend);
+  const gpujsMode = gpujsModeOption(values, backend);
   if (values.weights === undefined && values['random-weights'] !== true) {
     throw userError('convc run needs weights: --weights FILE or --random-weights');
   }
@@ -158,61 +143,22 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
   const seedNote = unusedSeedNote(values, inputPath === undefined || (mask !== undefined && values.mask === undefined));
   if (seedNote) io.stderr.write(seedNote);
   const debugNonFinite = values['debug-nonfinite'] === true;
-  let outputs: Readonly<Record<string, HostTensor>>;
-  let where = backend;
-  /** With --debug-nonfinite: where the first non-finite value came from. */
-  let origin: string | undefined;
-  if (backend === 'cuda' || backend === 'cuda-emulated') {
-    if (debugNonFinite) throw userError(`--debug-nonfinite is for the reference and webgpu backends; rerun with one of them to find where a non-finite value arises`);
-    if (values.tuning !== undefined) throw userError('--tuning files are for WebGPU adapters; the cuda backends use their default schedules');
-    // The passes fuse for the CUDA target: its limits and cost model decide.
-    const cudaGraph = loadModel(file, { model, size: { batch, height, width }, passes, target: cudaTarget(), visiblePatches }).graph;
-    const inputs = { input, ...(mask ? { mask: mask.graph } : {}) };
-    where = backend === 'cuda' ? 'cuda' : 'cuda-emulated (the CPU, through the emulated driver)';
-    outputs = await executeCudaModel(cudaGraph, weights, inputs, { driver: backend, precision });
-  } else if (backend === 'gpujs') {
-    if (debugNonFinite) throw userError(`--debug-nonfinite is for the reference and webgpu backends; rerun with one of them to find where a non-finite value arises`);
-    if (values.tuning !== undefined) throw userError('--tuning files are for WebGPU adapters; the gpujs backend uses its default schedules');
-    const mode = (gpujsMode ?? 'gpu') as GpuJsMode;
-    // The passes fuse for gpu.js: a thread writes its own element, so reductions stay apart.
-    const gpujsGraph = loadModel(file, { model, size: { batch, height, width }, passes, target: gpujsTarget, visiblePatches }).graph;
-    const inputs = { input, ...(mask ? { mask: mask.graph } : {}) };
-    where = mode === 'gpu' ? 'gpujs (WebGL, headless-gl)' : 'gpujs (the CPU, kernels as JavaScript)';
-    outputs = await executeGpuJsModel(gpujsGraph, weights, inputs, mode, { buildGl: (line) => io.stderr.write(`${line}\n`) });
-  } else if (backend === 'webgpu') {
-    const gpu = await acquireGpu({ adapter: adapterOption(values), verbose: values.verbose ? (line) => io.stderr.write(`${line}\n`) : undefined });
-    try {
-      where = `webgpu (${gpu.adapterInfo})`;
-      const size = { height, width };
-      // The passes fuse for this device: its limits and its cost model decide.
-      const target = targetOfDevice(gpu.device, 'this device');
-      const built = new Map<number, Graph>();
-      const build = (n: number): Graph => {
-        if (!built.has(n)) built.set(n, loadModel(file, { model, size: { batch: n, ...size }, passes, target, visiblePatches }).graph);
-        return built.get(n)!;
-      };
-      const say = (line: string) => io.stderr.write(`${line}\n`);
-      const schedule = scheduleForCommand(values, { adapter: gpu.adapterInfo, graphs: [build(batch)], target, precision, say });
-      const inputs = { input, ...(mask ? { mask: mask.graph } : {}) };
-      const result = await executeWebGpuModel(build, weights, inputs, gpu.device, { findNonFinite: debugNonFinite, precision, ...(schedule ? { schedule } : {}) });
-      if (result.chunk < batch) io.stderr.write(`note: the batch of ${batch} was run in pieces of ${result.chunk} to fit the adapter's buffer limits\n`);
-      outputs = result.outputs;
-      const found = result.nonFinite;
-      if (found) origin = `dispatch ${found.dispatch} (kernel ${found.kernel}, computing ${found.covers}) first wrote ${found.value} at element ${found.index}`;
-    } finally {
-      gpu.destroy();
-    }
-  } else {
-    const bar = progress(io, `running ${graph.name}`);
-    const onValue = (node: Node, value: HostTensor) => {
-      if (origin !== undefined) return;
-      const at = value.data.findIndex((v) => !Number.isFinite(v));
-      if (at >= 0) origin = `IR node ${describeNode(node)} first produced ${value.data[at]} at element ${at} (NCHW)`;
-    };
-    const inputs = { input, ...(mask ? { mask: mask.graph } : {}) };
-    outputs = executeGraph(graph, weights, inputs, { onNode: (done, total) => bar.update(done, total), ...(debugNonFinite ? { onValue } : {}) });
-    bar.finish();
-  }
+  const { outputs, where, origin } = await executeOnBackend({
+    backend,
+    file,
+    model,
+    passes,
+    size: { batch, height, width },
+    visiblePatches,
+    graph,
+    weights,
+    inputs: { input, ...(mask ? { mask: mask.graph } : {}) },
+    precision,
+    gpujsMode,
+    values,
+    debugNonFinite,
+    io,
+  });
   for (const [name, value] of Object.entries(outputs)) {
     const nonFinite = value.data.reduce((count, v) => (Number.isFinite(v) ? count : count + 1), 0);
     if (nonFinite === 0) continue;
@@ -231,9 +177,9 @@ export async function runCommand(args: readonly string[], io: CliIo): Promise<nu
   if (lossPath !== undefined) writeFileAtomically(lossPath, writeNpy({ shape: [], data: loss!.data }));
   const maskPath = mask && writeMaskOut(values, mask);
   if (maskPath) written.push(maskPath);
-  const inputs = mask ? `input ${formatShape(input.shape)}, ${describeMask(mask)}` : `input ${formatShape(input.shape)}`;
+  const described = mask ? `input ${formatShape(input.shape)}, ${describeMask(mask)}` : `input ${formatShape(input.shape)}`;
   const results = graph.outputs.map((o) => `${graph.outputs.length === 1 ? 'output' : o.name} ${formatShape(outputs[o.name].shape)}`).join(', ');
-  const lines = [`${graph.name} on ${where}: ${inputs} -> ${results}`];
+  const lines = [`${graph.name} on ${where}: ${described} -> ${results}`];
   if (output.shape.length === 2) lines.push('top classes (index (logit)):', ...topClasses(output, 5));
   // f32's 7 significant digits; LOSS.npy holds every bit.
   if (loss) lines.push(`loss ${loss.data[0].toPrecision(7)}`);
