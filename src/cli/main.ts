@@ -24,6 +24,10 @@ const commands: Readonly<Record<string, { load: () => Promise<Command>; summary:
     load: async () => import('./commands/inspect.js').then((m) => ({ run: m.inspectCommand, help: m.inspectHelp })),
     summary: "print a model's shapes, parameters, MACs and kernels",
   },
+  classify: {
+    load: async () => import('./commands/classify.js').then((m) => ({ run: m.classifyCommand, help: m.classifyHelp })),
+    summary: 'top ImageNet classes of JPEG and PNG images',
+  },
   bench: {
     load: async () => import('./commands/bench.js').then((m) => ({ run: m.benchCommand, help: m.benchHelp })),
     summary: 'time fused vs unfused convc and ONNX Runtime on one adapter',
