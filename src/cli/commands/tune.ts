@@ -106,8 +106,10 @@ export async function tuneCommand(args: readonly string[], io: CliIo, hooks: Tun
     const out = explicitOut ?? defaultTuningPath(gpu.adapterInfo);
     const target = targetOfDevice(gpu.device, 'this device');
     const inputShape = formatShape(graph.nodes[0].type.shape);
-    io.stderr.write(`tuning ${graph.name} at ${inputShape} on ${gpu.adapterInfo}, budget ${(budgetMs / 1000).toFixed(0)} s\n`);
-    const outcomes = await tuneKernels({ device: gpu.device, graph, target, weights, input, budgetMs, hooks, log: (line) => io.stderr.write(`  ${line}\n`) });
+    // A line per kernel as it is tuned, on a terminal only: in a log the summary below says it all.
+    const say = io.stderr.isTTY === true ? (line: string) => io.stderr.write(`${line}\n`) : () => {};
+    say(`tuning ${graph.name} at ${inputShape} on ${gpu.adapterInfo}, budget ${(budgetMs / 1000).toFixed(0)} s`);
+    const outcomes = await tuneKernels({ device: gpu.device, graph, target, weights, input, budgetMs, hooks, log: (line) => say(`  ${line}`) });
 
     // Merged with what the file already holds for this adapter; a file of another adapter is replaced.
     let previous: TuningFile = emptyTuning(gpu.adapterInfo);
@@ -124,7 +126,7 @@ export async function tuneCommand(args: readonly string[], io: CliIo, hooks: Tun
     for (const o of outcomes) if (o.tuned) found[o.key] = o.tuned;
     const kernels = { ...previous.kernels, ...found };
     const schedules = tunedSchedules({ ...previous, kernels }, [graph], target);
-    io.stderr.write(`  timing the whole model, tuned and default (${runs} passes each)\n`);
+    say(`  timing the whole model, tuned and default (${runs} passes each)`);
     const whole = await timeWholeModel(gpu.device, graph, target, weights, input, schedules.schedule, runs);
     const seconds = (performance.now() - started) / 1000;
     const tuning: TuningFile = {
@@ -136,6 +138,8 @@ export async function tuneCommand(args: readonly string[], io: CliIo, hooks: Tun
 
     const tunedCount = outcomes.filter((o) => o.tuned && !o.tuned.is_default).length;
     const lines = [`tuned ${graph.name} at ${inputShape} in ${seconds.toFixed(0)} s: ${outcomes.length} distinct kernels, ${tunedCount} faster than the default by over ${(100 * minimumGain).toFixed(0)}%`];
+    const wrong = outcomes.reduce((sum, o) => sum + (o.tuned?.rejected ?? 0), 0);
+    if (wrong > 0) lines.push(`  ${wrong} candidate schedule${wrong === 1 ? '' : 's'} computed a wrong result and ${wrong === 1 ? 'was' : 'were'} rejected`);
     const unsearched = outcomes.filter((o) => !o.tuned && o.skipped?.startsWith('not searched')).length;
     if (unsearched > 0) lines.push(`  ${unsearched} kernels not searched: the budget was spent on those taking more of the model's time (a larger --budget reaches them)`);
     for (const o of outcomes) {
