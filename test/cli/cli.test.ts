@@ -17,7 +17,7 @@ async function convc(...args: string[]) {
 }
 
 describe('help and argument errors', () => {
-  it.each(['compile', 'run', 'inspect', 'bench', 'export'])('convc %s --help describes the command and its flags', async (command) => {
+  it.each(['compile', 'run', 'inspect', 'classify', 'bench', 'export'])('convc %s --help describes the command and its flags', async (command) => {
     const { code, out } = await convc(command, '--help');
     expect(code).toBe(0);
     expect(out).toMatch(new RegExp(`^convc ${command} <file\\.cnx>`));
@@ -25,7 +25,7 @@ describe('help and argument errors', () => {
   });
 
   it('documents only flags the command accepts', async () => {
-    for (const command of ['compile', 'run', 'inspect', 'bench', 'export']) {
+    for (const command of ['compile', 'run', 'inspect', 'classify', 'bench', 'export']) {
       const { out } = await convc(command, '--help');
       for (const flag of out.match(/--[a-z-]+/g) ?? []) {
         const { err } = await convc(command, flag, '--help');
