@@ -51,6 +51,19 @@ describe('convc classify', () => {
     }
   });
 
+  it('gives each image the same classes when they span several batches (of 8)', async () => {
+    const many = Array.from({ length: 9 }, (_, i) => images[i % images.length]);
+    const run = async (files: string[]) => JSON.parse((await classify(model, '--random-weights', '--size', '64', '--top', '3', '--json', ...files)).out) as JsonEntry[];
+    const alone = await run(images);
+    const batched = await run(many);
+    expect(batched.map((e) => e.file)).toEqual(many);
+    for (const [i, entry] of batched.entries()) {
+      const expected = alone[i % images.length];
+      expect(entry.top.map((c) => c.index)).toEqual(expected.top.map((c) => c.index));
+      for (const [k, c] of entry.top.entries()) expect(c.prob).toBeCloseTo(expected.top[k].prob, 6);
+    }
+  });
+
   it('prints a readable table by default, with ImageNet names', async () => {
     const { code, out } = await classify(model, '--random-weights', '--size', '64', images[0]);
     expect(code).toBe(0);

@@ -9,7 +9,7 @@ import { decodeImageFile } from '../../image/decode.js';
 import { imagenetEval, resizeSizeFor, type ImageTensor } from '../../image/preprocess.js';
 import { topClasses, type RankedClass } from '../../image/classes.js';
 import { graphInput, mainOutput } from '../../ir/graph-io.js';
-import { formatShape } from '../../ir/types.js';
+import { formatShape, type Graph } from '../../ir/types.js';
 import { runFailure, userError } from '../../util/diagnostics.js';
 
 /** Images per run: a batch amortises a run's setup; more only holds more memory. */
@@ -102,6 +102,12 @@ export async function classifyCommand(args: readonly string[], io: CliIo): Promi
   if (seedNote) io.stderr.write(seedNote);
   if (values['random-weights'] === true) io.stderr.write('note: random weights: the classes below mean nothing\n');
 
+  // The reference backend's graph per batch size: every full batch shares one, the last its own.
+  const graphs = new Map([[1, graph]]);
+  const graphOfBatch = (batch: number): Graph => {
+    if (!graphs.has(batch)) graphs.set(batch, loadModel(file, { model, size: shapeOf(batch), passes }).graph);
+    return graphs.get(batch)!;
+  };
   const results: Classified[] = [];
   // Over several batches only: one batch has the backend's own progress.
   const bar = images.length > BATCH ? progress(io, `classifying ${images.length} images`) : undefined;
@@ -120,7 +126,7 @@ export async function classifyCommand(args: readonly string[], io: CliIo): Promi
       passes,
       size: shapeOf(batch),
       visiblePatches: undefined,
-      graph: batch === 1 ? graph : loadModel(file, { model, size: shapeOf(batch), passes }).graph,
+      graph: graphOfBatch(batch),
       weights,
       inputs: { input },
       precision,
